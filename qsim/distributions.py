@@ -1,0 +1,355 @@
+"""Probability distributions of times (milliseconds): their scenario specs and batched samplers.
+
+A spec is a frozen pydantic model selected by its ``dist`` field. Every spec takes an optional
+constant ``shift`` added to each draw (propagation delay plus noise). A bare number or duration
+string where a distribution is expected means a constant. Draws are made in numpy batches and
+handed out one at a time by a :class:`Sampler`, because a Python call per draw would cost a large
+share of a simulated operation.
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from qsim.units import parse_duration, parse_rate
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""A time in milliseconds; YAML may say ``5ms``, ``2s`` or a bare number of milliseconds."""
+
+Rate = Annotated[float, BeforeValidator(parse_rate)]
+"""A rate in events per second; YAML may say ``2000/s``, ``2/ms`` or a bare number per second."""
+
+BATCH = 4096
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    shift: Duration = Field(0.0, ge=0, description="constant added to every draw, ms")
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Return ``size`` draws in milliseconds, ``shift`` included."""
+        draws = self._draw(rng, size)
+        return draws + self.shift if self.shift else draws
+
+    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def is_zero(self) -> bool:
+        """Return True if every draw is exactly zero."""
+        return False
+
+
+class Constant(_Spec):
+    """Always ``value`` (+ ``shift``)."""
+
+    dist: Literal["constant"]
+    value: Duration = Field(ge=0)
+
+    def _draw(self, rng, size):
+        return np.full(size, self.value)
+
+    def is_zero(self) -> bool:
+        return self.value + self.shift == 0
+
+
+class Uniform(_Spec):
+    """Uniform on [``low``, ``high``]."""
+
+    dist: Literal["uniform"]
+    low: Duration = Field(ge=0)
+    high: Duration = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high:g}) must not be smaller than low ({self.low:g})")
+        return self
+
+    def _draw(self, rng, size):
+        return rng.uniform(self.low, self.high, size)
+
+
+class Exponential(_Spec):
+    """Exponential with ``mean`` (ms) or ``rate`` (per second, or ``N/ms``); give exactly one."""
+
+    dist: Literal["exponential"]
+    mean: Duration | None = Field(None, gt=0)
+    rate: Rate | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_parameter(self):
+        if (self.mean is None) == (self.rate is None):
+            raise ValueError("give exactly one of mean (a duration) or rate (such as 2/ms)")
+        return self
+
+    @property
+    def mean_ms(self) -> float:
+        """The mean in milliseconds, whichever parameter was given."""
+        return self.mean if self.mean is not None else 1e3 / self.rate
+
+    def _draw(self, rng, size):
+        return rng.exponential(self.mean_ms, size)
+
+
+class Normal(_Spec):
+    """Normal(``mean``, ``sd``) restricted to non-negative values.
+
+    ``below_zero: reject`` (default) redraws negative values, giving a normal truncated at zero;
+    ``clip`` replaces them by zero, putting the negative mass on zero.
+    """
+
+    dist: Literal["normal"]
+    mean: Duration
+    sd: Duration = Field(ge=0)
+    below_zero: Literal["reject", "clip"] = "reject"
+
+    @model_validator(mode="after")
+    def _some_mass_above_zero(self):
+        if self.below_zero == "reject" and self.mean < -4 * self.sd:
+            raise ValueError("almost no mass is at or above zero; rejection would not terminate")
+        return self
+
+    def _draw(self, rng, size):
+        draws = rng.normal(self.mean, self.sd, size)
+        if self.below_zero == "clip":
+            return np.maximum(draws, 0.0)
+        negative = draws < 0
+        while negative.any():
+            draws[negative] = rng.normal(self.mean, self.sd, int(negative.sum()))
+            negative = draws < 0
+        return draws
+
+
+class Lognormal(_Spec):
+    """Lognormal with log-space standard deviation ``sigma`` and ``median`` or ``mean`` (ms)."""
+
+    dist: Literal["lognormal"]
+    median: Duration | None = Field(None, gt=0)
+    mean: Duration | None = Field(None, gt=0)
+    sigma: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _one_location(self):
+        if (self.median is None) == (self.mean is None):
+            raise ValueError("give exactly one of median or mean (durations)")
+        return self
+
+    @property
+    def mu(self) -> float:
+        """The log-space mean, log(median)."""
+        if self.median is not None:
+            return float(np.log(self.median))
+        return float(np.log(self.mean) - self.sigma**2 / 2)
+
+    def _draw(self, rng, size):
+        return rng.lognormal(self.mu, self.sigma, size)
+
+
+class Pareto(_Spec):
+    """Pareto (type I) with minimum ``scale`` (x_m, ms) and shape ``alpha``: P(X > x) = (x_m/x)^alpha."""
+
+    dist: Literal["pareto"]
+    scale: Duration = Field(gt=0)
+    alpha: float = Field(gt=0)
+
+    def _draw(self, rng, size):
+        return (rng.pareto(self.alpha, size) + 1.0) * self.scale
+
+
+class Weibull(_Spec):
+    """Weibull with ``shape`` k and ``scale`` lambda (ms): P(X > x) = exp(-(x/lambda)^k)."""
+
+    dist: Literal["weibull"]
+    shape: float = Field(gt=0)
+    scale: Duration = Field(gt=0)
+
+    def _draw(self, rng, size):
+        return rng.weibull(self.shape, size) * self.scale
+
+
+class Empirical(_Spec):
+    """Resampling (with replacement) of observed times: inline ``values`` or a CSV ``file``.
+
+    ``file`` is relative to the scenario file; ``column`` is a header name or a 0-based index.
+    """
+
+    dist: Literal["empirical"]
+    values: tuple[float, ...] | None = None
+    file: str | None = None
+    column: str | int = 0
+
+    @field_validator("values")
+    @classmethod
+    def _non_negative(cls, values):
+        if values is not None and (not values or min(values) < 0):
+            raise ValueError("expected a non-empty list of non-negative times (ms)")
+        return values
+
+    @field_validator("file")
+    @classmethod
+    def _resolve(cls, file, info: ValidationInfo):
+        if file is None:
+            return None
+        base = (info.context or {}).get("base_dir")
+        path = Path(file) if base is None else Path(base, file)
+        return str(path.resolve())
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.values is None) == (self.file is None):
+            raise ValueError("give exactly one of values (a list) or file (a CSV path)")
+        if self.file is not None:
+            _read_csv_column(self.file, self.column)
+        return self
+
+    def samples(self) -> np.ndarray:
+        """Return the observed times this distribution resamples, in milliseconds."""
+        if self.values is not None:
+            return np.asarray(self.values, dtype=float)
+        return _read_csv_column(self.file, self.column)
+
+    def _draw(self, rng, size):
+        return rng.choice(self.samples(), size)
+
+
+class Mixture(_Spec):
+    """A draw from component i with probability weights[i] / sum(weights)."""
+
+    dist: Literal["mixture"]
+    components: tuple[Dist, ...] = Field(min_length=1)
+    weights: tuple[float, ...]
+
+    @field_validator("weights")
+    @classmethod
+    def _positive(cls, weights):
+        if any(w <= 0 for w in weights):
+            raise ValueError(f"every weight must be positive, found {list(weights)}")
+        return weights
+
+    @model_validator(mode="after")
+    def _same_length(self):
+        if len(self.weights) != len(self.components):
+            raise ValueError(
+                f"weights has {len(self.weights)} entries but components has {len(self.components)}"
+            )
+        return self
+
+    def _draw(self, rng, size):
+        p = np.asarray(self.weights) / sum(self.weights)
+        which = rng.choice(len(p), size=size, p=p)
+        draws = np.empty(size)
+        for i, component in enumerate(self.components):
+            mask = which == i
+            draws[mask] = component.sample(rng, int(mask.sum()))
+        return draws
+
+
+def _constant_shorthand(value: object) -> object:
+    """Let ``latency: 5ms`` or ``latency: 5`` mean a constant distribution."""
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        return {"dist": "constant", "value": value}
+    return value
+
+
+Dist = Annotated[
+    Constant | Uniform | Exponential | Normal | Lognormal | Pareto | Weibull | Empirical | Mixture,
+    Field(discriminator="dist"),
+    BeforeValidator(_constant_shorthand),
+]
+"""Any distribution spec, chosen by its ``dist`` field."""
+
+DIST_NAMES = (
+    "constant",
+    "uniform",
+    "exponential",
+    "normal",
+    "lognormal",
+    "pareto",
+    "weibull",
+    "empirical",
+    "mixture",
+)
+
+Mixture.model_rebuild()
+
+
+@lru_cache(maxsize=64)
+def _read_csv_column(path: str, column: str | int) -> np.ndarray:
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.reader(handle))
+    except OSError as exc:
+        raise ValueError(f"cannot read empirical samples file {path}: {exc.strerror}") from None
+    if not rows:
+        raise ValueError(f"empirical samples file {path} is empty")
+    if isinstance(column, str):
+        if column not in rows[0]:
+            raise ValueError(f"column {column!r} not in the header of {path}: {rows[0]}")
+        index, rows = rows[0].index(column), rows[1:]
+    else:
+        index = column
+        if rows and not _is_number(rows[0][index] if index < len(rows[0]) else ""):
+            rows = rows[1:]  # a header line
+    try:
+        values = np.array([float(row[index]) for row in rows if row], dtype=float)
+    except (ValueError, IndexError):
+        raise ValueError(f"column {column!r} of {path} must hold numbers (ms) on every row") from None
+    if values.size == 0 or values.min() < 0:
+        raise ValueError(f"column {column!r} of {path} must hold non-negative times (ms)")
+    return values
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class Sampler:
+    """Hand out draws of one distribution one at a time, drawing them from numpy in batches."""
+
+    __slots__ = ("_buffer", "_rng", "_spec")
+
+    def __init__(self, spec: _Spec, rng: np.random.Generator):
+        self._spec = spec
+        self._rng = rng
+        self._buffer: list[float] = []
+
+    def __call__(self) -> float:
+        buffer = self._buffer
+        if not buffer:
+            buffer.extend(self._spec.sample(self._rng, BATCH).tolist())
+        return buffer.pop()
+
+
+class UniformSampler:
+    """Hand out uniform draws on [0, 1), in batches."""
+
+    __slots__ = ("_buffer", "_rng")
+
+    def __init__(self, rng: np.random.Generator):
+        self._rng = rng
+        self._buffer: list[float] = []
+
+    def __call__(self) -> float:
+        buffer = self._buffer
+        if not buffer:
+            buffer.extend(self._rng.random(BATCH).tolist())
+        return buffer.pop()

@@ -1,0 +1,20 @@
+"""The errors qsim raises on purpose; anything else is a bug and keeps its traceback."""
+
+from __future__ import annotations
+
+
+class QsimError(Exception):
+    """Base class of errors that the CLI reports as a clean message."""
+
+
+class ScenarioError(QsimError):
+    """A scenario failed validation; ``problems`` lists every problem found, one line each."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        where = f"{source}: " if source else ""
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{where}{count} {noun} in the scenario:\n{lines}")

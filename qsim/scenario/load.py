@@ -1,0 +1,281 @@
+"""Loading scenarios from YAML, applying ``--set`` overrides, and reporting every problem at once."""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from qsim.distributions import DIST_NAMES, Dist
+from qsim.errors import ScenarioError
+from qsim.scenario.schema import (
+    ARRIVAL_TYPES,
+    Arrival,
+    Cluster,
+    Network,
+    Quorum,
+    Scenario,
+    Workload,
+    cross_problems,
+    resolve_consistency,
+)
+from qsim.units import parse_duration
+
+
+def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
+    """Load, override and validate the scenario at ``path``.
+
+    Args:
+        path: a YAML file. Its ``name`` defaults to the file's stem; relative files it names
+            (empirical samples) are found next to it.
+        overrides: ``dotted.path=value`` strings; values are parsed as YAML (``quorum.r=2``).
+
+    Raises:
+        ScenarioError: listing every problem found.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError([f"cannot read the scenario file: {exc.strerror}"], source) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ScenarioError([f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"], source) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError([f"expected a mapping of scenario fields, found {type(data).__name__}"], source)
+    data.setdefault("name", path.stem)
+    data = with_overrides(data, overrides, source)
+    return scenario_from_dict(data, base_dir=path.parent, source=source)
+
+
+def scenario_from_dict(
+    data: Mapping, *, base_dir: str | Path | None = None, source: str | None = None
+) -> Scenario:
+    """Validate a plain mapping as a scenario.
+
+    Raises:
+        ScenarioError: listing every problem found.
+    """
+    context = {"base_dir": str(base_dir) if base_dir is not None else None}
+    try:
+        return Scenario.model_validate(dict(data), context=context)
+    except ValidationError as exc:
+        lines = format_errors(exc)
+        lines += [f"{path}: {message}" for path, message in _lenient_cross_problems(data, context)]
+        raise ScenarioError(list(dict.fromkeys(lines)), source) from None
+
+
+def _lenient_cross_problems(data: Mapping, context: dict) -> list[tuple[str, str]]:
+    """Check the cross-section rules on whichever sections are valid by themselves."""
+    sections = {}
+    for name, model in (
+        ("cluster", Cluster),
+        ("network", Network),
+        ("quorum", Quorum),
+        ("workload", Workload),
+    ):
+        try:
+            sections[name] = model.model_validate(data.get(name, {}), context=context)
+        except (ValidationError, AttributeError):
+            sections[name] = None
+    found = cross_problems(**sections)
+    if sections["quorum"] is None and isinstance(data.get("quorum"), Mapping):
+        found += _lenient_quorum_problems(resolve_consistency(dict(data["quorum"])), sections["cluster"])
+    try:
+        warmup, duration = (
+            parse_duration(data.get(k, Scenario.model_fields[k].default)) for k in ("warmup", "duration")
+        )
+        if warmup >= duration:
+            found.append(("warmup", f"{warmup:g} ms is not shorter than duration ({duration:g} ms)"))
+    except ValueError:
+        pass
+    return found
+
+
+def _lenient_quorum_problems(quorum: dict, cluster: Cluster | None) -> list[tuple[str, str]]:
+    def count(field):
+        value = quorum.get(field, Quorum.model_fields[field].default)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    n, found = count("n"), []
+    if n is None:
+        return found
+    found += [
+        (f"quorum.{f}", f"{count(f)} is larger than quorum.n ({n})") for f in "rw" if (count(f) or 0) > n
+    ]
+    if cluster is not None and n > len(cluster.nodes):
+        found.append(("quorum.n", f"{n} is larger than the number of nodes ({len(cluster.nodes)})"))
+    return found
+
+
+def with_overrides(data: Mapping, overrides: Iterable[str], source: str | None = None) -> dict:
+    """Return a copy of ``data`` with each ``dotted.path=value`` override applied.
+
+    Raises:
+        ScenarioError: for overrides that are not ``path=value`` or cannot be placed.
+    """
+    result = _deep_copy(data)
+    found = []
+    for item in overrides:
+        path, sep, text = item.partition("=")
+        if not sep or not path.strip():
+            found.append(f"--set {item!r}: expected path=value, such as quorum.r=2")
+            continue
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        problem = _set_path(result, path.strip().split("."), value)
+        if problem:
+            found.append(f"--set {item!r}: {problem}")
+    if found:
+        raise ScenarioError(found, source)
+    return result
+
+
+def resolved_dict(scenario: Scenario) -> dict:
+    """Return the scenario as plain data with every default filled in (round-trips through YAML)."""
+    return scenario.model_dump(mode="json", by_alias=True)
+
+
+def _deep_copy(value):
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _set_path(data: dict, parts: list[str], value) -> str | None:
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        here = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                return f"{here}: no item {part} in a list of {len(node)}"
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            return f"{here}: cannot set a field inside {node!r}"
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            return f"{'.'.join(parts)}: no item {last} in a list of {len(node)}"
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        return f"{'.'.join(parts[:-1])}: cannot set a field inside {node!r}"
+    return None
+
+
+# --- error messages ----------------------------------------------------------------------------
+
+_TAGS = {
+    name: model for name, model in zip(DIST_NAMES, typing.get_args(typing.get_args(Dist)[0]), strict=True)
+}
+_TAGS.update(zip(ARRIVAL_TYPES, typing.get_args(typing.get_args(Arrival)[0]), strict=True))
+
+
+def format_errors(exc: ValidationError) -> list[str]:
+    """Turn a pydantic error into lines of ``dotted.path: expected ..., found ...``."""
+    lines: dict[str, None] = {}
+    for err in exc.errors(include_url=False):
+        loc = err["loc"]
+        path = _dotted(loc)
+        kind = err["type"]
+        if kind == "qsim":
+            for sub, message in err["ctx"]["problems"]:
+                lines[f"{_join(path, sub)}: {message}"] = None
+        elif kind == "extra_forbidden":
+            lines[f"{path}: unknown key{_suggestion(loc)}"] = None
+        elif kind == "missing":
+            lines[f"{path}: required field is missing"] = None
+        elif kind == "union_tag_invalid":
+            tags = err["ctx"]["expected_tags"]
+            lines[
+                f"{_join(path, err['ctx']['discriminator'].strip(chr(39)))}: expected one of {tags}, "
+                f"found {err['ctx']['tag']!r}"
+            ] = None
+        elif kind == "union_tag_not_found":
+            field = err["ctx"]["discriminator"].strip("'")
+            choices = ", ".join(DIST_NAMES if field == "dist" else ARRIVAL_TYPES)
+            lines[
+                f"{path}: expected a mapping with a '{field}' field (one of {choices}), "
+                f"found {_show(err['input'])}"
+            ] = None
+        else:
+            lines[f"{path}: {_expected(err)}"] = None
+    return list(lines)
+
+
+def _expected(err: dict) -> str:
+    message = err["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+            if "found" in message or isinstance(err["input"], Mapping):
+                return message
+            return f"{message}, found {_show(err['input'])}"
+    if message.startswith("Input should be "):
+        message = "expected " + message[len("Input should be ") :]
+    return f"{message}, found {_show(err['input'])}"
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _dotted(loc: tuple) -> str:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and (p in _TAGS or "[" in p))]
+    return ".".join(parts) or "(top level)"
+
+
+def _join(path: str, sub: str) -> str:
+    return sub if path == "(top level)" else f"{path}.{sub}"
+
+
+def _suggestion(loc: tuple) -> str:
+    known = sorted(_keys_at(loc[:-1]))
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; expected one of: {', '.join(known)}" if known else ""
+
+
+def _keys_at(loc: tuple) -> set[str]:
+    models: set[type[BaseModel]] = {Scenario}
+    for part in loc:
+        if isinstance(part, int) or "[" in str(part):
+            continue
+        if part in _TAGS:
+            models = {_TAGS[part]}
+            continue
+        inner: set[type[BaseModel]] = set()
+        for model in models:
+            for name, field in model.model_fields.items():
+                if part in (name, field.alias):
+                    inner |= _models_in(field.annotation)
+        models = inner
+    return {field.alias or name for model in models for name, field in model.model_fields.items()}
+
+
+def _models_in(annotation) -> set[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return {annotation}
+    found: set[type[BaseModel]] = set()
+    for arg in typing.get_args(annotation):
+        found |= _models_in(arg)
+    return found

@@ -1,0 +1,331 @@
+"""The scenario: every field, its unit, its default and its rules, in one place.
+
+A scenario is validated completely before anything runs and is immutable afterwards. Times are
+milliseconds (YAML may use units), rates are per second. Cross-field rules raise
+:func:`problems`, which carries the exact sub-path of each problem for the error report.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from qsim.distributions import Dist, Duration, Rate
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+MESSAGE_KINDS = (
+    "write_request",
+    "write_ack",
+    "read_request",
+    "read_response",
+    "client_request",
+    "client_response",
+)
+CONSISTENCY_ALIASES = ("one", "quorum", "all")
+
+
+def problems(*items: tuple[str, str]) -> PydanticCustomError:
+    """Return a validation error holding (sub-path, message) pairs relative to the model."""
+    return PydanticCustomError("qsim", "invalid", {"problems": tuple(items)})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, validate_default=True)
+
+
+class Node(_Model):
+    """One replica server."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    region: str = Field("default", pattern=NAME_PATTERN)
+
+
+def _numbered_nodes(value: object) -> object:
+    """Let ``nodes: 5`` mean nodes n1..n5 in region ``default``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"expected at least one node, found {value}")
+        return [{"name": f"n{i + 1}"} for i in range(value)]
+    return value
+
+
+class Replica(_Model):
+    """How a replica serves requests: a queue in front of ``concurrency`` parallel servers."""
+
+    service_time: Dist = Field(default_factory=lambda: {"dist": "constant", "value": 0.0})
+    concurrency: int | None = Field(8, ge=1, description="parallel requests; null = unbounded")
+
+
+class Cluster(_Model):
+    """The replica servers and how keys map onto them."""
+
+    nodes: Annotated[tuple[Node, ...], BeforeValidator(_numbered_nodes)] = Field(
+        default_factory=lambda: _numbered_nodes(5), min_length=1
+    )
+    replica: Replica = Replica()
+    vnodes: int = Field(64, ge=1, description="tokens per node on the consistent-hashing ring")
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        seen: set[str] = set()
+        found = []
+        for i, node in enumerate(self.nodes):
+            if node.name in seen:
+                found.append((f"nodes.{i}.name", f"duplicate node name {node.name!r}"))
+            seen.add(node.name)
+        if found:
+            raise problems(*found)
+        return self
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Regions that hold nodes, in order of first appearance."""
+        return tuple(dict.fromkeys(node.region for node in self.nodes))
+
+
+class KindLatencies(_Model):
+    """Latency per message kind (the WARS model of PBS, plus the client hops); null = inherit."""
+
+    write_request: Dist | None = None
+    write_ack: Dist | None = None
+    read_request: Dist | None = None
+    read_response: Dist | None = None
+    client_request: Dist | None = None
+    client_response: Dist | None = None
+
+
+class Override(_Model):
+    """Latency and loss for a pair of endpoints: ``between: [a, b]`` (both ways) or ``from``/``to``."""
+
+    between: tuple[str, str] | None = None
+    from_: str | None = Field(None, alias="from")
+    to: str | None = None
+    latency: Dist | None = None
+    kinds: KindLatencies = KindLatencies()
+    loss: float | None = Field(None, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _one_shape(self):
+        one_way = self.from_ is not None or self.to is not None
+        if self.between is None and not one_way:
+            raise problems(("between", "give between: [a, b] or both from: and to:"))
+        if self.between is not None and one_way:
+            raise problems(("between", "give either between or from/to, not both"))
+        if one_way and (self.from_ is None or self.to is None):
+            raise problems(("from" if self.from_ is None else "to", "from and to go together"))
+        return self
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """The directed (source, destination) pairs this override applies to."""
+        if self.between is not None:
+            a, b = self.between
+            return ((a, b),) if a == b else ((a, b), (b, a))
+        return ((self.from_, self.to),)
+
+
+class Network(_Model):
+    """Message latency and loss: a default, then per kind, per region pair and per link."""
+
+    latency: Dist = Field(default_factory=lambda: {"dist": "exponential", "mean": 1.0})
+    kinds: KindLatencies = KindLatencies()
+    loss: float = Field(0.0, ge=0, lt=1)
+    regions: tuple[Override, ...] = ()
+    links: tuple[Override, ...] = ()
+
+
+def resolve_consistency(data: object) -> object:
+    """Replace ``one``/``quorum``/``all`` in r and w by counts, using n (or its default)."""
+    if not isinstance(data, dict):
+        return data
+    n = data.get("n", Quorum.model_fields["n"].default)
+    if not isinstance(n, int) or isinstance(n, bool):
+        return data
+    counts = {"one": 1, "quorum": n // 2 + 1, "all": n}
+    return {k: counts.get(v, v) if k in ("r", "w") and isinstance(v, str) else v for k, v in data.items()}
+
+
+def _count_or_alias(value: object) -> object:
+    if isinstance(value, str) and not value.strip().isdigit():
+        raise ValueError(
+            f"expected a number of replicas or one of {', '.join(CONSISTENCY_ALIASES)}, found {value!r}"
+        )
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_count_or_alias)]
+
+
+class Quorum(_Model):
+    """The leaderless (Dynamo-style) replication protocol."""
+
+    protocol: Literal["leaderless"] = "leaderless"
+    n: int = Field(3, ge=1, description="replicas per key")
+    r: Count = Field(2, ge=1, description="read replies needed; or one | quorum | all")
+    w: Count = Field(2, ge=1, description="write acks needed; or one | quorum | all")
+    read_fanout: Literal["all", "quorum"] = "all"
+    write_fanout: Literal["all", "quorum"] = "all"
+    replica_selection: Literal["random", "ring"] = "random"
+    coordinator: Literal["client", "random", "local", "replica"] = "client"
+    timeout: Duration = Field(1000.0, gt=0, description="per operation, ms")
+
+    _resolve = model_validator(mode="before")(resolve_consistency)
+
+    @model_validator(mode="after")
+    def _within_n(self):
+        found = [
+            (field, f"{value} is larger than quorum.n ({self.n})")
+            for field, value in (("r", self.r), ("w", self.w))
+            if value > self.n
+        ]
+        if found:
+            raise problems(*found)
+        return self
+
+
+class Poisson(_Model):
+    """Open loop: operations arrive as a Poisson process, whatever the system's speed."""
+
+    type: Literal["poisson"]
+    rate: Rate = Field(gt=0, description="operations per second, all clients together")
+
+
+class Closed(_Model):
+    """Closed loop: each client issues one operation, waits for it, thinks, and repeats."""
+
+    type: Literal["closed"]
+    think_time: Dist = Field(default_factory=lambda: {"dist": "constant", "value": 0.0})
+
+
+class Probe(_Model):
+    """PBS probe: write a fresh key, wait for the commit, wait t, read it; ``trials`` per t."""
+
+    type: Literal["probe"]
+    delays: tuple[Duration, ...] = Field(min_length=1, description="the t values, ms")
+    trials: int = Field(1000, ge=1, description="write-then-read trials per delay")
+    concurrency: int = Field(1, ge=1, description="trials in flight at once")
+
+    @model_validator(mode="after")
+    def _non_negative(self):
+        bad = [
+            (f"delays.{i}", f"expected a delay >= 0, found {d:g}") for i, d in enumerate(self.delays) if d < 0
+        ]
+        if bad:
+            raise problems(*bad)
+        return self
+
+
+Arrival = Annotated[Poisson | Closed | Probe, Field(discriminator="type")]
+ARRIVAL_TYPES = ("poisson", "closed", "probe")
+
+
+class Keys(_Model):
+    """The key space and how often each key is used."""
+
+    count: int = Field(1000, ge=1)
+    popularity: Literal["uniform", "zipf", "hotset"] = "uniform"
+    s: float = Field(0.99, ge=0, description="Zipf exponent: P(rank i) ~ 1/i^s")
+    hot_fraction: float = Field(0.01, gt=0, le=1, description="hotset: share of keys that are hot")
+    hot_weight: float = Field(0.9, ge=0, le=1, description="hotset: share of accesses to hot keys")
+
+
+class Workload(_Model):
+    """Who issues operations, how often, and on which keys."""
+
+    arrival: Arrival = Field(default_factory=lambda: {"type": "poisson", "rate": 1000.0})
+    clients: int = Field(1, ge=1)
+    client_regions: tuple[str, ...] | None = Field(
+        None, description="regions the clients are spread over, round-robin; null = node regions"
+    )
+    read_fraction: float = Field(0.5, ge=0, le=1)
+    keys: Keys = Keys()
+    max_ops: int | None = Field(None, ge=1, description="stop issuing after this many operations")
+
+
+class Scenario(_Model):
+    """A complete, validated scenario; build it with :func:`qsim.load_scenario`."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    seed: int = Field(1, ge=0)
+    duration: Duration = Field(10_000.0, gt=0, description="operations are issued until then, ms")
+    warmup: Duration = Field(0.0, ge=0, description="operations starting earlier are not summarized")
+    cluster: Cluster = Cluster()
+    network: Network = Network()
+    quorum: Quorum = Quorum()
+    workload: Workload = Workload()
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        found = cross_problems(self.cluster, self.network, self.quorum, self.workload)
+        if self.warmup >= self.duration:
+            found.append(
+                (
+                    "warmup",
+                    f"{self.warmup:g} ms is not shorter than duration ({self.duration:g} ms)",
+                )
+            )
+        if found:
+            raise problems(*found)
+        return self
+
+    @property
+    def client_regions(self) -> tuple[str, ...]:
+        """The region of each client, in client order."""
+        return client_regions(self.cluster, self.workload)
+
+
+def client_regions(cluster: Cluster, workload: Workload) -> tuple[str, ...]:
+    """Return the region of each client: ``client_regions`` (or the node regions) round-robin."""
+    regions = workload.client_regions or cluster.regions
+    return tuple(regions[i % len(regions)] for i in range(workload.clients))
+
+
+def cross_problems(
+    cluster: Cluster | None,
+    network: Network | None,
+    quorum: Quorum | None,
+    workload: Workload | None,
+) -> list[tuple[str, str]]:
+    """Return (path, message) for rules that span sections; a section given as None is skipped."""
+    found = []
+    if cluster is not None and quorum is not None and quorum.n > len(cluster.nodes):
+        found.append(("quorum.n", f"{quorum.n} is larger than the number of nodes ({len(cluster.nodes)})"))
+    if cluster is None:
+        return found
+    regions = set(cluster.regions)
+    if workload is not None:
+        for i, region in enumerate(workload.client_regions or ()):
+            if region not in regions:
+                found.append(
+                    (
+                        f"workload.client_regions.{i}",
+                        f"unknown region {region!r}; regions with nodes: {sorted(regions)}",
+                    )
+                )
+        if quorum is not None and quorum.coordinator == "local":
+            empty = sorted(set(client_regions(cluster, workload)) - regions)
+            if empty:
+                found.append(
+                    (
+                        "quorum.coordinator",
+                        f"'local' needs nodes in every client region; none in {empty}",
+                    )
+                )
+    if network is not None:
+        node_names = {node.name for node in cluster.nodes}
+        for group, known, what in (("links", node_names, "node"), ("regions", regions, "region")):
+            for i, override in enumerate(getattr(network, group)):
+                field = "between" if override.between is not None else "from"
+                ends = dict.fromkeys(override.pairs[0])
+                found.extend(
+                    (
+                        f"network.{group}.{i}.{field}",
+                        f"unknown {what} {end!r}; known: {sorted(known)}",
+                    )
+                    for end in ends
+                    if end not in known
+                )
+    return found
