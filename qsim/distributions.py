@@ -10,7 +10,8 @@ share of a simulated operation.
 from __future__ import annotations
 
 import csv
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -322,34 +323,38 @@ def _is_number(text: str) -> bool:
     return True
 
 
-class Sampler:
-    """Hand out draws of one distribution one at a time, drawing them from numpy in batches."""
+class Sampler(list):
+    """Hand out values one at a time from numpy batches made by ``draw(size)``.
 
-    __slots__ = ("_buffer", "_rng", "_spec")
+    The sampler is its own buffer: hot paths call ``sampler.pop()`` (a C call) and fall back to
+    :meth:`refill` on ``IndexError``; other code simply calls ``sampler()``.
+    """
 
-    def __init__(self, spec: _Spec, rng: np.random.Generator):
-        self._spec = spec
-        self._rng = rng
-        self._buffer: list[float] = []
+    __slots__ = ("_draw",)
 
-    def __call__(self) -> float:
-        buffer = self._buffer
-        if not buffer:
-            buffer.extend(self._spec.sample(self._rng, BATCH).tolist())
-        return buffer.pop()
+    def __init__(self, draw: Callable[[int], np.ndarray]):
+        super().__init__()
+        self._draw = draw
+
+    def refill(self) -> float:
+        """Draw the next batch and return its first value."""
+        self.extend(self._draw(BATCH).tolist()[::-1])  # pop() then hands them out in draw order
+        return self.pop()
+
+    def __call__(self):
+        return self.pop() if self else self.refill()
+
+    def __eq__(self, other):
+        return self is other
+
+    __hash__ = object.__hash__
 
 
-class UniformSampler:
-    """Hand out uniform draws on [0, 1), in batches."""
+def spec_sampler(spec: _Spec, rng: np.random.Generator) -> Sampler:
+    """Return a sampler of ``spec``'s distribution drawing from ``rng``."""
+    return Sampler(partial(spec.sample, rng))
 
-    __slots__ = ("_buffer", "_rng")
 
-    def __init__(self, rng: np.random.Generator):
-        self._rng = rng
-        self._buffer: list[float] = []
-
-    def __call__(self) -> float:
-        buffer = self._buffer
-        if not buffer:
-            buffer.extend(self._rng.random(BATCH).tolist())
-        return buffer.pop()
+def uniform_sampler(rng: np.random.Generator) -> Sampler:
+    """Return a sampler of uniform numbers on [0, 1)."""
+    return Sampler(rng.random)

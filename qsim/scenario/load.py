@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -146,6 +148,12 @@ def with_overrides(data: Mapping, overrides: Iterable[str], source: str | None =
 def resolved_dict(scenario: Scenario) -> dict:
     """Return the scenario as plain data with every default filled in (round-trips through YAML)."""
     return scenario.model_dump(mode="json", by_alias=True)
+
+
+def run_id(scenario: Scenario) -> str:
+    """Return a short stable id of the resolved scenario, seed included."""
+    text = json.dumps(resolved_dict(scenario), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _deep_copy(value):

@@ -1,0 +1,67 @@
+"""The operation history as a DataFrame: column names, types and units, declared once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from qsim.model.recorder import ERROR_TEXT, OK
+
+OPS_COLUMNS = {
+    "op_id": "operation number, in order of issue",
+    "client": "client number",
+    "kind": "'read' or 'write'",
+    "key": "key id",
+    "start_ms": "when the client issued it, ms",
+    "end_ms": "when the client had its answer or gave up, ms",
+    "latency_ms": "end_ms - start_ms",
+    "ok": "completed within its timeout with enough replies",
+    "error": "why it failed (null when ok)",
+    "replies": "replica replies counted before it completed or timed out",
+    "version": "writes: own op_id; reads: op_id of the write whose value it returned (-1: none)",
+    "ts_ms": "writes: version timestamp, the coordinator's clock when it began the write, ms",
+    "commit_ms": "writes: when the coordinator had W acks (null if never), ms",
+    "coordinator": "node that coordinated it, or 'client' when the client did",
+    "stale": "reads: returned a version older than the newest committed before start (null: unchecked)",
+    "k": "reads: committed versions missed (null: unchecked)",
+    "t_ms": "reads: start_ms minus the commit time of the newest version committed before it, ms",
+    "probe_delay_ms": "probe reads: the configured delay t after the write's outcome, ms",
+}
+
+
+def ops_frame(columns: dict[str, np.ndarray], node_names: list[str]) -> pd.DataFrame:
+    """Build the ops DataFrame from the recorder's columns (staleness columns are added later)."""
+    codes = columns["error_code"]
+    errors = np.full(len(codes), None, dtype=object)
+    for code, text in ERROR_TEXT.items():
+        errors[codes == code] = text
+    coordinator_names = np.array(["client", *node_names], dtype=object)
+    frame = pd.DataFrame(
+        {
+            "op_id": columns["op_id"],
+            "client": columns["client"],
+            "kind": pd.Categorical.from_codes(columns["is_write"].astype(np.int8), ["read", "write"]),
+            "key": columns["key"],
+            "start_ms": columns["start_ms"],
+            "end_ms": columns["end_ms"],
+            "latency_ms": columns["end_ms"] - columns["start_ms"],
+            "ok": codes == OK,
+            "error": pd.array(errors, dtype="string"),
+            "replies": columns["replies"],
+            "version": columns["version"],
+            "ts_ms": columns["ts_ms"],
+            "commit_ms": columns["commit_ms"],
+            "coordinator": pd.Categorical.from_codes(
+                columns["coordinator"].astype(np.int64) + 1, coordinator_names
+            ),
+        }
+    )
+    return frame
+
+
+def add_probe_delays(ops: pd.DataFrame, read_ops: np.ndarray, delays: np.ndarray) -> pd.DataFrame:
+    """Return ``ops`` with ``probe_delay_ms`` set on the given probe reads (NaN elsewhere)."""
+    column = np.full(len(ops), np.nan)
+    position = np.searchsorted(ops["op_id"].to_numpy(), read_ops)
+    column[position] = delays
+    return ops.assign(probe_delay_ms=column)

@@ -1,0 +1,134 @@
+"""Messages between endpoints: a latency draw, a loss draw, then a delivery callback.
+
+Endpoints are the nodes (0..K-1) followed by one endpoint per client region (clients in one region
+share their latency and loss). A message is one scheduled callback (:mod:`qsim.model.clock`) that calls the
+receiver, never a process: a process per message would double the event count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from heapq import heappush
+
+import numpy as np
+import simpy
+from simpy.events import NORMAL
+
+from qsim.distributions import Sampler, spec_sampler, uniform_sampler
+from qsim.model.clock import Scheduled
+from qsim.rng import RandomStreams
+from qsim.scenario.schema import MESSAGE_KINDS, Override, Scenario
+
+WRITE_REQUEST, WRITE_ACK, READ_REQUEST, READ_RESPONSE, CLIENT_REQUEST, CLIENT_RESPONSE = range(6)
+assert len(MESSAGE_KINDS) == 6
+
+
+_ZERO = Sampler(lambda size: np.zeros(size))
+
+
+class Network:
+    """Sends messages along routes resolved once from the scenario."""
+
+    def __init__(self, env: simpy.Environment, scenario: Scenario, streams: RandomStreams):
+        self._env = env
+        self.regions = list(dict.fromkeys([*scenario.cluster.regions, *scenario.client_regions]))
+        self.node_count = len(scenario.cluster.nodes)
+        self.endpoint_regions = [n.region for n in scenario.cluster.nodes] + self.regions
+        self._routes = _RouteTable(scenario, streams, self.endpoint_regions).build()
+        self._uniform = uniform_sampler(streams.generator("network.loss"))
+        self._endpoints = len(self.endpoint_regions)
+        self._delivered = [0] * (len(MESSAGE_KINDS) * self._endpoints)  # [kind * endpoints + dst]
+        self._on_delivery = (self._deliver,)  # step() only iterates over an event's callbacks
+        self.dropped = [0] * len(MESSAGE_KINDS)
+
+    def client_endpoint(self, region: str) -> int:
+        """Return the endpoint that stands for clients in ``region``."""
+        return self.node_count + self.regions.index(region)
+
+    def send(self, src: int, dst: int, kind: int, handler: Callable, op, arg) -> None:
+        """Deliver ``handler(op, arg)`` at ``dst`` after the route's latency, unless it is lost."""
+        latency, loss = self._routes[kind][src][dst]
+        if loss and self._uniform() < loss:
+            self.dropped[kind] += 1
+            return
+        try:
+            delay = latency.pop()
+        except IndexError:
+            delay = latency.refill()
+        # call_later(env, delay, self._deliver, (...)) inlined: this runs for every message.
+        event = Scheduled()
+        event.callbacks = self._on_delivery
+        event.value = (kind * self._endpoints + dst, handler, op, arg)
+        env = self._env
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
+
+    def _deliver(self, event: Scheduled) -> None:
+        slot, handler, op, arg = event.value
+        self._delivered[slot] += 1
+        handler(op, arg)
+
+    def delivered(self, kind: int) -> int:
+        """Messages of ``kind`` delivered so far."""
+        return sum(self._delivered[kind * self._endpoints : (kind + 1) * self._endpoints])
+
+    def received(self, endpoint: int) -> int:
+        """Messages of every kind delivered to ``endpoint`` so far."""
+        return sum(self._delivered[endpoint :: self._endpoints])
+
+
+class _RouteTable:
+    """Resolves (kind, source, destination) to a (sampler, loss) pair.
+
+    Precedence, most specific first: link kinds, link latency, region-pair kinds, region-pair
+    latency, network kinds, network latency. A node sending to itself takes no time and loses
+    nothing. Each spec draws from its own stream, named by its place in the scenario.
+    """
+
+    def __init__(self, scenario: Scenario, streams: RandomStreams, endpoint_regions: list[str]):
+        self._scenario = scenario
+        self._streams = streams
+        self._regions = endpoint_regions
+        names = [node.name for node in scenario.cluster.nodes]
+        self._names = names + [None] * (len(endpoint_regions) - len(names))
+        self._samplers: dict[str, Sampler] = {}
+        network = scenario.network
+        self._links = self._index(network.links, "network.links")
+        self._region_pairs = self._index(network.regions, "network.regions")
+
+    @staticmethod
+    def _index(overrides: tuple[Override, ...], prefix: str) -> dict:
+        table = {}
+        for i, override in enumerate(overrides):
+            for pair in override.pairs:
+                table[pair] = (f"{prefix}.{i}", override)  # later entries win
+        return table
+
+    def build(self) -> list[list[list[tuple[Sampler, float]]]]:
+        size = len(self._regions)
+        return [
+            [[self._route(kind, src, dst) for dst in range(size)] for src in range(size)]
+            for kind in MESSAGE_KINDS
+        ]
+
+    def _route(self, kind: str, src: int, dst: int) -> tuple[Sampler, float]:
+        if src == dst and self._names[src] is not None:
+            return _ZERO, 0.0
+        network = self._scenario.network
+        candidates = [self._links.get((self._names[src], self._names[dst]))]
+        candidates.append(self._region_pairs.get((self._regions[src], self._regions[dst])))
+        candidates.append(("network", network))
+        latency = loss = None
+        for found in candidates:
+            if found is None:
+                continue
+            path, where = found
+            if latency is None and getattr(where.kinds, kind) is not None:
+                latency = (f"{path}.kinds.{kind}", getattr(where.kinds, kind))
+            if latency is None and where.latency is not None:
+                latency = (f"{path}.latency", where.latency)
+            if loss is None and where.loss is not None:
+                loss = where.loss
+        path, spec = latency
+        if path not in self._samplers:
+            self._samplers[path] = spec_sampler(spec, self._streams.generator(path))
+        return self._samplers[path], loss
