@@ -1,0 +1,132 @@
+"""Human-readable summaries of a run: the terminal table and summary.md."""
+
+from __future__ import annotations
+
+_LATENCY_FIELDS = ("mean", "p50", "p90", "p99", "p999", "max")
+
+
+def _number(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.3f}%"
+
+
+def _kind_rows(summary: dict) -> list[list[str]]:
+    rows = []
+    for kind in ("reads", "writes"):
+        part = summary[kind]
+        latency = part["latency_ms"]
+        rows.append(
+            [kind, str(part["count"]), str(part["ok"]), _percent(part["availability"])]
+            + [_number(latency[field]) for field in _LATENCY_FIELDS]
+        )
+    return rows
+
+
+_HEADER = ["", "count", "ok", "availability", "mean", "p50", "p90", "p99", "p99.9", "max"]
+
+
+def _staleness_line(staleness: dict) -> str:
+    checked, stale = staleness["reads_checked"], staleness["stale"]
+    line = f"stale reads: {stale} of {checked} checked ({_percent(staleness['stale_fraction'])})"
+    if stale:
+        ks = ", ".join(f"k={k}: {n}" for k, n in staleness["k"].items() if k != "0")
+        line += f"; {ks}"
+    if staleness["reads_unchecked"]:
+        line += f"; {staleness['reads_unchecked']} ok reads had no committed write before them"
+    return line
+
+
+def _visibility_line(staleness: dict, limit: int = 6) -> str | None:
+    points = staleness["t_visibility"]
+    if not points:
+        return None
+    step = max(1, len(points) // limit)
+    shown = points[::step][:limit]
+    text = ", ".join(f"{p['t_ms']:g} ms: {100 * p['p_consistent']:.2f}%" for p in shown)
+    return f"t-visibility P(consistent): {text}"
+
+
+def terminal_table(summary: dict, manifest: dict, where: str | None = None) -> str:
+    """Return the compact table ``qsim run`` prints at the end."""
+    runtime = summary["runtime"]
+    quorum = summary["quorum"]
+    head = (
+        f"{summary['scenario']} (run {summary['run_id']}, seed {summary['seed']}): "
+        f"N={quorum['n']} R={quorum['r']} W={quorum['w']}, {runtime['ops']} ops, "
+        f"{runtime['sim_ms'] / 1e3:.3f} s simulated"
+    )
+    rows = [_HEADER, *_kind_rows(summary)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
+    table = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    lines = [head, *table, "  (latency in ms over ok operations)", _staleness_line(summary["staleness"])]
+    visibility = _visibility_line(summary["staleness"])
+    if visibility:
+        lines.append(visibility)
+    ops_per_s = runtime["ops_per_s"]
+    lines.append(
+        f"wall {runtime['wall_s']:.2f} s (engine {runtime['engine_s']:.2f} s"
+        + (f", {ops_per_s:,.0f} ops/s)" if ops_per_s else ")")
+    )
+    if manifest.get("error"):
+        lines.append(f"ERROR: the run stopped early: {manifest['error']}")
+    if where:
+        lines.append(f"results: {where}")
+    return "\n".join(lines)
+
+
+def summary_markdown(summary: dict, manifest: dict) -> str:
+    """Return summary.md: the headline numbers as Markdown tables."""
+    quorum = summary["quorum"]
+    out = [
+        f"# {summary['scenario']}",
+        "",
+        f"Run `{summary['run_id']}`, seed {summary['seed']}, "
+        f"N={quorum['n']} R={quorum['r']} W={quorum['w']}.",
+        "",
+        "## Operations",
+        "",
+        "| " + " | ".join(cell or "kind" for cell in _HEADER) + " |",
+        "|" + "---|" * len(_HEADER),
+        *("| " + " | ".join(row) + " |" for row in _kind_rows(summary)),
+        "",
+        "Latency in milliseconds, over operations that completed ok.",
+        "",
+        "## Staleness",
+        "",
+        _staleness_line(summary["staleness"]) + ".",
+        "",
+    ]
+    points = summary["staleness"]["t_visibility"]
+    if points:
+        out += ["| t (ms) | P(consistent) | reads | 95% interval |", "|---|---|---|---|"]
+        out += [
+            f"| {p['t_ms']:g}{'-' + format(p['t_hi_ms'], 'g') if 't_hi_ms' in p else ''} "
+            f"| {p['p_consistent']:.4f} | {p['reads']} | {p['ci_low']:.4f}-{p['ci_high']:.4f} |"
+            for p in points
+        ]
+        out.append("")
+    out += ["## Nodes", "", "| node | messages received | utilization |", "|---|---|---|"]
+    out += [
+        f"| {name} | {n['messages']} | {_percent(n['utilization'])} |" for name, n in summary["nodes"].items()
+    ]
+    runtime = summary["runtime"]
+    out += [
+        "",
+        "## Run",
+        "",
+        f"- simulated time: {runtime['sim_ms']:.3f} ms; operations: {runtime['ops']}; "
+        f"events: {runtime['events']}",
+        f"- wall time: {runtime['wall_s']:.3f} s (engine {runtime['engine_s']:.3f} s)",
+        f"- error: {manifest['error'] or 'none'}",
+        "",
+    ]
+    return "\n".join(out)

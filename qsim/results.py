@@ -1,0 +1,113 @@
+"""The results layout: the only module that knows where and how a run's files are written.
+
+results/<scenario name>/<run id>/
+    scenario.resolved.yaml  manifest.json  ops.parquet  summary.json  summary.md
+    plots/latency_cdf.png  plots/t_visibility.png
+
+Every file is written to a temporary name in the same folder and renamed into place, so an
+interrupted run never leaves a half-written file under a final name; ``manifest.json`` is written
+last, so a folder with a manifest is complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from qsim import plots
+from qsim.engine import RunResult
+from qsim.report import summary_markdown
+from qsim.scenario import resolved_dict
+
+RESULTS_ROOT = Path("results")
+FILES = ("scenario.resolved.yaml", "manifest.json", "ops.parquet", "summary.json", "summary.md")
+PLOTS = ("plots/latency_cdf.png", "plots/t_visibility.png")
+
+
+def default_run_dir(result: RunResult, root: str | Path = RESULTS_ROOT) -> Path:
+    """Return ``root/<scenario name>/<run id>``."""
+    return Path(root) / result.scenario.name / result.run_id
+
+
+def write_run(result: RunResult, out_dir: str | Path | None = None, *, plots_too: bool = True) -> Path:
+    """Write every file of a run (the manifest last) and return the folder."""
+    out = Path(out_dir) if out_dir is not None else default_run_dir(result)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(
+        out / "scenario.resolved.yaml", yaml.safe_dump(resolved_dict(result.scenario), sort_keys=False)
+    )
+    buffer = io.BytesIO()
+    result.ops.to_parquet(buffer, index=False)
+    _atomic_write(out / "ops.parquet", buffer.getvalue())
+    _atomic_write(
+        out / "summary.json", json.dumps(result.summary, indent=2, allow_nan=False, default=_json_default)
+    )
+    _atomic_write(out / "summary.md", summary_markdown(result.summary, result.manifest))
+    if plots_too:
+        title = f"{result.scenario.name} ({result.run_id})"
+        _write_figure(out / PLOTS[0], plots.latency_cdf(result.ops, f"Latency CDF - {title}"))
+        _write_figure(out / PLOTS[1], plots.t_visibility(result.summary, f"t-visibility - {title}"))
+    _atomic_write(out / "manifest.json", json.dumps(result.manifest, indent=2, default=_json_default))
+    return out
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """A run read back from its folder."""
+
+    path: Path
+    scenario: dict
+    manifest: dict
+    summary: dict
+    ops: pd.DataFrame
+
+
+def load_run(path: str | Path) -> SavedRun:
+    """Read a run folder written by :func:`write_run` (no simulation is started)."""
+    path = Path(path)
+    return SavedRun(
+        path=path,
+        scenario=yaml.safe_load((path / "scenario.resolved.yaml").read_text()),
+        manifest=json.loads((path / "manifest.json").read_text()),
+        summary=json.loads((path / "summary.json").read_text()),
+        ops=pd.read_parquet(path / "ops.parquet"),
+    )
+
+
+def _write_figure(path: Path, figure) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, buffer.getvalue())
+
+
+def _atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _json_default(value):
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
