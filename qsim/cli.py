@@ -27,7 +27,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--seed", type=int, default=None, help="Replace the scenario's seed.")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Replace the scenario's seed (>= 0).")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

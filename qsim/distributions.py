@@ -10,6 +10,8 @@ share of a simulated operation.
 from __future__ import annotations
 
 import csv
+import math
+import os
 from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path
@@ -26,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from qsim.errors import problems
 from qsim.units import parse_duration, parse_rate
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -78,7 +81,7 @@ class Uniform(_Spec):
     @model_validator(mode="after")
     def _ordered(self):
         if self.high < self.low:
-            raise ValueError(f"high ({self.high:g}) must not be smaller than low ({self.low:g})")
+            raise problems(("high", f"{self.high:g} is smaller than low ({self.low:g})"))
         return self
 
     def _draw(self, rng, size):
@@ -95,7 +98,10 @@ class Exponential(_Spec):
     @model_validator(mode="after")
     def _one_parameter(self):
         if (self.mean is None) == (self.rate is None):
-            raise ValueError("give exactly one of mean (a duration) or rate (such as 2/ms)")
+            found = "both" if self.mean is not None else "neither"
+            raise problems(
+                ("mean", f"give exactly one of mean (a duration) or rate (such as 2/ms), found {found}")
+            )
         return self
 
     @property
@@ -121,19 +127,24 @@ class Normal(_Spec):
 
     @model_validator(mode="after")
     def _some_mass_above_zero(self):
-        if self.below_zero == "reject" and self.mean < -4 * self.sd:
-            raise ValueError("almost no mass is at or above zero; rejection would not terminate")
+        if self.below_zero == "reject" and self.mean < -3 * self.sd:
+            raise problems(
+                (
+                    "mean",
+                    f"{self.mean:g} is below -3 sd: under 0.14% of draws would be >= 0; use below_zero: clip",
+                )
+            )
         return self
 
     def _draw(self, rng, size):
-        draws = rng.normal(self.mean, self.sd, size)
         if self.below_zero == "clip":
-            return np.maximum(draws, 0.0)
-        negative = draws < 0
-        while negative.any():
-            draws[negative] = rng.normal(self.mean, self.sd, int(negative.sum()))
-            negative = draws < 0
-        return draws
+            return np.maximum(rng.normal(self.mean, self.sd, size), 0.0)
+        accepted = 0.5 * (1 + math.erf(self.mean / (self.sd * math.sqrt(2)))) if self.sd else 1.0
+        draws = np.empty(0)
+        while draws.size < size:  # oversample so that one or two rounds are enough
+            more = rng.normal(self.mean, self.sd, int((size - draws.size) / accepted * 1.1) + 16)
+            draws = np.concatenate([draws, more[more >= 0]])
+        return draws[:size]
 
 
 class Lognormal(_Spec):
@@ -147,7 +158,8 @@ class Lognormal(_Spec):
     @model_validator(mode="after")
     def _one_location(self):
         if (self.median is None) == (self.mean is None):
-            raise ValueError("give exactly one of median or mean (durations)")
+            found = "both" if self.median is not None else "neither"
+            raise problems(("median", f"give exactly one of median or mean (durations), found {found}"))
         return self
 
     @property
@@ -213,16 +225,22 @@ class Empirical(_Spec):
     @model_validator(mode="after")
     def _one_source(self):
         if (self.values is None) == (self.file is None):
-            raise ValueError("give exactly one of values (a list) or file (a CSV path)")
+            found = "both" if self.values is not None else "neither"
+            raise problems(
+                ("values", f"give exactly one of values (a list) or file (a CSV path), found {found}")
+            )
         if self.file is not None:
-            _read_csv_column(self.file, self.column)
+            try:
+                read_csv_column(self.file, self.column)
+            except ValueError as exc:
+                raise problems(("file", str(exc))) from None
         return self
 
     def samples(self) -> np.ndarray:
         """Return the observed times this distribution resamples, in milliseconds."""
         if self.values is not None:
             return np.asarray(self.values, dtype=float)
-        return _read_csv_column(self.file, self.column)
+        return read_csv_column(self.file, self.column)
 
     def _draw(self, rng, size):
         return rng.choice(self.samples(), size)
@@ -245,9 +263,8 @@ class Mixture(_Spec):
     @model_validator(mode="after")
     def _same_length(self):
         if len(self.weights) != len(self.components):
-            raise ValueError(
-                f"weights has {len(self.weights)} entries but components has {len(self.components)}"
-            )
+            count = f"{len(self.weights)} weights for {len(self.components)} components"
+            raise problems(("weights", f"{count}, found {list(self.weights)}"))
         return self
 
     def _draw(self, rng, size):
@@ -289,8 +306,21 @@ DIST_NAMES = (
 Mixture.model_rebuild()
 
 
+def read_csv_column(path: str, column: str | int) -> np.ndarray:
+    """Return one column of a CSV file of times (ms), re-read whenever the file changes.
+
+    Raises:
+        ValueError: if the file cannot be read or the column holds anything but times >= 0.
+    """
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError as exc:
+        raise ValueError(f"cannot read empirical samples file {path}: {exc.strerror}") from None
+    return _read_csv_column(path, column, stamp)
+
+
 @lru_cache(maxsize=64)
-def _read_csv_column(path: str, column: str | int) -> np.ndarray:
+def _read_csv_column(path: str, column: str | int, _stamp: int) -> np.ndarray:
     try:
         with open(path, newline="") as handle:
             rows = list(csv.reader(handle))
@@ -343,11 +373,6 @@ class Sampler(list):
 
     def __call__(self):
         return self.pop() if self else self.refill()
-
-    def __eq__(self, other):
-        return self is other
-
-    __hash__ = object.__hash__
 
 
 def spec_sampler(spec: _Spec, rng: np.random.Generator) -> Sampler:

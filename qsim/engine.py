@@ -23,7 +23,7 @@ from qsim.model.replica import Replica
 from qsim.model.ring import Ring
 from qsim.model.workload import WORKLOADS, ProbeLoop
 from qsim.rng import RandomStreams
-from qsim.scenario import Scenario, run_id
+from qsim.scenario import Scenario, run_id, with_seed
 from qsim.scenario.schema import MESSAGE_KINDS
 from qsim.staleness import check_staleness
 
@@ -88,9 +88,12 @@ def simulate(scenario: Scenario, seed: int | None = None, *, reraise: bool = Fal
         scenario: a validated scenario.
         seed: replaces ``scenario.seed`` when given.
         reraise: re-raise an exception from the model instead of recording it in the result.
+
+    Raises:
+        ScenarioError: if ``seed`` is not a valid seed.
     """
     if seed is not None:
-        scenario = scenario.model_copy(update={"seed": int(seed)})
+        scenario = with_seed(scenario, seed)
     started = datetime.now(UTC)
     wall_start = time.perf_counter()
     model = _build(scenario, RandomStreams(scenario.seed))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic_core import PydanticCustomError
+
 
 class QsimError(Exception):
     """Base class of errors that the CLI reports as a clean message."""
@@ -18,3 +20,12 @@ class ScenarioError(QsimError):
         noun = "problem" if count == 1 else "problems"
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{where}{count} {noun} in the scenario:\n{lines}")
+
+
+def problems(*items: tuple[str, str]) -> PydanticCustomError:
+    """Return a validation error carrying (sub-path, message) pairs relative to the model raising it.
+
+    Model validators raise it so that each cross-field problem is reported at the exact field.
+    """
+    text = "; ".join(f"{path}: {message}" for path, message in items)
+    return PydanticCustomError("qsim", "{text}", {"text": text, "problems": tuple(items)})

@@ -59,7 +59,7 @@ def staleness_summary(reads: pd.DataFrame) -> dict:
     """Return the stale-read counts, the k distribution and t-visibility of checked reads.
 
     t-visibility is P(read not stale) against t: per configured delay for probe reads, otherwise
-    over bins of t_ms ([t_ms, t_hi_ms)).
+    over bins of t_ms ([t_ms, t_hi_ms); t_hi_ms is None for the last, open bin).
     """
     checked = reads[reads["stale"].notna()]
     stale = int(checked["stale"].sum())
@@ -98,9 +98,13 @@ def _probe_visibility(checked: pd.DataFrame) -> list[dict]:
 def _binned_visibility(checked: pd.DataFrame) -> list[dict]:
     bins = np.digitize(checked["t_ms"].to_numpy(), _T_EDGES_MS) - 1
     return [
-        _visibility_row(_T_EDGES_MS[b], group, t_hi_ms=float(_T_EDGES_MS[b + 1]))
+        _visibility_row(_T_EDGES_MS[b], group, t_hi_ms=_finite_or_none(_T_EDGES_MS[b + 1]))
         for b, group in checked.groupby(bins, sort=True)
     ]
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None  # JSON has no infinity
 
 
 def summarize(ops: pd.DataFrame, *, warmup_ms: float = 0.0) -> dict:

@@ -62,5 +62,5 @@ def t_visibility(summary: dict, title: str = "") -> Figure:
     return figure
 
 
-def _bin_centre(low: float, high: float) -> float:
-    return low if np.isinf(high) else (low + high) / 2
+def _bin_centre(low: float, high: float | None) -> float:
+    return low if high is None else (low + high) / 2

@@ -83,6 +83,13 @@ def terminal_table(summary: dict, manifest: dict, where: str | None = None) -> s
     return "\n".join(lines)
 
 
+def _t_range(point: dict) -> str:
+    if "t_hi_ms" not in point:
+        return f"{point['t_ms']:g}"
+    high = point["t_hi_ms"]
+    return f"{point['t_ms']:g}-{high:g}" if high is not None else f">= {point['t_ms']:g}"
+
+
 def summary_markdown(summary: dict, manifest: dict) -> str:
     """Return summary.md: the headline numbers as Markdown tables."""
     quorum = summary["quorum"]
@@ -109,7 +116,7 @@ def summary_markdown(summary: dict, manifest: dict) -> str:
     if points:
         out += ["| t (ms) | P(consistent) | reads | 95% interval |", "|---|---|---|---|"]
         out += [
-            f"| {p['t_ms']:g}{'-' + format(p['t_hi_ms'], 'g') if 't_hi_ms' in p else ''} "
+            f"| {_t_range(p)} "
             f"| {p['p_consistent']:.4f} | {p['reads']} | {p['ci_low']:.4f}-{p['ci_high']:.4f} |"
             for p in points
         ]

@@ -37,25 +37,40 @@ def default_run_dir(result: RunResult, root: str | Path = RESULTS_ROOT) -> Path:
 
 
 def write_run(result: RunResult, out_dir: str | Path | None = None, *, plots_too: bool = True) -> Path:
-    """Write every file of a run (the manifest last) and return the folder."""
+    """Write every file of a run (the manifest last) and return the folder.
+
+    Everything is rendered in memory first, so a rendering error writes nothing; a folder that
+    held an earlier run loses that run's manifest (and plots) before anything new is written.
+    """
     out = Path(out_dir) if out_dir is not None else default_run_dir(result)
+    files = _render(result, plots_too)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(
-        out / "scenario.resolved.yaml", yaml.safe_dump(resolved_dict(result.scenario), sort_keys=False)
-    )
+    for stale in ("manifest.json", *PLOTS):
+        (out / stale).unlink(missing_ok=True)
+    if (out / "plots").is_dir() and not any((out / "plots").iterdir()):
+        (out / "plots").rmdir()
+    for name, data in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(out / name, data)
+    return out
+
+
+def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
+    """Return every file of the run by name, in writing order (the manifest last)."""
     buffer = io.BytesIO()
     result.ops.to_parquet(buffer, index=False)
-    _atomic_write(out / "ops.parquet", buffer.getvalue())
-    _atomic_write(
-        out / "summary.json", json.dumps(result.summary, indent=2, allow_nan=False, default=_json_default)
-    )
-    _atomic_write(out / "summary.md", summary_markdown(result.summary, result.manifest))
+    files: dict[str, str | bytes] = {
+        "scenario.resolved.yaml": yaml.safe_dump(resolved_dict(result.scenario), sort_keys=False),
+        "ops.parquet": buffer.getvalue(),
+        "summary.json": json.dumps(result.summary, indent=2, allow_nan=False, default=_json_default),
+        "summary.md": summary_markdown(result.summary, result.manifest),
+    }
     if plots_too:
         title = f"{result.scenario.name} ({result.run_id})"
-        _write_figure(out / PLOTS[0], plots.latency_cdf(result.ops, f"Latency CDF - {title}"))
-        _write_figure(out / PLOTS[1], plots.t_visibility(result.summary, f"t-visibility - {title}"))
-    _atomic_write(out / "manifest.json", json.dumps(result.manifest, indent=2, default=_json_default))
-    return out
+        files[PLOTS[0]] = _png(plots.latency_cdf(result.ops, f"Latency CDF - {title}"))
+        files[PLOTS[1]] = _png(plots.t_visibility(result.summary, f"t-visibility - {title}"))
+    files["manifest.json"] = json.dumps(result.manifest, indent=2, default=_json_default)
+    return files
 
 
 @dataclass(frozen=True)
@@ -81,11 +96,10 @@ def load_run(path: str | Path) -> SavedRun:
     )
 
 
-def _write_figure(path: Path, figure) -> None:
+def _png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def _atomic_write(path: Path, data: str | bytes) -> None:

@@ -45,7 +45,7 @@ class Recorder:
         return len(self._coordinator)
 
     def nbytes(self) -> int:
-        """Bytes held by the record buffers (allocated, not just used)."""
+        """Bytes of the records themselves (the buffers' spare growth capacity is not counted)."""
         return sum(
             a.buffer_info()[1] * a.itemsize
             for a in (self._times, self._ints, self._smalls, self._coordinator)

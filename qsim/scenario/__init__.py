@@ -1,6 +1,21 @@
 """Scenarios: the schema, loading from YAML, overrides and the resolved form."""
 
-from qsim.scenario.load import load_scenario, resolved_dict, run_id, scenario_from_dict, with_overrides
+from qsim.scenario.load import (
+    load_scenario,
+    resolved_dict,
+    run_id,
+    scenario_from_dict,
+    with_overrides,
+    with_seed,
+)
 from qsim.scenario.schema import Scenario
 
-__all__ = ["Scenario", "load_scenario", "resolved_dict", "run_id", "scenario_from_dict", "with_overrides"]
+__all__ = [
+    "Scenario",
+    "load_scenario",
+    "resolved_dict",
+    "run_id",
+    "scenario_from_dict",
+    "with_overrides",
+    "with_seed",
+]

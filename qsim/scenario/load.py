@@ -8,9 +8,10 @@ import json
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from qsim.distributions import DIST_NAMES, Dist
 from qsim.errors import ScenarioError
@@ -19,6 +20,7 @@ from qsim.scenario.schema import (
     Arrival,
     Cluster,
     Network,
+    Override,
     Quorum,
     Scenario,
     Workload,
@@ -78,21 +80,19 @@ def scenario_from_dict(
 
 
 def _lenient_cross_problems(data: Mapping, context: dict) -> list[tuple[str, str]]:
-    """Check the cross-section rules on whichever sections are valid by themselves."""
-    sections = {}
-    for name, model in (
-        ("cluster", Cluster),
-        ("network", Network),
-        ("quorum", Quorum),
-        ("workload", Workload),
-    ):
-        try:
-            sections[name] = model.model_validate(data.get(name, {}), context=context)
-        except (ValidationError, AttributeError):
-            sections[name] = None
+    """Check the cross-section rules on whichever fields (and list items) are valid by themselves."""
+    sections = {
+        name: _lenient_section(model, data.get(name, {}), context)
+        for name, model in (
+            ("cluster", Cluster),
+            ("network", Network),
+            ("quorum", Quorum),
+            ("workload", Workload),
+        )
+    }
     found = cross_problems(**sections)
-    if sections["quorum"] is None and isinstance(data.get("quorum"), Mapping):
-        found += _lenient_quorum_problems(resolve_consistency(dict(data["quorum"])), sections["cluster"])
+    if isinstance(data.get("quorum"), Mapping):
+        found += _lenient_quorum_problems(resolve_consistency(dict(data["quorum"])))
     try:
         warmup, duration = (
             parse_duration(data.get(k, Scenario.model_fields[k].default)) for k in ("warmup", "duration")
@@ -104,20 +104,61 @@ def _lenient_cross_problems(data: Mapping, context: dict) -> list[tuple[str, str
     return found
 
 
-def _lenient_quorum_problems(quorum: dict, cluster: Cluster | None) -> list[tuple[str, str]]:
+# Fields that cross-section rules read: if one is invalid, a default must not stand in for it.
+_CROSS_FIELDS = {Cluster: {"nodes"}, Quorum: {"n", "coordinator"}, Workload: {"clients", "client_regions"}}
+
+
+def _lenient_section(model: type[BaseModel], raw: object, context: dict) -> BaseModel | None:
+    """Build ``model`` from the fields of ``raw`` that are valid alone, or None if it cannot stand.
+
+    An invalid item of a list of overrides becomes None, so the others keep their index.
+    """
+    if not isinstance(raw, Mapping):
+        return None
+    valid = {}
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if key not in raw:
+            continue
+        try:
+            valid[name] = TypeAdapter(Annotated[field.annotation, field]).validate_python(
+                raw[key], context=context
+            )
+        except ValidationError:
+            item_type = _item_type(field.annotation)
+            if item_type is Override and isinstance(raw[key], list):
+                valid[name] = tuple(
+                    _valid_or_none(TypeAdapter(item_type), item, context) for item in raw[key]
+                )
+            elif name in _CROSS_FIELDS.get(model, ()):
+                return None
+    return model().model_copy(update=valid)  # the defaults are valid; the copy is not re-validated
+
+
+def _item_type(annotation):
+    if typing.get_origin(annotation) is tuple and typing.get_args(annotation)[1:] == (Ellipsis,):
+        return typing.get_args(annotation)[0]
+    return None
+
+
+def _valid_or_none(adapter: TypeAdapter, value, context: dict):
+    try:
+        return adapter.validate_python(value, context=context)
+    except ValidationError:
+        return None
+
+
+def _lenient_quorum_problems(quorum: dict) -> list[tuple[str, str]]:
+    """Check r and w against n even when other quorum fields are invalid."""
+
     def count(field):
         value = quorum.get(field, Quorum.model_fields[field].default)
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
-    n, found = count("n"), []
+    n = count("n")
     if n is None:
-        return found
-    found += [
-        (f"quorum.{f}", f"{count(f)} is larger than quorum.n ({n})") for f in "rw" if (count(f) or 0) > n
-    ]
-    if cluster is not None and n > len(cluster.nodes):
-        found.append(("quorum.n", f"{n} is larger than the number of nodes ({len(cluster.nodes)})"))
-    return found
+        return []
+    return [(f"quorum.{f}", f"{count(f)} is larger than quorum.n ({n})") for f in "rw" if (count(f) or 0) > n]
 
 
 def with_overrides(data: Mapping, overrides: Iterable[str], source: str | None = None) -> dict:
@@ -150,6 +191,15 @@ def resolved_dict(scenario: Scenario) -> dict:
     return scenario.model_dump(mode="json", by_alias=True)
 
 
+def with_seed(scenario: Scenario, seed: int) -> Scenario:
+    """Return ``scenario`` with another seed, validated like the file.
+
+    Raises:
+        ScenarioError: if the seed is not an integer >= 0.
+    """
+    return scenario_from_dict({**resolved_dict(scenario), "seed": seed})
+
+
 def run_id(scenario: Scenario) -> str:
     """Return a short stable id of the resolved scenario, seed included."""
     text = json.dumps(resolved_dict(scenario), sort_keys=True, separators=(",", ":"))
@@ -175,7 +225,7 @@ def _set_path(data: dict, parts: list[str], value) -> str | None:
         elif isinstance(node, dict):
             node = node.setdefault(part, {})
         else:
-            return f"{here}: cannot set a field inside {node!r}"
+            return f"{'.'.join(parts[:depth])}: cannot set a field inside {node!r}"
     last = parts[-1]
     if isinstance(node, list):
         if not last.isdigit() or int(last) >= len(node):
@@ -199,7 +249,11 @@ _TAGS.update(zip(ARRIVAL_TYPES, typing.get_args(typing.get_args(Arrival)[0]), st
 def format_errors(exc: ValidationError) -> list[str]:
     """Turn a pydantic error into lines of ``dotted.path: expected ..., found ...``."""
     lines: dict[str, None] = {}
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    deeper = {err["loc"][:i] for err in errors for i in range(len(err["loc"]))}
+    for err in errors:
+        if err["type"] == "too_short" and err["loc"] in deeper:
+            continue  # pydantic's echo of an invalid item reported below this list
         loc = err["loc"]
         path = _dotted(loc)
         kind = err["type"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
 
 from qsim.distributions import Dist, Duration, Rate
+from qsim.errors import problems
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 MESSAGE_KINDS = (
@@ -24,11 +24,6 @@ MESSAGE_KINDS = (
     "client_response",
 )
 CONSISTENCY_ALIASES = ("one", "quorum", "all")
-
-
-def problems(*items: tuple[str, str]) -> PydanticCustomError:
-    """Return a validation error holding (sub-path, message) pairs relative to the model."""
-    return PydanticCustomError("qsim", "invalid", {"problems": tuple(items)})
 
 
 class _Model(BaseModel):
@@ -141,6 +136,8 @@ def resolve_consistency(data: object) -> object:
     if not isinstance(data, dict):
         return data
     n = data.get("n", Quorum.model_fields["n"].default)
+    if isinstance(n, str) and n.strip().isdigit():
+        n = int(n)
     if not isinstance(n, int) or isinstance(n, bool):
         return data
     counts = {"one": 1, "quorum": n // 2 + 1, "all": n}
@@ -318,14 +315,17 @@ def cross_problems(
         node_names = {node.name for node in cluster.nodes}
         for group, known, what in (("links", node_names, "node"), ("regions", regions, "region")):
             for i, override in enumerate(getattr(network, group)):
-                field = "between" if override.between is not None else "from"
-                ends = dict.fromkeys(override.pairs[0])
+                if override is None:  # invalid by itself (lenient checking): reported already
+                    continue
+                ends = (
+                    {"between": override.between}
+                    if override.between
+                    else {"from": override.from_, "to": override.to}
+                )
                 found.extend(
-                    (
-                        f"network.{group}.{i}.{field}",
-                        f"unknown {what} {end!r}; known: {sorted(known)}",
-                    )
-                    for end in ends
+                    (f"network.{group}.{i}.{field}", f"unknown {what} {end!r}; known: {sorted(known)}")
+                    for field, value in ends.items()
+                    for end in dict.fromkeys([value] if isinstance(value, str) else value)
                     if end not in known
                 )
     return found
