@@ -6,9 +6,12 @@ skipped unless pytest runs with ``--slow`` (as CI and the README's test command 
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
+
+from qsim.model.replica import Replica
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -31,3 +34,17 @@ def pytest_collection_modifyitems(config, items):
 def scenarios_dir() -> Path:
     """The folder of shipped scenarios."""
     return SCENARIOS
+
+
+@pytest.fixture
+def failing_write(monkeypatch) -> None:
+    """Make the 50th write a replica applies raise RuntimeError (fault injection into the model)."""
+    original = Replica._apply_write
+    calls = itertools.count(1)
+
+    def apply_write(self, op, version):
+        if next(calls) == 50:
+            raise RuntimeError("injected failure in _apply_write")
+        return original(self, op, version)
+
+    monkeypatch.setattr(Replica, "_apply_write", apply_write)

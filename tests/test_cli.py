@@ -17,7 +17,6 @@ from click.testing import CliRunner, Result
 
 import qsim
 from qsim.cli import main
-from qsim.model.replica import Replica
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -112,20 +111,6 @@ def seven(tmp_path_factory) -> Path:
     result = run_short(out, "--seed", "7", "--no-plots")
     assert result.exit_code == 0, result.output
     return out
-
-
-@pytest.fixture
-def failing_write(monkeypatch) -> None:
-    """Make the 50th write a replica applies raise RuntimeError (fault injection into the model)."""
-    original = Replica._apply_write
-    calls = itertools.count(1)
-
-    def apply_write(self, op, version):
-        if next(calls) == 50:
-            raise RuntimeError("injected failure in _apply_write")
-        return original(self, op, version)
-
-    monkeypatch.setattr(Replica, "_apply_write", apply_write)
 
 
 # --- qsim run ------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import stat
@@ -13,7 +12,6 @@ import pytest
 
 import qsim
 from qsim import plots
-from qsim.model.replica import Replica
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
@@ -52,20 +50,6 @@ def folder(result, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def saved(folder) -> qsim.SavedRun:
     return qsim.load_run(folder)
-
-
-@pytest.fixture
-def failing_write(monkeypatch) -> None:
-    """Make the 50th write a replica applies raise RuntimeError (fault injection into the model)."""
-    original = Replica._apply_write
-    calls = itertools.count(1)
-
-    def apply_write(self, op, version):
-        if next(calls) == 50:
-            raise RuntimeError("injected failure in _apply_write")
-        return original(self, op, version)
-
-    monkeypatch.setattr(Replica, "_apply_write", apply_write)
 
 
 @pytest.fixture
