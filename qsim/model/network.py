@@ -23,9 +23,6 @@ WRITE_REQUEST, WRITE_ACK, READ_REQUEST, READ_RESPONSE, CLIENT_REQUEST, CLIENT_RE
 assert len(MESSAGE_KINDS) == 6
 
 
-_ZERO = Sampler(lambda size: np.zeros(size))
-
-
 class Network:
     """Sends messages along routes resolved once from the scenario."""
 
@@ -91,6 +88,7 @@ class _RouteTable:
         names = [node.name for node in scenario.cluster.nodes]
         self._names = names + [None] * (len(endpoint_regions) - len(names))
         self._samplers: dict[str, Sampler] = {}
+        self._zero = Sampler(np.zeros)  # a node sending to itself
         network = scenario.network
         self._links = self._index(network.links, "network.links")
         self._region_pairs = self._index(network.regions, "network.regions")
@@ -112,7 +110,7 @@ class _RouteTable:
 
     def _route(self, kind: str, src: int, dst: int) -> tuple[Sampler, float]:
         if src == dst and self._names[src] is not None:
-            return _ZERO, 0.0
+            return self._zero, 0.0
         network = self._scenario.network
         candidates = [self._links.get((self._names[src], self._names[dst]))]
         candidates.append(self._region_pairs.get((self._regions[src], self._regions[dst])))

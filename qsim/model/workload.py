@@ -46,7 +46,7 @@ class _TupleBatch(list):
 
 
 class _Clients:
-    """What every workload shares: the coordinator, the clock, and the stop rules."""
+    """What open and closed loops share: the coordinator, the stop rules, the read fraction."""
 
     def __init__(
         self, env: simpy.Environment, scenario: Scenario, coordinator: Coordinator, streams: RandomStreams
@@ -58,18 +58,7 @@ class _Clients:
         self._horizon = scenario.duration
         self._limit = workload.max_ops if workload.max_ops is not None else float("inf")
         self._read_fraction = workload.read_fraction
-        self._keys = Sampler(key_draw(workload.keys, streams.generator("workload.keys")))
-        self._kinds = uniform_sampler(streams.generator("workload.kinds"))
-        self._pick = uniform_sampler(streams.generator("workload.clients"))
         self.issued = 0
-
-    def _may_issue(self) -> bool:
-        return self.issued < self._limit and self._env.now < self._horizon
-
-    def _issue(self, client: int, on_done=None) -> None:
-        self.issued += 1
-        write = self._kinds() >= self._read_fraction
-        self._coordinator.submit(client, write, self._keys(), on_done)
 
 
 class OpenLoop(_Clients):
@@ -121,18 +110,24 @@ class ClosedLoop(_Clients):
         super().__init__(env, scenario, coordinator, streams)
         arrival: Closed = scenario.workload.arrival
         self._think = spec_sampler(arrival.think_time, streams.generator("workload.think"))
+        self._keys = Sampler(key_draw(scenario.workload.keys, streams.generator("workload.keys")))
+        self._kinds = uniform_sampler(streams.generator("workload.kinds"))
 
     def start(self) -> None:
         for client in range(self._clients):
-            if self._may_issue():
-                self._issue(client, self._done)
+            self._issue(client)
+
+    def _issue(self, client: int) -> None:
+        if self.issued < self._limit and self._env.now < self._horizon:
+            self.issued += 1
+            write = self._kinds() >= self._read_fraction
+            self._coordinator.submit(client, write, self._keys(), self._done)
 
     def _done(self, op: Op) -> None:
         call_later(self._env, self._think(), self._wake, op.client)
 
     def _wake(self, event) -> None:
-        if self._may_issue():
-            self._issue(event.value, self._done)
+        self._issue(event.value)
 
 
 class ProbeLoop:
