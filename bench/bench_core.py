@@ -1,7 +1,7 @@
 """Simulated operations per second of qsim's event loop, against a plain SimPy baseline.
 
 Runs bench/scenarios/core.yaml (fault-free N=3, R=W=2, exponential links, 200k operations) several
-times with the same seed and times only ``env.run()``: building the model and the post-run analysis
+times with the same seed and times only ``model.run()``: building the model and the post-run analysis
 are left out. Each repeat also times a bare SimPy loop (one process yielding ``env.timeout(1)``),
 because these machines are shared and noisy: the ratio qsim ops/s : SimPy events/s, measured in the
 same process a moment apart, is the figure to compare across machines and days. PERFORMANCE.md
@@ -26,7 +26,7 @@ from pathlib import Path
 import simpy
 
 import qsim
-from qsim.engine import _build
+from qsim.model.build import build
 from qsim.rng import RandomStreams
 
 SCENARIO = Path(__file__).parent / "scenarios" / "core.yaml"
@@ -41,11 +41,10 @@ def load(ops: int) -> qsim.Scenario:
 
 def time_model(scenario: qsim.Scenario) -> tuple[int, int, float]:
     """Return (operations, SimPy events, seconds) of one run of the event loop alone."""
-    model = _build(scenario, RandomStreams(scenario.seed))
-    model.workload.start()  # schedules the first arrival
+    model = build(scenario, RandomStreams(scenario.seed))
     gc.collect()  # start each repeat without the previous model's garbage
     started = time.perf_counter()
-    model.env.run()
+    model.run()
     seconds = time.perf_counter() - started
     # SimPy numbers every scheduled event from one counter; reading it is the only way to count.
     return len(model.recorder), next(model.env._eid), seconds

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from bench_core import SCENARIO, load
 
-from qsim.engine import _build
+from qsim.model.build import build
 from qsim.rng import RandomStreams
 
 TARGET_RECORD_BYTES = 60
@@ -44,7 +44,7 @@ class Footprint:
     ops: int
     record: int  # Recorder.nbytes(): the record columns' used bytes
     record_allocated: int  # the same buffers' allocated size, growth slack included
-    built: int  # traced after _build, before the first arrival is scheduled
+    built: int  # traced after build, before the first arrival is scheduled
     retained: int  # traced after the run minus ``built``
     peak: int  # most traced at any moment of the run
 
@@ -54,12 +54,11 @@ def measure(ops: int) -> Footprint:
     scenario = load(ops)
     gc.collect()
     tracemalloc.start()
-    model = _build(scenario, RandomStreams(scenario.seed))
+    model = build(scenario, RandomStreams(scenario.seed))
     gc.collect()
     built, _ = tracemalloc.get_traced_memory()
     tracemalloc.reset_peak()
-    model.workload.start()
-    model.env.run()
+    model.run()
     gc.collect()  # count only what the run keeps, not garbage awaiting the cyclic collector
     after, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

@@ -360,15 +360,15 @@ class Sampler(list):
     :meth:`refill` on ``IndexError``; other code simply calls ``sampler()``.
     """
 
-    __slots__ = ("_draw",)
+    __slots__ = ("draw",)
 
     def __init__(self, draw: Callable[[int], np.ndarray]):
         super().__init__()
-        self._draw = draw
+        self.draw = draw
 
     def refill(self) -> float:
         """Draw the next batch and return its first value."""
-        self.extend(self._draw(BATCH).tolist()[::-1])  # pop() then hands them out in draw order
+        self.extend(self.draw(BATCH).tolist()[::-1])  # pop() then hands them out in draw order
         return self.pop()
 
     def __call__(self):

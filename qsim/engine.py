@@ -13,19 +13,16 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from qsim.distributions import spec_sampler
-from qsim.history import add_probe_delays, ops_frame
+from qsim.durability import durability_summary
+from qsim.history import add_probe_delays, faults_frame, ops_frame
 from qsim.metrics import summarize
-from qsim.model.coordinator import Coordinator
-from qsim.model.network import Network
-from qsim.model.recorder import Recorder
-from qsim.model.replica import Replica
-from qsim.model.ring import Ring
-from qsim.model.workload import WORKLOADS, ProbeLoop
+from qsim.model.build import Model, build
+from qsim.model.workload import ProbeLoop
 from qsim.rng import RandomStreams
 from qsim.scenario import Scenario, run_id, with_seed
 from qsim.scenario.schema import MESSAGE_KINDS
 from qsim.staleness import check_staleness
+from qsim.timeline import active_faults, availability_timeline, fault_windows_summary, recovery
 
 _DEPENDENCIES = ("simpy", "numpy", "pandas", "pydantic", "pyarrow", "matplotlib", "click", "PyYAML")
 
@@ -39,46 +36,13 @@ class RunResult:
     ops: pd.DataFrame
     summary: dict
     manifest: dict = field(repr=False)
+    faults: pd.DataFrame = field(default=None, repr=False)
+    timeline: pd.DataFrame = field(default=None, repr=False)
 
     @property
     def error(self) -> str | None:
         """The exception that stopped the run, or None."""
         return self.manifest["error"]
-
-
-@dataclass
-class _Model:
-    env: simpy.Environment
-    network: Network
-    replicas: list[Replica]
-    recorder: Recorder
-    workload: object
-
-
-def _build(scenario: Scenario, streams: RandomStreams) -> _Model:
-    env = simpy.Environment()
-    network = Network(env, scenario, streams)
-    nodes = scenario.cluster.nodes
-    service = scenario.cluster.replica.service_time
-    replicas = [
-        Replica(
-            i,
-            env,
-            network,
-            None
-            if service.is_zero()
-            else spec_sampler(service, streams.generator(f"node.{node.name}.service")),
-            scenario.cluster.replica.concurrency,
-        )
-        for i, node in enumerate(nodes)
-    ]
-    ring = Ring([node.name for node in nodes], scenario.cluster.vnodes, scenario.quorum.n)
-    recorder = Recorder()
-    coordinator = Coordinator(env, scenario, network, ring, replicas, recorder, streams)
-    for replica in replicas:
-        replica.connect(coordinator)
-    workload = WORKLOADS[scenario.workload.arrival.type](env, scenario, coordinator, streams)
-    return _Model(env, network, replicas, recorder, workload)
 
 
 def simulate(scenario: Scenario, seed: int | None = None, *, reraise: bool = False) -> RunResult:
@@ -96,43 +60,24 @@ def simulate(scenario: Scenario, seed: int | None = None, *, reraise: bool = Fal
         scenario = with_seed(scenario, seed)
     started = datetime.now(UTC)
     wall_start = time.perf_counter()
-    model = _build(scenario, RandomStreams(scenario.seed))
+    model = build(scenario, RandomStreams(scenario.seed))
     error = None
     try:
-        model.workload.start()
-        model.env.run()
+        model.run()
     except Exception as exc:
         if reraise:
             raise
         error = "".join(traceback.format_exception_only(exc)).strip()
     engine_s = time.perf_counter() - wall_start
 
-    names = [node.name for node in scenario.cluster.nodes]
-    ops = ops_frame(model.recorder.columns(), names)
-    if isinstance(model.workload, ProbeLoop):
-        ops = add_probe_delays(
-            ops, np.frombuffer(model.workload.read_ops, np.int32), np.frombuffer(model.workload.read_delays)
-        )
-    ops = pd.concat([ops, check_staleness(ops)], axis=1)
-    sim_ms = float(model.env.now)
-    summary = {
-        "scenario": scenario.name,
-        "run_id": run_id(scenario),
-        "seed": scenario.seed,
-        "quorum": {"n": scenario.quorum.n, "r": scenario.quorum.r, "w": scenario.quorum.w},
-        **summarize(ops, warmup_ms=scenario.warmup),
-        "nodes": _node_stats(model, names, scenario, sim_ms),
-        "messages": {
-            kind: {
-                "sent": model.network.delivered(i) + model.network.dropped[i],
-                "delivered": model.network.delivered(i),
-                "dropped": model.network.dropped[i],
-            }
-            for i, kind in enumerate(MESSAGE_KINDS)
-        },
-    }
+    ops, faults, held = _history(model, scenario)
+    if error is not None:  # copies of writes that never finished: the history stops before them
+        held = held[held["version"].isin(ops.loc[ops["kind"] == "write", "op_id"])]
+    timeline = availability_timeline(ops, scenario.metrics.window, end_ms=scenario.duration)
+    summary = _summary(model, scenario, ops, faults, held, timeline)
     wall_s = time.perf_counter() - wall_start
     events = _event_count(model.env)
+    sim_ms = float(model.env.now)
     summary["runtime"] = {
         "wall_s": wall_s,
         "engine_s": engine_s,
@@ -155,10 +100,52 @@ def simulate(scenario: Scenario, seed: int | None = None, *, reraise: bool = Fal
         "ops": len(ops),
         "error": error,
     }
-    return RunResult(scenario, summary["run_id"], ops, summary, manifest)
+    return RunResult(scenario, summary["run_id"], ops, summary, manifest, faults, timeline)
 
 
-def _node_stats(model: _Model, names: list[str], scenario: Scenario, sim_ms: float) -> dict:
+def _history(model: Model, scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Return the ops (with staleness verdicts and active faults), the faults, and what is held."""
+    names = [node.name for node in scenario.cluster.nodes]
+    ops = ops_frame(model.recorder.columns(), names)
+    if isinstance(model.workload, ProbeLoop):
+        reads = np.frombuffer(model.workload.read_ops, np.int32)
+        ops = add_probe_delays(ops, reads, np.frombuffer(model.workload.read_delays))
+    faults = faults_frame(model.faults.records)
+    ops = pd.concat([ops, check_staleness(ops)], axis=1).assign(faults=active_faults(ops, faults))
+    held = pd.DataFrame(model.held_versions(), columns=["key", "version"], dtype=np.int64)
+    return ops, faults, held
+
+
+def _summary(model: Model, scenario: Scenario, ops, faults, held, timeline) -> dict:
+    sim_ms = float(model.env.now)
+    measured = ops[ops["start_ms"] >= scenario.warmup]
+    names = [node.name for node in scenario.cluster.nodes]
+    return {
+        "scenario": scenario.name,
+        "run_id": run_id(scenario),
+        "seed": scenario.seed,
+        "quorum": {"n": scenario.quorum.n, "r": scenario.quorum.r, "w": scenario.quorum.w},
+        **summarize(ops, warmup_ms=scenario.warmup),
+        "faults": {
+            "count": len(faults),
+            "window_ms": scenario.metrics.window,
+            "recovery": recovery(timeline, faults),
+            **fault_windows_summary(measured, faults),
+        },
+        "durability": durability_summary(ops, held),
+        "nodes": _node_stats(model, names, scenario, sim_ms),
+        "messages": {
+            kind: {
+                "sent": model.network.delivered(i) + model.network.dropped[i],
+                "delivered": model.network.delivered(i),
+                "dropped": model.network.dropped[i],
+            }
+            for i, kind in enumerate(MESSAGE_KINDS)
+        },
+    }
+
+
+def _node_stats(model: Model, names: list[str], scenario: Scenario, sim_ms: float) -> dict:
     """Messages received and utilization (busy time / (concurrency x simulated time)) per node."""
     concurrency = scenario.cluster.replica.concurrency or 1
     return {

@@ -25,7 +25,18 @@ OPS_COLUMNS = {
     "stale": "reads: returned a version older than the newest committed before start (null: unchecked)",
     "k": "reads: committed versions missed (null: unchecked)",
     "t_ms": "reads: start_ms minus the commit time of the newest version committed before it, ms",
+    "attempts": "attempts made (1 + retries used)",
+    "faults": "ids of the faults active at some time while it ran, comma-separated ('' if none)",
     "probe_delay_ms": "probe reads: the configured delay t after the write's outcome, ms",
+}
+
+FAULTS_COLUMNS = {
+    "fault_id": "the fault's index in the scenario; random crashes are numbered after them",
+    "kind": "crash, partition, degrade, slow or clock_skew",
+    "target": "what it hit: node, region, groups ('a,b | c,d') or link ends ('a-b')",
+    "start_ms": "when it started, ms",
+    "end_ms": "when it ended, ms (null: still active when the run ended)",
+    "params": "its other settings, as JSON",
 }
 
 
@@ -48,6 +59,7 @@ def ops_frame(columns: dict[str, np.ndarray], node_names: list[str]) -> pd.DataF
             "ok": codes == OK,
             "error": pd.array(errors, dtype="string"),
             "replies": columns["replies"],
+            "attempts": columns["attempts"],
             "version": columns["version"],
             "ts_ms": columns["ts_ms"],
             "commit_ms": columns["commit_ms"],
@@ -65,3 +77,11 @@ def add_probe_delays(ops: pd.DataFrame, read_ops: np.ndarray, delays: np.ndarray
     position = np.searchsorted(ops["op_id"].to_numpy(), read_ops)
     column[position] = delays
     return ops.assign(probe_delay_ms=column)
+
+
+def faults_frame(records: list[list]) -> pd.DataFrame:
+    """Build the faults DataFrame from the fault injector's records."""
+    frame = pd.DataFrame(records, columns=list(FAULTS_COLUMNS))
+    return frame.astype(
+        {"fault_id": np.int64, "kind": str, "target": str, "start_ms": float, "end_ms": float, "params": str}
+    )

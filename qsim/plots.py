@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 
@@ -64,3 +65,64 @@ def t_visibility(summary: dict, title: str = "") -> Figure:
 
 def _bin_centre(low: float, high: float | None) -> float:
     return low if high is None else (low + high) / 2
+
+
+FAULT_COLOURS = {
+    "crash": "tab:red",
+    "partition": "tab:purple",
+    "degrade": "tab:pink",
+    "slow": "tab:brown",
+    "clock_skew": "tab:olive",
+}
+
+
+def availability_timeline(timeline: pd.DataFrame, faults: pd.DataFrame, title: str = "") -> Figure:
+    """Read and write availability per time window, with the faults shaded."""
+    figure = Figure(figsize=(9, 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    mid_s = _window_mid_s(timeline)
+    for kind, colour in (("read", "tab:blue"), ("write", "tab:orange")):
+        axes.plot(mid_s, timeline[f"{kind}_availability"], marker=".", color=colour, label=f"{kind}s")
+    _shade_faults(axes, timeline, faults)
+    axes.set_ylabel("availability (fraction of operations ok)")
+    axes.set_ylim(0, 1.02)
+    return _finish_timeline(axes, figure, title or "Availability over time")
+
+
+def staleness_timeline(timeline: pd.DataFrame, faults: pd.DataFrame, title: str = "") -> Figure:
+    """Fraction of checked reads that were stale per time window, with the faults shaded."""
+    figure = Figure(figsize=(9, 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    if timeline["stale_fraction"].notna().any():
+        axes.plot(_window_mid_s(timeline), timeline["stale_fraction"], marker=".", color="tab:green")
+    else:
+        axes.text(0.5, 0.5, "no checked reads", ha="center", va="center", transform=axes.transAxes)
+    _shade_faults(axes, timeline, faults)
+    axes.set_ylabel("fraction of checked reads that were stale")
+    axes.set_ylim(bottom=0)  # stale fractions are often small: let the top follow the data
+    return _finish_timeline(axes, figure, title or "Stale reads over time")
+
+
+def _window_mid_s(timeline: pd.DataFrame) -> np.ndarray:
+    return (timeline["window_start_ms"] + timeline["window_end_ms"]).to_numpy(dtype=float) / 2000
+
+
+def _shade_faults(axes: Axes, timeline: pd.DataFrame, faults: pd.DataFrame) -> None:
+    """Shade each fault's interval, one colour and one legend entry per kind; NaN end: to the right edge."""
+    right_ms = max([*timeline["window_end_ms"], *faults["start_ms"], *faults["end_ms"].dropna()], default=0)
+    labelled = set()
+    for fault in faults.itertuples():
+        end_ms = right_ms if np.isnan(fault.end_ms) else fault.end_ms
+        label = None if fault.kind in labelled else fault.kind.replace("_", " ")
+        labelled.add(fault.kind)
+        colour = FAULT_COLOURS.get(fault.kind, "tab:gray")
+        axes.axvspan(fault.start_ms / 1000, end_ms / 1000, color=colour, alpha=0.15, lw=0, label=label)
+
+
+def _finish_timeline(axes: Axes, figure: Figure, title: str) -> Figure:
+    axes.set_xlabel("time (s)")
+    axes.grid(True, alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="best")
+    axes.set_title(title)
+    return figure

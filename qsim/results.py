@@ -1,8 +1,10 @@
 """The results layout: the only module that knows where and how a run's files are written.
 
 results/<scenario name>/<run id>/
-    scenario.resolved.yaml  manifest.json  ops.parquet  summary.json  summary.md
-    plots/latency_cdf.png  plots/t_visibility.png
+    scenario.resolved.yaml  manifest.json  ops.parquet  faults.parquet  timeline.parquet
+    summary.json  summary.md
+    plots/latency_cdf.png  plots/t_visibility.png  plots/availability_timeline.png
+    plots/staleness_timeline.png
 
 Every file is written to a temporary name in the same folder and renamed into place, so an
 interrupted run never leaves a half-written file under a final name; ``manifest.json`` is written
@@ -27,8 +29,21 @@ from qsim.report import summary_markdown
 from qsim.scenario import resolved_dict
 
 RESULTS_ROOT = Path("results")
-FILES = ("scenario.resolved.yaml", "manifest.json", "ops.parquet", "summary.json", "summary.md")
-PLOTS = ("plots/latency_cdf.png", "plots/t_visibility.png")
+FILES = (
+    "scenario.resolved.yaml",
+    "manifest.json",
+    "ops.parquet",
+    "faults.parquet",
+    "timeline.parquet",
+    "summary.json",
+    "summary.md",
+)
+PLOTS = (
+    "plots/latency_cdf.png",
+    "plots/t_visibility.png",
+    "plots/availability_timeline.png",
+    "plots/staleness_timeline.png",
+)
 
 
 def default_run_dir(result: RunResult, root: str | Path = RESULTS_ROOT) -> Path:
@@ -57,11 +72,11 @@ def write_run(result: RunResult, out_dir: str | Path | None = None, *, plots_too
 
 def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
     """Return every file of the run by name, in writing order (the manifest last)."""
-    buffer = io.BytesIO()
-    result.ops.to_parquet(buffer, index=False)
     files: dict[str, str | bytes] = {
         "scenario.resolved.yaml": yaml.safe_dump(resolved_dict(result.scenario), sort_keys=False),
-        "ops.parquet": buffer.getvalue(),
+        "ops.parquet": _parquet(result.ops),
+        "faults.parquet": _parquet(result.faults),
+        "timeline.parquet": _parquet(result.timeline),
         "summary.json": json.dumps(result.summary, indent=2, allow_nan=False, default=_json_default),
         "summary.md": summary_markdown(result.summary, result.manifest),
     }
@@ -69,6 +84,12 @@ def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
         title = f"{result.scenario.name} ({result.run_id})"
         files[PLOTS[0]] = _png(plots.latency_cdf(result.ops, f"Latency CDF - {title}"))
         files[PLOTS[1]] = _png(plots.t_visibility(result.summary, f"t-visibility - {title}"))
+        files[PLOTS[2]] = _png(
+            plots.availability_timeline(result.timeline, result.faults, f"Availability - {title}")
+        )
+        files[PLOTS[3]] = _png(
+            plots.staleness_timeline(result.timeline, result.faults, f"Staleness - {title}")
+        )
     files["manifest.json"] = json.dumps(result.manifest, indent=2, default=_json_default)
     return files
 
@@ -82,6 +103,8 @@ class SavedRun:
     manifest: dict
     summary: dict
     ops: pd.DataFrame
+    faults: pd.DataFrame
+    timeline: pd.DataFrame
 
 
 def load_run(path: str | Path) -> SavedRun:
@@ -93,7 +116,15 @@ def load_run(path: str | Path) -> SavedRun:
         manifest=json.loads((path / "manifest.json").read_text()),
         summary=json.loads((path / "summary.json").read_text()),
         ops=pd.read_parquet(path / "ops.parquet"),
+        faults=pd.read_parquet(path / "faults.parquet"),
+        timeline=pd.read_parquet(path / "timeline.parquet"),
     )
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 def _png(figure) -> bytes:

@@ -27,10 +27,14 @@ RUN_FILES = {
     "scenario.resolved.yaml",
     "manifest.json",
     "ops.parquet",
+    "faults.parquet",
+    "timeline.parquet",
     "summary.json",
     "summary.md",
     "plots/latency_cdf.png",
     "plots/t_visibility.png",
+    "plots/availability_timeline.png",
+    "plots/staleness_timeline.png",
 }
 OPS_COLUMNS = {
     "op_id",

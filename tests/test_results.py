@@ -16,8 +16,21 @@ from qsim import plots
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
 SHORT = ("duration=300ms", "warmup=0")
-FILES = ("scenario.resolved.yaml", "manifest.json", "ops.parquet", "summary.json", "summary.md")
-PLOTS = ("plots/latency_cdf.png", "plots/t_visibility.png")
+FILES = (
+    "scenario.resolved.yaml",
+    "manifest.json",
+    "ops.parquet",
+    "faults.parquet",
+    "timeline.parquet",
+    "summary.json",
+    "summary.md",
+)
+PLOTS = (
+    "plots/latency_cdf.png",
+    "plots/t_visibility.png",
+    "plots/availability_timeline.png",
+    "plots/staleness_timeline.png",
+)
 
 
 def short_run(seed: int = 1) -> qsim.RunResult:

@@ -2,20 +2,40 @@
 
 One Coordinator object runs every operation of a simulation; each operation names the endpoint
 that coordinates it (the client itself, or a node), so the quorum logic exists once.
+
+Failover (``quorum.failover``) decides which replicas an attempt uses, from what its coordinator's
+failure detector suspects: ``strict`` always the key's N replicas; ``sloppy`` the first N
+unsuspected nodes of the key's ring order, a stand-in for a suspected owner carrying a hint for
+it; ``shrink`` the unsuspected replicas only, with R and W cut to a majority of them.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 
 import simpy
 
 from qsim.distributions import uniform_sampler
 from qsim.model.clock import call_later
-from qsim.model.network import CLIENT_REQUEST, CLIENT_RESPONSE, READ_REQUEST, WRITE_REQUEST, Network
-from qsim.model.recorder import NO_VERSION, OK, QUORUM_TIMEOUT, REQUEST_LOST, RESPONSE_LOST, Recorder
+from qsim.model.network import (
+    CLIENT_REQUEST,
+    CLIENT_RESPONSE,
+    READ_REPAIR,
+    READ_REQUEST,
+    WRITE_REQUEST,
+    Network,
+)
+from qsim.model.recorder import (
+    COORDINATOR_CRASHED,
+    NO_VERSION,
+    OK,
+    QUORUM_TIMEOUT,
+    REQUEST_LOST,
+    RESPONSE_LOST,
+    Recorder,
+)
 from qsim.model.ring import Ring
+from qsim.model.timeouts import Deadlines, FailureDetector
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import Scenario
 
@@ -24,10 +44,12 @@ _NAN = float("nan")
 
 
 class Op:
-    """The in-flight state of one operation."""
+    """The in-flight state of one attempt of an operation."""
 
     __slots__ = (
         "arrived",
+        "attempt",
+        "begun",
         "best",
         "client",
         "commit",
@@ -39,14 +61,20 @@ class Op:
         "key",
         "needed",
         "on_done",
+        "orphaned",
         "reached",
+        "repairs",
         "replies",
+        "responses",
         "start",
+        "targets",
         "ts",
         "write",
     )
 
-    def __init__(self, op_id: int, client: int, write: bool, key: int, start: float, needed: int, on_done):
+    def __init__(
+        self, op_id: int, client: int, write: bool, key: int, start: float, needed: int, on_done, attempt=0
+    ):
         self.id = op_id
         self.client = client
         self.write = write
@@ -54,10 +82,24 @@ class Op:
         self.start = start
         self.needed = needed
         self.on_done = on_done
+        self.attempt = attempt
         self.replies = 0
         self.best = None
         self.commit = self.ts = _NAN
-        self.arrived = self.reached = self.done = False
+        self.arrived = self.reached = self.done = self.orphaned = False
+
+    def retry(self) -> Op:
+        """Return the next attempt: the same operation with fresh quorum state."""
+        return Op(
+            self.id,
+            self.client,
+            self.write,
+            self.key,
+            self.start,
+            self.needed,
+            self.on_done,
+            self.attempt + 1,
+        )
 
 
 class Coordinator:
@@ -72,6 +114,7 @@ class Coordinator:
         replicas: list,
         recorder: Recorder,
         streams: RandomStreams,
+        detector: FailureDetector | None = None,
     ):
         quorum = scenario.quorum
         self._env = env
@@ -79,34 +122,51 @@ class Coordinator:
         self._ring = ring
         self._replicas = replicas
         self._recorder = recorder
+        self._detector = detector
         self._r, self._w = quorum.r, quorum.w
         self._read_all = quorum.read_fanout == "all"
         self._write_all = quorum.write_fanout == "all"
         self._random_selection = quorum.replica_selection == "random"
         self._mode = quorum.coordinator
         self._client_coordinates = quorum.coordinator == "client"
+        self._failover = quorum.failover
+        self._timeout = quorum.timeout
+        self._backoff = quorum.retry_backoff
+        passed = detector.check if detector is not None else None
+        self._deadlines = [Deadlines(env, self._expire, passed) for _ in range(quorum.retries + 1)]
+        self._repair = scenario.repair.read_repair
+        if self._repair != "off":
+            self.on_read_response = self._on_read_response_repairing
         self._choice = uniform_sampler(streams.generator("coordinator.choice"))
         self._selection = uniform_sampler(streams.generator("coordinator.selection"))
         regions = scenario.client_regions
         self._client_endpoint = [network.client_endpoint(region) for region in regions]
         nodes = scenario.cluster.nodes
         self._local_nodes = [[i for i, n in enumerate(nodes) if n.region == region] for region in regions]
-        self._deadlines = _Deadlines(env, quorum.timeout, self._expire)
+        self.clock_offset = [0.0] * len(network.endpoint_regions)  # clock skew per endpoint, ms
+        self.outstanding = 0
+        self.on_idle: Callable[[], None] | None = None
         self._next_id = 0
+
+    # --- issuing -------------------------------------------------------------------------------
 
     def submit(self, client: int, write: bool, key: int, on_done: Callable | None = None) -> Op:
         """Start an operation now; ``on_done(op)`` is called when the client has its outcome."""
         op = Op(self._next_id, client, write, key, self._env.now, self._w if write else self._r, on_done)
         self._next_id += 1
-        self._deadlines.add(op)
+        self.outstanding += 1
+        self._deadlines[0].add(op, op.start + self._timeout)
+        self._dispatch(op)
+        return op
+
+    def _dispatch(self, op: Op) -> None:
         node = op.coordinator = CLIENT if self._client_coordinates else self._pick_coordinator(op)
         if node == CLIENT:
-            op.coordinator_endpoint = self._client_endpoint[client]
+            op.coordinator_endpoint = self._client_endpoint[op.client]
             self._begin(op)
         else:
             op.coordinator_endpoint = node
-            self._network.send(self._client_endpoint[client], node, CLIENT_REQUEST, self._begin, op, None)
-        return op
+            self._network.send(self._client_endpoint[op.client], node, CLIENT_REQUEST, self._begin, op, None)
 
     def _pick_coordinator(self, op: Op) -> int:
         mode = self._mode
@@ -119,30 +179,83 @@ class Coordinator:
         if op.done:
             return
         op.arrived = True
-        replicas = self._ring.replicas(op.key)
+        op.begun = self._env.now
         src = op.coordinator_endpoint
+        hints = None
+        if self._failover == "strict":
+            replicas = self._ring.replicas(op.key)
+            fan_all = self._write_all if op.write else self._read_all
+            targets = replicas if fan_all else self._select(src, replicas, op.needed)
+        elif self._failover == "sloppy":
+            targets, hints = self._sloppy_targets(op, src)
+        else:
+            targets = self._shrunk_targets(op, src)
+        op.targets = targets
         send = self._network.send
         if op.write:
-            op.ts = self._env.now
+            op.ts = self._env.now + self.clock_offset[src]
             version = (op.ts, op.client, op.id)
-            targets = replicas if self._write_all else self._select(replicas, op.needed)
             for node in targets:
-                send(src, node, WRITE_REQUEST, self._replicas[node].on_write, op, version)
+                if hints and node in hints:
+                    send(
+                        src,
+                        node,
+                        WRITE_REQUEST,
+                        self._replicas[node].on_hinted_write,
+                        op,
+                        (version, hints[node]),
+                    )
+                else:
+                    send(src, node, WRITE_REQUEST, self._replicas[node].on_write, op, version)
         else:
-            targets = replicas if self._read_all else self._select(replicas, op.needed)
+            if self._repair != "off":
+                op.responses = []
             for node in targets:
                 send(src, node, READ_REQUEST, self._replicas[node].on_read, op, None)
 
-    def _select(self, replicas: tuple[int, ...], count: int) -> list[int]:
-        """Return ``count`` of the replicas: uniformly at random, or the first in ring order."""
+    # --- choosing replicas ---------------------------------------------------------------------
+
+    def _select(self, src: int, replicas, count: int) -> list[int]:
+        """Return ``count`` replicas, unsuspected ones first: at random, or the first in ring order."""
+        detector = self._detector
+        if detector is not None:
+            trusted = [r for r in replicas if not detector.suspects(src, r)]
+            if len(trusted) < len(replicas):
+                rest = [r for r in replicas if r not in trusted]
+                return (self._pick(trusted, count) + self._pick(rest, count - len(trusted)))[:count]
+        return self._pick(replicas, count)
+
+    def _pick(self, replicas, count: int) -> list[int]:
         chosen = list(replicas)
-        if not self._random_selection:
-            return chosen[:count]
+        if not self._random_selection or count <= 0:
+            return chosen[: max(count, 0)]
         u, size = self._selection, len(chosen)
-        for i in range(count):  # a partial Fisher-Yates shuffle
+        for i in range(min(count, size)):  # a partial Fisher-Yates shuffle
             j = i + int(u() * (size - i))
             chosen[i], chosen[j] = chosen[j], chosen[i]
         return chosen[:count]
+
+    def _sloppy_targets(self, op: Op, src: int) -> tuple[list[int], dict[int, int]]:
+        """The first N unsuspected nodes in ring order; each stand-in holds a hint for an owner."""
+        order = self._ring.preference(op.key)
+        owners = order[: len(self._ring.replicas(op.key))]
+        healthy = [node for node in order if not self._detector.suspects(src, node)]
+        chosen = healthy[: len(owners)] or list(owners)
+        missing = [owner for owner in owners if owner not in chosen]
+        hints = dict(zip([node for node in chosen if node not in owners], missing, strict=False))
+        fan_all = self._write_all if op.write else self._read_all
+        return (chosen if fan_all else chosen[: op.needed]), hints
+
+    def _shrunk_targets(self, op: Op, src: int) -> list[int]:
+        """The unsuspected replicas; with any suspected, R or W is at most a majority of them."""
+        replicas = self._ring.replicas(op.key)
+        survivors = [r for r in replicas if not self._detector.suspects(src, r)] or list(replicas)
+        if len(survivors) < len(replicas):
+            op.needed = min(op.needed, len(survivors) // 2 + 1)
+        fan_all = self._write_all if op.write else self._read_all
+        return survivors if fan_all else self._pick(survivors, op.needed)
+
+    # --- replies -------------------------------------------------------------------------------
 
     def on_write_ack(self, op: Op, _=None) -> None:
         """Count a write acknowledgement; the write commits at the W-th."""
@@ -165,6 +278,43 @@ class Coordinator:
             op.reached = True
             self._answer(op)
 
+    def _on_read_response_repairing(self, op: Op, reply: tuple) -> None:
+        """Count a read response; replicas found behind get the newest version (read repair)."""
+        version, node = reply
+        if op.orphaned:
+            return
+        if op.reached or op.done:  # a late reply: repair it in the background
+            if op.best is not None and (version is None or version < op.best):
+                self._send_repair(op, node, ack=False)
+            return
+        op.replies += 1
+        op.responses.append((node, version))
+        if version is not None and (op.best is None or version > op.best):
+            op.best = version
+        if op.replies < op.needed:
+            return
+        op.reached = True
+        best = op.best
+        behind = [n for n, v in op.responses if best is not None and (v is None or v < best)]
+        foreground = self._repair == "foreground" and behind
+        op.repairs = len(behind)
+        for n in behind:
+            self._send_repair(op, n, ack=bool(foreground))
+        if not foreground:
+            self._answer(op)
+
+    def _send_repair(self, op: Op, node: int, ack: bool) -> None:
+        replica = self._replicas[node]
+        self._network.send(op.coordinator_endpoint, node, READ_REPAIR, replica.on_repair, op, (op.best, ack))
+
+    def on_repair_ack(self, op: Op, _=None) -> None:
+        """Count a foreground read-repair acknowledgement; the read answers after the last."""
+        if op.done or op.orphaned:
+            return
+        op.repairs -= 1
+        if op.repairs == 0:
+            self._answer(op)
+
     def _answer(self, op: Op) -> None:
         if op.coordinator == CLIENT:
             self._finish(op)
@@ -173,56 +323,46 @@ class Coordinator:
                 op.coordinator, self._client_endpoint[op.client], CLIENT_RESPONSE, self._finish, op, None
             )
 
+    # --- outcomes ------------------------------------------------------------------------------
+
     def _finish(self, op: Op, _=None) -> None:
         if op.done:
             return
         op.done = True
         version = op.id if op.write else op.best[2] if op.best is not None else NO_VERSION
         self._recorder.record(op, self._env.now, OK, version)
-        if op.on_done is not None:
-            op.on_done(op)
+        self._ended(op)
 
     def _expire(self, op: Op) -> None:
         op.done = True
-        error = RESPONSE_LOST if op.reached else QUORUM_TIMEOUT if op.arrived else REQUEST_LOST
+        if op.attempt + 1 < len(self._deadlines):
+            retry = op.retry()
+            backoff = self._backoff * 2**op.attempt
+            self._deadlines[retry.attempt].add(retry, self._env.now + backoff + self._timeout)
+            call_later(self._env, backoff, self._redispatch, retry)
+            return
+        if op.orphaned:
+            error = COORDINATOR_CRASHED
+        else:
+            error = RESPONSE_LOST if op.reached else QUORUM_TIMEOUT if op.arrived else REQUEST_LOST
         self._recorder.record(op, self._env.now, error, NO_VERSION)
+        self._ended(op)
+
+    def _redispatch(self, event) -> None:
+        op = event.value
+        if not op.done:
+            self._dispatch(op)
+
+    def _ended(self, op: Op) -> None:
+        self.outstanding -= 1
         if op.on_done is not None:
             op.on_done(op)
+        if self.outstanding == 0 and self.on_idle is not None:
+            self.on_idle()
 
-
-class _Deadlines:
-    """Expires operations at start + timeout with one pending timer, not one timer per operation.
-
-    Deadlines are added in increasing order (the timeout is a constant), so the earliest one is
-    always at the head of a FIFO; operations that finished are skipped when the timer fires.
-    """
-
-    _EPSILON_MS = 1e-9  # the timer's time may differ from the deadline in the last bit
-
-    def __init__(self, env: simpy.Environment, timeout_ms: float, expire: Callable[[Op], None]):
-        self._env = env
-        self._timeout = timeout_ms
-        self._expire = expire
-        self._pending: deque[Op] = deque()
-        self._armed = False
-
-    def add(self, op: Op) -> None:
-        op.deadline = op.start + self._timeout
-        self._pending.append(op)
-        if not self._armed:
-            self._arm(op.deadline)
-
-    def _arm(self, at: float) -> None:
-        self._armed = True
-        call_later(self._env, max(at - self._env.now, 0.0), self._fire)
-
-    def _fire(self, _event) -> None:
-        self._armed = False
-        pending = self._pending
-        limit = self._env.now + self._EPSILON_MS
-        while pending and (pending[0].done or pending[0].deadline <= limit):
-            op = pending.popleft()
-            if not op.done:
-                self._expire(op)
-        if pending:
-            self._arm(pending[0].deadline)
+    def orphan(self, node: int) -> None:
+        """Forget the operations ``node`` coordinates (it crashed): their clients will time out."""
+        for deadlines in self._deadlines:
+            for op in deadlines.pending():
+                if op.coordinator == node and not op.done:
+                    op.orphaned = op.reached = True

@@ -3,10 +3,18 @@
 Endpoints are the nodes (0..K-1) followed by one endpoint per client region (clients in one region
 share their latency and loss). A message is one scheduled callback (:mod:`qsim.model.clock`) that calls the
 receiver, never a process: a process per message would double the event count.
+
+Faults act here through one mechanism each. A scenario with faults (or a failover strategy that
+needs a failure detector) uses the *checked* send and delivery: a message is dropped at delivery if
+its destination is down, crashed since the message was sent (the epoch changed), or cut off from
+its source by a partition; and each delivery records when the receiver last heard from the
+sender. Degraded links swap their route entries, so they cost nothing per message. A fault-free
+scenario takes the unchecked path and pays for none of this.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from heapq import heappush
 
@@ -15,28 +23,50 @@ import simpy
 from simpy.events import NORMAL
 
 from qsim.distributions import Sampler, spec_sampler, uniform_sampler
-from qsim.model.clock import Scheduled
+from qsim.model.clock import Scheduled, call_later
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import MESSAGE_KINDS, Override, Scenario
 
-WRITE_REQUEST, WRITE_ACK, READ_REQUEST, READ_RESPONSE, CLIENT_REQUEST, CLIENT_RESPONSE = range(6)
-assert len(MESSAGE_KINDS) == 6
+(
+    WRITE_REQUEST,
+    WRITE_ACK,
+    READ_REQUEST,
+    READ_RESPONSE,
+    CLIENT_REQUEST,
+    CLIENT_RESPONSE,
+    READ_REPAIR,
+    READ_REPAIR_ACK,
+    HINT,
+    HINT_ACK,
+    ANTI_ENTROPY,
+) = range(len(MESSAGE_KINDS))
 
 
 class Network:
     """Sends messages along routes resolved once from the scenario."""
 
-    def __init__(self, env: simpy.Environment, scenario: Scenario, streams: RandomStreams):
+    def __init__(
+        self, env: simpy.Environment, scenario: Scenario, streams: RandomStreams, checked: bool = False
+    ):
         self._env = env
         self.regions = list(dict.fromkeys([*scenario.cluster.regions, *scenario.client_regions]))
         self.node_count = len(scenario.cluster.nodes)
         self.endpoint_regions = [n.region for n in scenario.cluster.nodes] + self.regions
-        self._routes = _RouteTable(scenario, streams, self.endpoint_regions).build()
+        self._table = _RouteTable(scenario, streams, self.endpoint_regions)
+        self._routes = self._table.build()
         self._uniform = uniform_sampler(streams.generator("network.loss"))
-        self._endpoints = len(self.endpoint_regions)
-        self._delivered = [0] * (len(MESSAGE_KINDS) * self._endpoints)  # [kind * endpoints + dst]
-        self._on_delivery = (self._deliver,)  # step() only iterates over an event's callbacks
+        self._endpoints = size = len(self.endpoint_regions)
+        self._delivered = [0] * (len(MESSAGE_KINDS) * size)  # [kind * endpoints + dst]
         self.dropped = [0] * len(MESSAGE_KINDS)
+        self._on_delivery = (self._deliver,)  # step() only iterates over an event's callbacks
+        if checked:
+            self.send = self._send_checked
+            self._on_delivery = (self._deliver_checked,)
+        self.down = [False] * size
+        self.epoch = [0] * size
+        self._cuts = [[0] * size for _ in range(size)]  # how many partitions cut src -> dst
+        self.heard = [[-math.inf] * size for _ in range(size)]  # [receiver][sender]: last delivery, ms
+        self._degraded: dict[int, list] = {}  # fault id -> its (src, dst) pairs and extras
 
     def client_endpoint(self, region: str) -> int:
         """Return the endpoint that stands for clients in ``region``."""
@@ -64,6 +94,27 @@ class Network:
         self._delivered[slot] += 1
         handler(op, arg)
 
+    def _send_checked(self, src: int, dst: int, kind: int, handler: Callable, op, arg) -> None:
+        latency, loss = self._routes[kind][src][dst]
+        if loss and self._uniform() < loss:
+            self.dropped[kind] += 1
+            return
+        try:
+            delay = latency.pop()
+        except IndexError:
+            delay = latency.refill()
+        value = (kind * self._endpoints + dst, handler, op, arg, src, dst, self.epoch[dst])
+        call_later(self._env, delay, self._deliver_checked, value)
+
+    def _deliver_checked(self, event: Scheduled) -> None:
+        slot, handler, op, arg, src, dst, epoch = event.value
+        if self.down[dst] or self.epoch[dst] != epoch or self._cuts[src][dst]:
+            self.dropped[slot // self._endpoints] += 1
+            return
+        self._delivered[slot] += 1
+        self.heard[dst][src] = self._env.now
+        handler(op, arg)
+
     def delivered(self, kind: int) -> int:
         """Messages of ``kind`` delivered so far."""
         return sum(self._delivered[kind * self._endpoints : (kind + 1) * self._endpoints])
@@ -71,6 +122,58 @@ class Network:
     def received(self, endpoint: int) -> int:
         """Messages of every kind delivered to ``endpoint`` so far."""
         return sum(self._delivered[endpoint :: self._endpoints])
+
+    # --- faults (only with the checked path) ---------------------------------------------------
+
+    def crash(self, endpoint: int) -> None:
+        """Take ``endpoint`` down: it receives nothing, and what is in flight to it is lost."""
+        self.down[endpoint] = True
+        self.epoch[endpoint] += 1
+
+    def recover(self, endpoint: int) -> None:
+        """Bring ``endpoint`` back up."""
+        self.down[endpoint] = False
+
+    def cut(self, pairs: list[tuple[int, int]], by: int = 1) -> None:
+        """Cut (``by=1``) or restore (``by=-1``) the directed links ``pairs``."""
+        for src, dst in pairs:
+            self._cuts[src][dst] += by
+
+    def degrade(
+        self,
+        fault_id: int,
+        pairs: list[tuple[int, int]],
+        extra: Callable[[int], np.ndarray] | None,
+        loss: float,
+    ) -> None:
+        """Add ``extra(size)`` latency and ``loss`` on ``pairs`` until :meth:`undegrade`."""
+        self._degraded[fault_id] = [pairs, extra, loss]
+        self._rebuild({pair for pair in pairs})
+
+    def undegrade(self, fault_id: int) -> None:
+        """End the degradation ``fault_id``."""
+        pairs, _, _ = self._degraded.pop(fault_id)
+        self._rebuild(set(pairs))
+
+    def _rebuild(self, pairs: set[tuple[int, int]]) -> None:
+        base = self._table.build()
+        active = list(self._degraded.values())
+        for src, dst in pairs:
+            extras = [(extra, loss) for links, extra, loss in active if (src, dst) in links]
+            for kind in range(len(MESSAGE_KINDS)):
+                self._routes[kind][src][dst] = _degraded_route(base[kind][src][dst], extras)
+
+
+def _degraded_route(route: tuple[Sampler, float], extras: list) -> tuple[Sampler, float]:
+    """Return a route whose latency adds each extra draw and whose loss compounds each extra loss."""
+    latency, loss = route
+    if not extras:
+        return route
+    draws = [extra for extra, _ in extras if extra is not None]
+    survive = (1 - loss) * math.prod(1 - extra_loss for _, extra_loss in extras)
+    if draws:
+        latency = Sampler(lambda size, base=latency: base.draw(size) + sum(d(size) for d in draws))
+    return latency, 1 - survive
 
 
 class _RouteTable:

@@ -8,16 +8,18 @@ import simpy
 
 from qsim.distributions import Sampler
 from qsim.model.clock import call_later
-from qsim.model.network import READ_RESPONSE, WRITE_ACK, Network
+from qsim.model.network import HINT, HINT_ACK, READ_REPAIR_ACK, READ_RESPONSE, WRITE_ACK, Network
 
 
 class Replica:
     """Stores the newest version of each key it has seen and answers reads and writes.
 
     Requests wait in a FIFO queue for one of ``concurrency`` servers and hold it for a service
-    time; the write is applied (and the read answered) when service ends. With a zero service time
-    a request is handled on arrival. Versions are tuples (timestamp, writer, op_id), compared as
-    tuples, so the newest version wins whatever order writes arrive in.
+    time (times the current slowdown factor); the write is applied (and the read answered) when
+    service ends. With a zero service time a request is handled on arrival. Versions are tuples
+    (timestamp, writer, op_id), compared as tuples, so the newest version wins whatever order
+    writes arrive in. A stand-in (sloppy quorum) also keeps the writes it holds for another node
+    as hints, and offers them to that node every handoff interval.
     """
 
     def __init__(
@@ -27,33 +29,60 @@ class Replica:
         network: Network,
         service: Sampler | None,
         concurrency: int | None,
+        tag_replies: bool = False,
     ):
         self.index = index
         self.store: dict[int, tuple] = {}
+        self.hints: dict[int, dict[int, tuple]] = {}  # owner -> key -> newest version held for it
         self.busy_ms = 0.0
+        self.slowdown = 1.0
         self._env = env
         self._send = network.send
         self._service = service
-        self._free = concurrency if concurrency is not None else float("inf")
+        self._concurrency = concurrency if concurrency is not None else float("inf")
+        self._free = self._concurrency
         self._queue: deque = deque()
+        self._epoch = 0  # advances at each crash, so service that straddles one is dropped
         if service is None:
             self.on_write, self.on_read = self._apply_write, self._answer_read
+        if tag_replies:  # read repair needs to know who answered what
+            self._answer_read = self._answer_read_tagged
+            if service is None:
+                self.on_read = self._answer_read
 
     def connect(self, coordinator) -> None:
         """Send replies to ``coordinator`` (which is built after the replicas)."""
         self._ack = coordinator.on_write_ack
         self._respond = coordinator.on_read_response
+        self._repaired = coordinator.on_repair_ack
+
+    # --- requests ------------------------------------------------------------------------------
 
     def on_write(self, op, version: tuple) -> None:
         """Receive a write request (queued for service)."""
-        self._enqueue((self._apply_write, op, version))
+        self._enqueue((self._apply_write, op, version, self._epoch))
 
     def on_read(self, op, _=None) -> None:
         """Receive a read request (queued for service)."""
-        self._enqueue((self._answer_read, op, None))
+        self._enqueue((self._answer_read, op, None, self._epoch))
+
+    def on_hinted_write(self, op, version_and_owner: tuple) -> None:
+        """Receive a write meant for ``owner`` (down): apply it here and keep a hint for the owner."""
+        version, owner = version_and_owner
+        held = self.hints.setdefault(owner, {})
+        if op.key not in held or version > held[op.key]:
+            held[op.key] = version
+        self.on_write(op, version)
+
+    def on_repair(self, op, version_and_ack: tuple) -> None:
+        """Receive a read-repair write; acknowledge it if the read waits for it."""
+        version, ack = version_and_ack
+        self._merge(op.key, version)
+        if ack:
+            self._send(self.index, op.coordinator_endpoint, READ_REPAIR_ACK, self._repaired, op, None)
 
     def _apply_write(self, op, version: tuple) -> None:
-        current = self.store.get(op.key)
+        current = self.store.get(op.key)  # _merge, inlined: every write passes here
         if current is None or version > current:
             self.store[op.key] = version
         self._send(self.index, op.coordinator_endpoint, WRITE_ACK, self._ack, op, None)
@@ -63,6 +92,19 @@ class Replica:
             self.index, op.coordinator_endpoint, READ_RESPONSE, self._respond, op, self.store.get(op.key)
         )
 
+    def _answer_read_tagged(self, op, _=None) -> None:
+        reply = (self.store.get(op.key), self.index)
+        self._send(self.index, op.coordinator_endpoint, READ_RESPONSE, self._respond, op, reply)
+
+    def _merge(self, key: int, version: tuple) -> bool:
+        current = self.store.get(key)
+        if current is None or version > current:
+            self.store[key] = version
+            return True
+        return False
+
+    # --- the service queue ---------------------------------------------------------------------
+
     def _enqueue(self, job: tuple) -> None:
         if self._free > 0:
             self._start(job)
@@ -71,13 +113,62 @@ class Replica:
 
     def _start(self, job: tuple) -> None:
         self._free -= 1
-        duration = self._service()
+        duration = self._service() * self.slowdown
         self.busy_ms += duration
         call_later(self._env, duration, self._finish, job)
 
     def _finish(self, event) -> None:
-        action, op, version = event.value
+        action, op, version, epoch = event.value
+        if epoch != self._epoch:
+            return  # it was in service when the node crashed
         action(op, version)
         self._free += 1
         if self._queue:
             self._start(self._queue.popleft())
+
+    # --- faults --------------------------------------------------------------------------------
+
+    def crash(self) -> None:
+        """Drop the queue and the requests in service (the network stops delivering to the node)."""
+        self._epoch += 1
+        self._queue.clear()
+        self._free = self._concurrency
+
+    def recover(self, amnesia: bool) -> None:
+        """Come back; with ``amnesia`` the store and hints are empty (volatile state lost)."""
+        if amnesia:
+            self.store.clear()
+            self.hints.clear()
+
+    # --- hinted handoff and anti-entropy -------------------------------------------------------
+
+    def offer_hints(self, replicas: list[Replica]) -> None:
+        """Send each owner the hints held for it (one message per owner)."""
+        for owner, held in self.hints.items():
+            if held:
+                self._send(self.index, owner, HINT, replicas[owner].on_hints, None, (self, dict(held)))
+
+    def on_hints(self, _op, holder_and_hints: tuple) -> None:
+        """Apply hints handed off by a stand-in and acknowledge them."""
+        holder, hints = holder_and_hints
+        for key, version in hints.items():
+            self._merge(key, version)
+        self._send(self.index, holder.index, HINT_ACK, holder.on_hints_ack, None, (self.index, hints))
+
+    def on_hints_ack(self, _op, owner_and_hints: tuple) -> None:
+        """Forget the hints the owner confirmed (unless a newer one arrived meanwhile)."""
+        owner, hints = owner_and_hints
+        held = self.hints.get(owner, {})
+        for key, version in hints.items():
+            if held.get(key) == version:
+                del held[key]
+
+    def merge_all(self, versions: dict[int, tuple]) -> tuple[int, dict[int, tuple]]:
+        """Apply ``versions``; return how many were newer here, and this store's newer ones."""
+        applied, newer = 0, {}
+        for key, version in versions.items():
+            if self._merge(key, version):
+                applied += 1
+            elif self.store[key] != version:
+                newer[key] = self.store[key]
+        return applied, newer

@@ -30,7 +30,9 @@ class Ring:
         )
         self._hashes = [h for h, _ in tokens]
         owners = [i for _, i in tokens]
-        self._lists = [self._walk(owners, start, n) for start in range(len(owners))]
+        self._orders = [self._walk(owners, start, len(node_names)) for start in range(len(owners))]
+        self._lists = [order[:n] for order in self._orders]
+        self._n = n
         self._cache: dict[int, tuple[int, ...]] = {}
 
     @staticmethod
@@ -48,6 +50,16 @@ class Ring:
         """Return the node indices holding ``key``, in preference order."""
         found = self._cache.get(key)
         if found is None:
-            position = bisect_right(self._hashes, hash_key(key)) % len(self._hashes)
-            found = self._cache[key] = self._lists[position]
+            found = self._cache[key] = self._lists[self._position(key)]
         return found
+
+    def preference(self, key: int) -> tuple[int, ...]:
+        """Return every node in ``key``'s ring order: its replicas, then the stand-ins in turn."""
+        return self._orders[self._position(key)]
+
+    def _position(self, key: int) -> int:
+        return bisect_right(self._hashes, hash_key(key)) % len(self._hashes)
+
+    def share_keys(self, a: int, b: int) -> bool:
+        """Return True if some key has both nodes among its replicas."""
+        return any(a in replicas and b in replicas for replicas in self._lists)

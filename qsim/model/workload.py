@@ -59,6 +59,13 @@ class _Clients:
         self._limit = workload.max_ops if workload.max_ops is not None else float("inf")
         self._read_fraction = workload.read_fraction
         self.issued = 0
+        self.exhausted = False  # True once it will issue nothing more
+        self.on_exhausted = None  # called then (the engine stops when operations are all done)
+
+    def _stop(self) -> None:
+        self.exhausted = True
+        if self.on_exhausted is not None:
+            self.on_exhausted()
 
 
 class OpenLoop(_Clients):
@@ -95,6 +102,8 @@ class OpenLoop(_Clients):
         arrival = self._arrivals()
         if self.issued < self._limit and self._env.now + arrival[0] < self._horizon:
             call_later(self._env, arrival[0], self._arrive, arrival)
+        else:
+            self._stop()
 
     def _arrive(self, event) -> None:
         _, client, write, key = event.value
@@ -114,6 +123,7 @@ class ClosedLoop(_Clients):
         self._kinds = uniform_sampler(streams.generator("workload.kinds"))
 
     def start(self) -> None:
+        self._stopped = 0
         for client in range(self._clients):
             self._issue(client)
 
@@ -122,6 +132,10 @@ class ClosedLoop(_Clients):
             self.issued += 1
             write = self._kinds() >= self._read_fraction
             self._coordinator.submit(client, write, self._keys(), self._done)
+        else:
+            self._stopped += 1
+            if self._stopped == self._clients:
+                self._stop()
 
     def _done(self, op: Op) -> None:
         call_later(self._env, self._think(), self._wake, op.client)
@@ -148,6 +162,9 @@ class ProbeLoop:
         self._clients = scenario.workload.clients
         self._trial = 0
         self._delay_of: dict[int, float] = {}
+        self._lanes_left = self._lanes
+        self.exhausted = False
+        self.on_exhausted = None
         self.read_ops = array("i")  # op_id of each probe read
         self.read_delays = array("d")  # its configured delay, ms
 
@@ -157,6 +174,11 @@ class ProbeLoop:
 
     def _next_trial(self, client: int) -> None:
         if self._trial >= self._total:
+            self._lanes_left -= 1
+            if self._lanes_left == 0:  # every lane has finished its last trial
+                self.exhausted = True
+                if self.on_exhausted is not None:
+                    self.on_exhausted()
             return
         delay = self._delays[self._trial % len(self._delays)]
         op = self._coordinator.submit(client, True, self._trial, self._written)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from qsim.distributions import DIST_NAMES, Dist
 from qsim.errors import ScenarioError
+from qsim.scenario.faults import FAULT_TAGS, Fault
 from qsim.scenario.schema import (
     ARRIVAL_TYPES,
     Arrival,
@@ -90,6 +91,9 @@ def _lenient_cross_problems(data: Mapping, context: dict) -> list[tuple[str, str
             ("workload", Workload),
         )
     }
+    faults = data.get("faults", ())
+    if isinstance(faults, list):
+        sections["faults"] = tuple(_valid_or_none(TypeAdapter(Fault), item, context) for item in faults)
     found = cross_problems(**sections)
     if isinstance(data.get("quorum"), Mapping):
         found += _lenient_quorum_problems(resolve_consistency(dict(data["quorum"])))
@@ -244,6 +248,7 @@ _TAGS = {
     name: model for name, model in zip(DIST_NAMES, typing.get_args(typing.get_args(Dist)[0]), strict=True)
 }
 _TAGS.update(zip(ARRIVAL_TYPES, typing.get_args(typing.get_args(Arrival)[0]), strict=True))
+_TAGS.update(FAULT_TAGS)
 
 
 def format_errors(exc: ValidationError) -> list[str]:

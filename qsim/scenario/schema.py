@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from qsim.distributions import Dist, Duration, Rate
 from qsim.errors import problems
+from qsim.scenario.base import NAME_PATTERN, Model
+from qsim.scenario.faults import Fault, fault_problems
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 MESSAGE_KINDS = (
     "write_request",
     "write_ack",
@@ -22,15 +23,16 @@ MESSAGE_KINDS = (
     "read_response",
     "client_request",
     "client_response",
+    "read_repair",
+    "read_repair_ack",
+    "hint",
+    "hint_ack",
+    "anti_entropy",
 )
 CONSISTENCY_ALIASES = ("one", "quorum", "all")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, validate_default=True)
-
-
-class Node(_Model):
+class Node(Model):
     """One replica server."""
 
     name: str = Field(pattern=NAME_PATTERN)
@@ -46,14 +48,14 @@ def _numbered_nodes(value: object) -> object:
     return value
 
 
-class Replica(_Model):
+class Replica(Model):
     """How a replica serves requests: a queue in front of ``concurrency`` parallel servers."""
 
     service_time: Dist = Field(default_factory=lambda: {"dist": "constant", "value": 0.0})
     concurrency: int | None = Field(8, ge=1, description="parallel requests; null = unbounded")
 
 
-class Cluster(_Model):
+class Cluster(Model):
     """The replica servers and how keys map onto them."""
 
     nodes: Annotated[tuple[Node, ...], BeforeValidator(_numbered_nodes)] = Field(
@@ -80,7 +82,7 @@ class Cluster(_Model):
         return tuple(dict.fromkeys(node.region for node in self.nodes))
 
 
-class KindLatencies(_Model):
+class KindLatencies(Model):
     """Latency per message kind (the WARS model of PBS, plus the client hops); null = inherit."""
 
     write_request: Dist | None = None
@@ -89,9 +91,14 @@ class KindLatencies(_Model):
     read_response: Dist | None = None
     client_request: Dist | None = None
     client_response: Dist | None = None
+    read_repair: Dist | None = None
+    read_repair_ack: Dist | None = None
+    hint: Dist | None = None
+    hint_ack: Dist | None = None
+    anti_entropy: Dist | None = None
 
 
-class Override(_Model):
+class Override(Model):
     """Latency and loss for a pair of endpoints: ``between: [a, b]`` (both ways) or ``from``/``to``."""
 
     between: tuple[str, str] | None = None
@@ -121,7 +128,7 @@ class Override(_Model):
         return ((self.from_, self.to),)
 
 
-class Network(_Model):
+class Network(Model):
     """Message latency and loss: a default, then per kind, per region pair and per link."""
 
     latency: Dist = Field(default_factory=lambda: {"dist": "exponential", "mean": 1.0})
@@ -155,7 +162,7 @@ def _count_or_alias(value: object) -> object:
 Count = Annotated[int, BeforeValidator(_count_or_alias)]
 
 
-class Quorum(_Model):
+class Quorum(Model):
     """The leaderless (Dynamo-style) replication protocol."""
 
     protocol: Literal["leaderless"] = "leaderless"
@@ -166,7 +173,11 @@ class Quorum(_Model):
     write_fanout: Literal["all", "quorum"] = "all"
     replica_selection: Literal["random", "ring"] = "random"
     coordinator: Literal["client", "random", "local", "replica"] = "client"
-    timeout: Duration = Field(1000.0, gt=0, description="per operation, ms")
+    timeout: Duration = Field(1000.0, gt=0, description="per attempt, ms")
+    failover: Literal["strict", "sloppy", "shrink"] = "strict"
+    suspicion: Duration = Field(1000.0, gt=0, description="how long a silent replica stays suspected, ms")
+    retries: int = Field(0, ge=0, le=20, description="further attempts after a timeout")
+    retry_backoff: Duration = Field(10.0, ge=0, description="wait before retry k: backoff x 2^(k-1), ms")
 
     _resolve = model_validator(mode="before")(resolve_consistency)
 
@@ -182,21 +193,42 @@ class Quorum(_Model):
         return self
 
 
-class Poisson(_Model):
+class AntiEntropy(Model):
+    """Periodic pairwise synchronisation of replicas that share keys."""
+
+    interval: Duration = Field(gt=0, description="between rounds, ms")
+
+
+class Repair(Model):
+    """The repair mechanisms; each can be switched on and off."""
+
+    read_repair: Literal["off", "background", "foreground"] = "off"
+    hinted_handoff: bool = True
+    handoff_interval: Duration = Field(1000.0, gt=0, description="how often hints are offered, ms")
+    anti_entropy: AntiEntropy | None = None
+
+
+class Metrics(Model):
+    """How results are aggregated."""
+
+    window: Duration = Field(1000.0, gt=0, description="availability timeline window, ms")
+
+
+class Poisson(Model):
     """Open loop: operations arrive as a Poisson process, whatever the system's speed."""
 
     type: Literal["poisson"]
     rate: Rate = Field(gt=0, description="operations per second, all clients together")
 
 
-class Closed(_Model):
+class Closed(Model):
     """Closed loop: each client issues one operation, waits for it, thinks, and repeats."""
 
     type: Literal["closed"]
     think_time: Dist = Field(default_factory=lambda: {"dist": "constant", "value": 0.0})
 
 
-class Probe(_Model):
+class Probe(Model):
     """PBS probe: write a fresh key, wait for the commit, wait t, read it; ``trials`` per t."""
 
     type: Literal["probe"]
@@ -218,7 +250,7 @@ Arrival = Annotated[Poisson | Closed | Probe, Field(discriminator="type")]
 ARRIVAL_TYPES = ("poisson", "closed", "probe")
 
 
-class Keys(_Model):
+class Keys(Model):
     """The key space and how often each key is used."""
 
     count: int = Field(1000, ge=1)
@@ -228,7 +260,7 @@ class Keys(_Model):
     hot_weight: float = Field(0.9, ge=0, le=1, description="hotset: share of accesses to hot keys")
 
 
-class Workload(_Model):
+class Workload(Model):
     """Who issues operations, how often, and on which keys."""
 
     arrival: Arrival = Field(default_factory=lambda: {"type": "poisson", "rate": 1000.0})
@@ -241,7 +273,7 @@ class Workload(_Model):
     max_ops: int | None = Field(None, ge=1, description="stop issuing after this many operations")
 
 
-class Scenario(_Model):
+class Scenario(Model):
     """A complete, validated scenario; build it with :func:`qsim.load_scenario`."""
 
     name: str = Field(pattern=NAME_PATTERN)
@@ -252,11 +284,14 @@ class Scenario(_Model):
     cluster: Cluster = Cluster()
     network: Network = Network()
     quorum: Quorum = Quorum()
+    repair: Repair = Repair()
     workload: Workload = Workload()
+    faults: tuple[Fault, ...] = ()
+    metrics: Metrics = Metrics()
 
     @model_validator(mode="after")
     def _consistent(self):
-        found = cross_problems(self.cluster, self.network, self.quorum, self.workload)
+        found = cross_problems(self.cluster, self.network, self.quorum, self.workload, self.faults)
         if self.warmup >= self.duration:
             found.append(
                 (
@@ -285,6 +320,7 @@ def cross_problems(
     network: Network | None,
     quorum: Quorum | None,
     workload: Workload | None,
+    faults: tuple = (),
 ) -> list[tuple[str, str]]:
     """Return (path, message) for rules that span sections; a section given as None is skipped."""
     found = []
@@ -328,4 +364,5 @@ def cross_problems(
                     for end in dict.fromkeys([value] if isinstance(value, str) else value)
                     if end not in known
                 )
+    found += fault_problems(faults, {node.name for node in cluster.nodes}, regions)
     return found

@@ -1,0 +1,79 @@
+"""Background repair: hinted handoff and anti-entropy, each a periodic round of messages."""
+
+from __future__ import annotations
+
+import simpy
+
+from qsim.model.clock import call_later
+from qsim.model.network import ANTI_ENTROPY, Network
+from qsim.model.ring import Ring
+
+
+class HintedHandoff:
+    """Every ``interval_ms`` each live stand-in offers its hints to their owners (Dynamo).
+
+    An owner that receives hints applies them (last writer wins) and acknowledges; the stand-in
+    then forgets them. Hints offered to a node that is still down are lost in the network and
+    offered again next round.
+    """
+
+    def __init__(self, env: simpy.Environment, network: Network, replicas: list, interval_ms: float):
+        self._env = env
+        self._network = network
+        self._replicas = replicas
+        self._interval = interval_ms
+
+    def start(self) -> None:
+        call_later(self._env, self._interval, self._round)
+
+    def _round(self, _event) -> None:
+        for replica in self._replicas:
+            if not self._network.down[replica.index]:
+                replica.offer_hints(self._replicas)
+        call_later(self._env, self._interval, self._round)
+
+
+class AntiEntropy:
+    """Every ``interval_ms`` each pair of nodes that share keys reconciles them.
+
+    Node a sends b its versions of the keys they share; b applies the newer ones and answers with
+    the versions it holds that are newer still, which a applies: two ``anti_entropy`` messages
+    per pair per round, whatever differs (a digest exchange, as Merkle trees make it cheap).
+    """
+
+    def __init__(
+        self, env: simpy.Environment, network: Network, replicas: list, ring: Ring, interval_ms: float
+    ):
+        self._env = env
+        self._network = network
+        self._replicas = replicas
+        self._ring = ring
+        self._interval = interval_ms
+        count = len(replicas)
+        self._pairs = [(a, b) for a in range(count) for b in range(a + 1, count) if ring.share_keys(a, b)]
+        self.keys_repaired = 0
+
+    def start(self) -> None:
+        call_later(self._env, self._interval, self._round)
+
+    def _round(self, _event) -> None:
+        for a, b in self._pairs:
+            if self._network.down[a]:
+                continue
+            shared = {
+                key: version
+                for key, version in self._replicas[a].store.items()
+                if b in self._ring.replicas(key) and a in self._ring.replicas(key)
+            }
+            self._network.send(a, b, ANTI_ENTROPY, self._at_peer, None, (a, b, shared))
+        call_later(self._env, self._interval, self._round)
+
+    def _at_peer(self, _op, message: tuple) -> None:
+        a, b, versions = message
+        applied, newer = self._replicas[b].merge_all(versions)
+        self.keys_repaired += applied
+        self._network.send(b, a, ANTI_ENTROPY, self._at_origin, None, (a, newer))
+
+    def _at_origin(self, _op, message: tuple) -> None:
+        a, newer = message
+        self.keys_repaired += self._replicas[a].merge_all(newer)[0]

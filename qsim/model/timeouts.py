@@ -1,0 +1,86 @@
+"""Deadlines of operations, and the failure detector that learns from them."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+
+import simpy
+
+from qsim.model.clock import call_later
+
+
+class Deadlines:
+    """Calls ``expire(op)`` at ``op.deadline`` unless the op is done, with one pending timer.
+
+    Deadlines must be added in increasing order (each queue serves one constant delay), so the
+    earliest is always at the head of a FIFO; operations that finished are skipped when the timer
+    fires, and handed to ``passed(op)`` if given (the failure detector's hook).
+    """
+
+    _EPSILON_MS = 1e-9  # the timer's time may differ from the deadline in the last bit
+
+    def __init__(self, env: simpy.Environment, expire: Callable, passed: Callable | None = None):
+        self._env = env
+        self._expire = expire
+        self._passed = passed
+        self._pending: deque = deque()
+        self._armed = False
+
+    def add(self, op, deadline: float) -> None:
+        """Watch ``op`` until ``deadline`` (ms)."""
+        op.deadline = deadline
+        self._pending.append(op)
+        if not self._armed:
+            self._arm(deadline)
+
+    def pending(self) -> list:
+        """The operations still watched (done ones included)."""
+        return list(self._pending)
+
+    def _arm(self, at: float) -> None:
+        self._armed = True
+        call_later(self._env, max(at - self._env.now, 0.0), self._fire)
+
+    def _fire(self, _event) -> None:
+        self._armed = False
+        pending, passed = self._pending, self._passed
+        limit = self._env.now + self._EPSILON_MS
+        early = passed is None  # without a detector, finished ops need not wait for their deadline
+        while pending and (pending[0].deadline <= limit or (early and pending[0].done)):
+            op = pending.popleft()
+            if passed is not None:
+                passed(op)
+            if not op.done:
+                self._expire(op)
+        if pending:
+            self._arm(pending[0].deadline)
+
+
+class FailureDetector:
+    """Suspects replicas that stay silent, per coordinating endpoint.
+
+    When an operation's deadline passes, every replica it sent to that its coordinator has not
+    heard from (any message) since the operation began is suspected for ``suspicion_ms``; it is
+    trusted again when that time has passed. Knowledge is local: each coordinator endpoint (a
+    node, or the clients of a region) suspects on its own.
+    """
+
+    def __init__(self, env: simpy.Environment, heard: list[list[float]], nodes: int, suspicion_ms: float):
+        self._env = env
+        self._heard = heard
+        self._suspicion = suspicion_ms
+        self._until = [[-math.inf] * nodes for _ in heard]  # [endpoint][node]
+
+    def check(self, op) -> None:
+        """Suspect the targets of ``op`` that were silent since it began."""
+        heard = self._heard[op.coordinator_endpoint]
+        until = self._until[op.coordinator_endpoint]
+        for node in op.targets:
+            if heard[node] < op.begun:
+                until[node] = max(until[node], self._env.now + self._suspicion)
+
+    def suspects(self, endpoint: int, node: int) -> bool:
+        """Return True if ``endpoint`` currently suspects ``node``."""
+        return self._until[endpoint][node] > self._env.now

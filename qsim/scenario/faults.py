@@ -1,0 +1,223 @@
+"""Faults on a timeline: what each one is, its fields, and the names it may refer to.
+
+Exact meanings (the README has them in one place):
+
+- ``crash``: at ``at`` the node stops. Everything in flight to it is lost, its queue and the
+  requests in service are dropped, and it answers nothing. Operations it coordinates are lost
+  (their clients time out). At ``recover_at`` it comes back with its store intact, or empty with
+  ``amnesia: true``.
+- ``partition``: from ``at`` to ``heal_at`` no message crosses between groups; a message in flight
+  across the cut when it starts is lost. A group lists node names and region names (a region
+  brings its nodes and its clients), or is ``majority`` / ``minority`` (the first floor(K/2)+1
+  nodes of the cluster, or the rest). Nodes in no group form one more group together; clients
+  whose region is in no group reach everyone. ``one_way: true``: only messages from the first
+  group to the others are cut.
+- ``degrade``: from ``at`` to ``until`` the chosen links (``all``; a node or region name: every
+  link to or from it; or ``[a, b]``: both directions between two names) add a draw of
+  ``latency`` to each message and lose messages with extra probability ``loss``.
+- ``slow``: from ``at`` to ``until`` the node's service times are multiplied by ``factor``.
+- ``clock_skew``: from ``at`` to ``until`` the clock of a node, or of every node and client of a
+  region, reads ``offset`` ahead (negative: behind); write timestamps use it.
+- ``random_crashes``: from ``at`` to ``until``, each chosen node alternates up for a draw of
+  ``mttf`` and down for a draw of ``mttr`` (starting up); ``correlated: region`` makes each
+  region's chosen nodes fail and recover together.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Discriminator, Field, Tag, model_validator
+
+from qsim.distributions import Dist, Duration
+from qsim.errors import problems
+from qsim.scenario.base import Model
+
+
+class _Timed(Model):
+    at: Duration = Field(ge=0, description="when the fault starts, ms")
+
+    def _after_start(self, field: str, value: float | None) -> list[tuple[str, str]]:
+        if value is not None and value <= self.at:
+            return [(field, f"{value:g} ms is not after at ({self.at:g} ms)")]
+        return []
+
+    @property
+    def end(self) -> float | None:
+        """When the fault ends (ms), or None if it lasts to the end of the run."""
+        return getattr(self, self._end_field)
+
+
+class Crash(_Timed):
+    """A node crashes at ``at`` and recovers at ``recover_at`` (never, if null)."""
+
+    crash: str
+    recover_at: Duration | None = None
+    amnesia: bool = False
+    _end_field = "recover_at"
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if found := self._after_start("recover_at", self.recover_at):
+            raise problems(*found)
+        return self
+
+
+Group = tuple[str, ...] | Literal["majority", "minority"]
+
+
+class Partition(_Timed):
+    """The network splits into groups at ``at`` and heals at ``heal_at`` (never, if null)."""
+
+    partition: tuple[Group, ...] = Field(min_length=1)
+    heal_at: Duration | None = None
+    one_way: bool = False
+    _end_field = "heal_at"
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if found := self._after_start("heal_at", self.heal_at):
+            raise problems(*found)
+        return self
+
+
+class Degrade(_Timed):
+    """Links get extra latency and loss from ``at`` to ``until``."""
+
+    degrade: Literal["all"] | str | tuple[str, str]
+    until: Duration | None = None
+    latency: Dist | None = None
+    loss: float = Field(0.0, ge=0, le=1)
+    _end_field = "until"
+
+    @model_validator(mode="after")
+    def _meaningful(self):
+        found = self._after_start("until", self.until)
+        if self.latency is None and self.loss == 0:
+            found.append(("latency", "give latency (extra delay) or loss (extra loss probability), or both"))
+        if found:
+            raise problems(*found)
+        return self
+
+
+class Slow(_Timed):
+    """A node's service time is multiplied by ``factor`` from ``at`` to ``until``."""
+
+    slow: str
+    factor: float = Field(gt=0)
+    until: Duration | None = None
+    _end_field = "until"
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if found := self._after_start("until", self.until):
+            raise problems(*found)
+        return self
+
+
+class ClockSkew(_Timed):
+    """A node's (or region's) clock reads ``offset`` ahead from ``at`` to ``until``."""
+
+    clock_skew: str
+    offset: Duration = Field(description="how far ahead the clock reads, ms; negative: behind")
+    until: Duration | None = None
+    _end_field = "until"
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if found := self._after_start("until", self.until):
+            raise problems(*found)
+        return self
+
+
+class RandomCrashes(Model):
+    """Nodes fail and recover at random: up for a draw of ``mttf``, down for a draw of ``mttr``."""
+
+    random_crashes: Literal["all"] | tuple[str, ...]
+    mttf: Dist
+    mttr: Dist
+    correlated: Literal["none", "region"] = "none"
+    amnesia: bool = False
+    at: Duration = Field(0.0, ge=0)
+    until: Duration | None = None
+
+    @property
+    def end(self) -> float | None:
+        return self.until
+
+
+FAULT_KINDS = {
+    "crash": Crash,
+    "partition": Partition,
+    "degrade": Degrade,
+    "slow": Slow,
+    "clock_skew": ClockSkew,
+    "random_crashes": RandomCrashes,
+}
+_TAG_OF = {kind: f"{kind.capitalize()}Fault" for kind in FAULT_KINDS}  # not a field name: kept off paths
+FAULT_TAGS = {tag: FAULT_KINDS[kind] for kind, tag in _TAG_OF.items()}
+
+
+def _fault_kind(value: object) -> str | None:
+    if isinstance(value, dict):
+        kinds = [kind for kind in FAULT_KINDS if kind in value]
+        return _TAG_OF[kinds[0]] if len(kinds) == 1 else None
+    kinds = [kind for kind, model in FAULT_KINDS.items() if isinstance(value, model)]
+    return _TAG_OF[kinds[0]] if kinds else None
+
+
+Fault = Annotated[
+    Annotated[Crash, Tag(_TAG_OF["crash"])]
+    | Annotated[Partition, Tag(_TAG_OF["partition"])]
+    | Annotated[Degrade, Tag(_TAG_OF["degrade"])]
+    | Annotated[Slow, Tag(_TAG_OF["slow"])]
+    | Annotated[ClockSkew, Tag(_TAG_OF["clock_skew"])]
+    | Annotated[RandomCrashes, Tag(_TAG_OF["random_crashes"])],
+    Discriminator(
+        _fault_kind,
+        custom_error_type="fault_kind",
+        custom_error_message=f"expected a fault with exactly one of the keys {', '.join(FAULT_KINDS)}",
+    ),
+]
+
+
+def fault_kind(fault) -> str:
+    """Return the kind of a fault spec: crash, partition, degrade, slow, clock_skew, random_crashes."""
+    return next(kind for kind, model in FAULT_KINDS.items() if isinstance(fault, model))
+
+
+def fault_problems(faults: tuple, nodes: set[str], regions: set[str]) -> list[tuple[str, str]]:
+    """Return (path, message) for fault targets that name no node or region."""
+    found = []
+    names = nodes | regions
+    for i, fault in enumerate(faults):
+        if fault is None:
+            continue
+        kind = fault_kind(fault)
+        if kind in ("crash", "slow"):
+            target = getattr(fault, kind)
+            if target not in nodes:
+                found.append((f"faults.{i}.{kind}", f"unknown node {target!r}; nodes: {sorted(nodes)}"))
+        elif kind == "partition":
+            found += _partition_problems(i, fault, names)
+        else:
+            target = getattr(fault, kind)
+            targets = [] if target == "all" else [target] if isinstance(target, str) else list(target)
+            found += [
+                (f"faults.{i}.{kind}", f"unknown node or region {t!r}; known: {sorted(names)}")
+                for t in targets
+                if t not in names
+            ]
+    return found
+
+
+def _partition_problems(i: int, fault: Partition, names: set[str]) -> list[tuple[str, str]]:
+    found, seen = [], set()
+    for g, group in enumerate(fault.partition):
+        for member in [] if isinstance(group, str) else group:
+            if member not in names:
+                found.append((f"faults.{i}.partition.{g}", f"unknown node or region {member!r}"))
+            elif member in seen:
+                found.append((f"faults.{i}.partition.{g}", f"{member!r} is in more than one group"))
+            seen.add(member)
+    return found
