@@ -32,8 +32,11 @@ def _staleness_line(staleness: dict) -> str:
     checked, stale = staleness["reads_checked"], staleness["stale"]
     line = f"stale reads: {stale} of {checked} checked ({_percent(staleness['stale_fraction'])})"
     if stale:
-        ks = ", ".join(f"k={k}: {n}" for k, n in staleness["k"].items() if k != "0")
-        line += f"; {ks}"
+        missed = [(k, n) for k, n in staleness["k"].items() if k != "0"]
+        ks = ", ".join(f"k={k}: {n}" for k, n in missed[:5])
+        line += f"; {ks}" + (
+            f", k>{missed[4][0]}: {sum(n for _, n in missed[5:])}" if len(missed) > 5 else ""
+        )
     if staleness["reads_unchecked"]:
         line += f"; {staleness['reads_unchecked']} ok reads had no committed write before them"
     return line
@@ -47,6 +50,35 @@ def _visibility_line(staleness: dict, limit: int = 6) -> str | None:
     shown = points[::step][:limit]
     text = ", ".join(f"{p['t_ms']:g} ms: {100 * p['p_consistent']:.2f}%" for p in shown)
     return f"t-visibility P(consistent): {text}"
+
+
+def _fault_lines(summary: dict) -> list[str]:
+    faults, durability = summary["faults"], summary["durability"]
+    lines = []
+    if faults["count"]:
+        inside, outside = faults["inside"], faults["outside"]
+        lines.append(
+            f"faults: {faults['count']}; availability inside fault windows {_percent(inside['availability'])}"
+            f" ({inside['ops']} ops), outside {_percent(outside['availability'])} ({outside['ops']} ops); "
+            f"stale reads inside {_percent(inside['stale_fraction'])}, "
+            f"outside {_percent(outside['stale_fraction'])}"
+        )
+        recovered = [r for r in faults["recovery"] if r["time_to_recover_ms"] is not None]
+        never = [str(r["fault_id"]) for r in faults["recovery"] if r["time_to_recover_ms"] is None]
+        if recovered or never:
+            worst = max((r["time_to_recover_ms"] for r in recovered), default=None)
+            text = (
+                f"recovery: back to the pre-fault availability at most {worst:g} ms after a fault ended"
+                if worst is not None
+                else "recovery:"
+            )
+            lines.append(text + (f"; never after fault(s) {', '.join(never)}" if never else ""))
+    if faults["count"] or durability["lost_writes"] or durability["lww_lost_updates"]:
+        lines.append(
+            f"durability: {durability['lost_writes']} of {durability['acknowledged_writes']} "
+            f"acknowledged writes lost; {durability['lww_lost_updates']} last-writer-wins lost updates"
+        )
+    return lines
 
 
 def terminal_table(summary: dict, manifest: dict, where: str | None = None) -> str:
@@ -71,6 +103,7 @@ def terminal_table(summary: dict, manifest: dict, where: str | None = None) -> s
     visibility = _visibility_line(summary["staleness"])
     if visibility:
         lines.append(visibility)
+    lines += _fault_lines(summary)
     ops_per_s = runtime["ops_per_s"]
     lines.append(
         f"wall {runtime['wall_s']:.2f} s (engine {runtime['engine_s']:.2f} s"
@@ -121,6 +154,9 @@ def summary_markdown(summary: dict, manifest: dict) -> str:
             for p in points
         ]
         out.append("")
+    fault_lines = _fault_lines(summary)
+    if fault_lines:
+        out += ["## Faults", "", *(f"- {line}" for line in fault_lines), ""]
     out += ["## Nodes", "", "| node | messages received | utilization |", "|---|---|---|"]
     out += [
         f"| {name} | {n['messages']} | {_percent(n['utilization'])} |" for name, n in summary["nodes"].items()
