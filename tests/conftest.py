@@ -15,6 +15,22 @@ from qsim.model.replica import Replica
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
+# What a run folder holds (README, "Results layout"): listed here, not taken from qsim.results.
+DATA_FILES = (
+    "scenario.resolved.yaml",
+    "manifest.json",
+    "ops.parquet",
+    "faults.parquet",
+    "timeline.parquet",
+    "summary.json",
+    "summary.md",
+)
+PLOT_FILES = (
+    "plots/latency_cdf.png",
+    "plots/t_visibility.png",
+    "plots/availability_timeline.png",
+    "plots/staleness_timeline.png",
+)
 
 
 def pytest_addoption(parser):

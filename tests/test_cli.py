@@ -18,24 +18,14 @@ from click.testing import CliRunner, Result
 import qsim
 from qsim.cli import main
 
+from .conftest import DATA_FILES, PLOT_FILES
+
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 QUICKSTART = SCENARIOS / "quickstart.yaml"
 SHORT = ("duration=300ms", "warmup=0")
 SHORT_ARGS = tuple(itertools.chain.from_iterable(("--set", item) for item in SHORT))
-RUN_FILES = {
-    "scenario.resolved.yaml",
-    "manifest.json",
-    "ops.parquet",
-    "faults.parquet",
-    "timeline.parquet",
-    "summary.json",
-    "summary.md",
-    "plots/latency_cdf.png",
-    "plots/t_visibility.png",
-    "plots/availability_timeline.png",
-    "plots/staleness_timeline.png",
-}
+RUN_FILES = {*DATA_FILES, *PLOT_FILES}
 OPS_COLUMNS = {
     "op_id",
     "client",

@@ -13,24 +13,12 @@ import pytest
 import qsim
 from qsim import plots
 
+from .conftest import DATA_FILES as FILES
+from .conftest import PLOT_FILES as PLOTS
+
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
 SHORT = ("duration=300ms", "warmup=0")
-FILES = (
-    "scenario.resolved.yaml",
-    "manifest.json",
-    "ops.parquet",
-    "faults.parquet",
-    "timeline.parquet",
-    "summary.json",
-    "summary.md",
-)
-PLOTS = (
-    "plots/latency_cdf.png",
-    "plots/t_visibility.png",
-    "plots/availability_timeline.png",
-    "plots/staleness_timeline.png",
-)
 
 
 def short_run(seed: int = 1) -> qsim.RunResult:

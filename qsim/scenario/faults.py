@@ -37,10 +37,17 @@ from qsim.scenario.base import Model
 class _Timed(Model):
     at: Duration = Field(ge=0, description="when the fault starts, ms")
 
-    def _after_start(self, field: str, value: float | None) -> list[tuple[str, str]]:
+    def _after_start(self) -> list[tuple[str, str]]:
+        value = getattr(self, self._end_field)
         if value is not None and value <= self.at:
-            return [(field, f"{value:g} ms is not after at ({self.at:g} ms)")]
+            return [(self._end_field, f"{value:g} ms is not after at ({self.at:g} ms)")]
         return []
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if found := self._after_start():
+            raise problems(*found)
+        return self
 
     @property
     def end(self) -> float | None:
@@ -56,12 +63,6 @@ class Crash(_Timed):
     amnesia: bool = False
     _end_field = "recover_at"
 
-    @model_validator(mode="after")
-    def _ordered(self):
-        if found := self._after_start("recover_at", self.recover_at):
-            raise problems(*found)
-        return self
-
 
 Group = tuple[str, ...] | Literal["majority", "minority"]
 
@@ -73,12 +74,6 @@ class Partition(_Timed):
     heal_at: Duration | None = None
     one_way: bool = False
     _end_field = "heal_at"
-
-    @model_validator(mode="after")
-    def _ordered(self):
-        if found := self._after_start("heal_at", self.heal_at):
-            raise problems(*found)
-        return self
 
 
 class Degrade(_Timed):
@@ -92,11 +87,10 @@ class Degrade(_Timed):
 
     @model_validator(mode="after")
     def _meaningful(self):
-        found = self._after_start("until", self.until)
         if self.latency is None and self.loss == 0:
-            found.append(("latency", "give latency (extra delay) or loss (extra loss probability), or both"))
-        if found:
-            raise problems(*found)
+            raise problems(
+                ("latency", "give latency (extra delay) or loss (extra loss probability), or both")
+            )
         return self
 
 
@@ -108,12 +102,6 @@ class Slow(_Timed):
     until: Duration | None = None
     _end_field = "until"
 
-    @model_validator(mode="after")
-    def _ordered(self):
-        if found := self._after_start("until", self.until):
-            raise problems(*found)
-        return self
-
 
 class ClockSkew(_Timed):
     """A node's (or region's) clock reads ``offset`` ahead from ``at`` to ``until``."""
@@ -122,12 +110,6 @@ class ClockSkew(_Timed):
     offset: Duration = Field(description="how far ahead the clock reads, ms; negative: behind")
     until: Duration | None = None
     _end_field = "until"
-
-    @model_validator(mode="after")
-    def _ordered(self):
-        if found := self._after_start("until", self.until):
-            raise problems(*found)
-        return self
 
 
 class RandomCrashes(Model):
