@@ -71,6 +71,118 @@ def run(
 
 
 @main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--factor",
+    "factors",
+    multiple=True,
+    metavar="PATH=VALUES",
+    help="A factor: a list (quorum.n=3,5,7) or a range (quorum.r=1..n); repeatable.",
+)
+@click.option(
+    "--where", default=None, metavar="EXPR", help='Keep configurations where EXPR holds, e.g. "r + w > n".'
+)
+@click.option(
+    "--zip",
+    "zips",
+    multiple=True,
+    metavar="P1,P2",
+    help="Factors that vary together, element by element; repeatable.",
+)
+@click.option("--seeds", default=None, metavar="K|A,B,..", help="Replicates: seeds 0..K-1, or this list.")
+@click.option(
+    "--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a base scenario field."
+)
+@click.option(
+    "--executor",
+    "executor_name",
+    type=click.Choice(["process", "serial", "dask"]),
+    default="process",
+    show_default=True,
+    help="Where points run.",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Parallel workers [default: cores]."
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Dask scheduler address (with --executor dask); default: a local cluster.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the results [default: results/<scenario name>].",
+)
+@click.option("--resume", is_flag=True, help="Skip the points already done in --out.")
+@click.option("--keep-runs", is_flag=True, help="Also write every run's full results folder.")
+@click.option("--dry-run", is_flag=True, help="List the runs and their count; run nothing.")
+@click.option("--no-plots", is_flag=True, help="Do not draw the plots.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line; print only the results folder.")
+def sweep(
+    scenario,
+    factors,
+    where,
+    zips,
+    seeds,
+    overrides,
+    executor_name,
+    workers,
+    scheduler,
+    out,
+    resume,
+    keep_runs,
+    dry_run,
+    no_plots,
+    quiet,
+) -> None:
+    """Run SCENARIO over a grid of factors with replicate seeds.
+
+    The grid is the scenario's `sweep:` block, or, when any of --factor, --where, --zip or
+    --seeds is given, those options alone.
+    """
+    from qsim.scenario import read_scenario_data
+    from qsim.sweep import describe, sweep_from_cli, sweep_from_mapping
+    from qsim.sweep.plots import write_plots
+    from qsim.sweep.report import Progress, pareto_table
+    from qsim.sweep.run import SweepInterrupted, plan, run_sweep
+
+    try:
+        data = read_scenario_data(scenario, overrides)
+        if factors or where or zips or seeds:
+            spec = sweep_from_cli(factors, where=where, zips=zips, seeds=seeds)
+        else:
+            spec = sweep_from_mapping(data.get("sweep") or {})
+        planned = plan(data, spec, base_dir=scenario.parent)
+    except QsimError as exc:
+        raise click.ClickException(str(exc)) from None
+    if dry_run:
+        click.echo(describe([p.point for p in planned]))
+        return
+    name = data["name"]
+    out = out if out is not None else Path("results") / str(name)
+    try:
+        result = run_sweep(planned, out, executor_name=executor_name, workers=workers, scheduler=scheduler,
+                           resume=resume, keep_runs=keep_runs, progress=None if quiet else Progress(),
+                           description={"scenario": str(scenario), "name": name})  # fmt: skip
+    except SweepInterrupted as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(130)
+    except QsimError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not no_plots:
+        write_plots(result.runs, result.aggregate, result.factors, out, str(name))
+    if quiet:
+        click.echo(str(out))
+        return
+    failed = int(result.runs["error"].notna().sum())
+    click.echo(f"{len(result.runs)} runs, {failed} failed; results: {out}")
+    click.echo(pareto_table(result.aggregate, result.factors))
+
+
+@main.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a field before validating."

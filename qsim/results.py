@@ -66,7 +66,7 @@ def write_run(result: RunResult, out_dir: str | Path | None = None, *, plots_too
         (out / "plots").rmdir()
     for name, data in files.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out / name, data)
+        atomic_write(out / name, data)
     return out
 
 
@@ -74,20 +74,20 @@ def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
     """Return every file of the run by name, in writing order (the manifest last)."""
     files: dict[str, str | bytes] = {
         "scenario.resolved.yaml": yaml.safe_dump(resolved_dict(result.scenario), sort_keys=False),
-        "ops.parquet": _parquet(result.ops),
-        "faults.parquet": _parquet(result.faults),
-        "timeline.parquet": _parquet(result.timeline),
+        "ops.parquet": parquet_bytes(result.ops),
+        "faults.parquet": parquet_bytes(result.faults),
+        "timeline.parquet": parquet_bytes(result.timeline),
         "summary.json": json.dumps(result.summary, indent=2, allow_nan=False, default=_json_default),
         "summary.md": summary_markdown(result.summary, result.manifest),
     }
     if plots_too:
         title = f"{result.scenario.name} ({result.run_id})"
-        files[PLOTS[0]] = _png(plots.latency_cdf(result.ops, f"Latency CDF - {title}"))
-        files[PLOTS[1]] = _png(plots.t_visibility(result.summary, f"t-visibility - {title}"))
-        files[PLOTS[2]] = _png(
+        files[PLOTS[0]] = png_bytes(plots.latency_cdf(result.ops, f"Latency CDF - {title}"))
+        files[PLOTS[1]] = png_bytes(plots.t_visibility(result.summary, f"t-visibility - {title}"))
+        files[PLOTS[2]] = png_bytes(
             plots.availability_timeline(result.timeline, result.faults, f"Availability - {title}")
         )
-        files[PLOTS[3]] = _png(
+        files[PLOTS[3]] = png_bytes(
             plots.staleness_timeline(result.timeline, result.faults, f"Staleness - {title}")
         )
     files["manifest.json"] = json.dumps(result.manifest, indent=2, default=_json_default)
@@ -121,19 +121,19 @@ def load_run(path: str | Path) -> SavedRun:
     )
 
 
-def _parquet(frame: pd.DataFrame) -> bytes:
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     return buffer.getvalue()
 
 
-def _png(figure) -> bytes:
+def png_bytes(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     return buffer.getvalue()
 
 
-def _atomic_write(path: Path, data: str | bytes) -> None:
+def atomic_write(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

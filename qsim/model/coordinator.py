@@ -60,6 +60,7 @@ class Op:
         "id",
         "key",
         "needed",
+        "newest",
         "on_done",
         "orphaned",
         "reached",
@@ -88,18 +89,16 @@ class Op:
         self.commit = self.ts = _NAN
         self.arrived = self.reached = self.done = self.orphaned = False
 
-    def retry(self) -> Op:
-        """Return the next attempt: the same operation with fresh quorum state."""
+    def retry(self, needed: int) -> Op:
+        """Return the next attempt: the same operation with fresh quorum state needing ``needed``."""
         return Op(
-            self.id,
-            self.client,
-            self.write,
-            self.key,
-            self.start,
-            self.needed,
-            self.on_done,
-            self.attempt + 1,
+            self.id, self.client, self.write, self.key, self.start, needed, self.on_done, self.attempt + 1
         )
+
+
+def _newer(version: tuple | None, than: tuple | None) -> bool:
+    """True if ``version`` is newer than ``than`` (any version is newer than none)."""
+    return version is not None and (than is None or version > than)
 
 
 class Coordinator:
@@ -279,33 +278,46 @@ class Coordinator:
             self._answer(op)
 
     def _on_read_response_repairing(self, op: Op, reply: tuple) -> None:
-        """Count a read response; replicas found behind get the newest version (read repair)."""
+        """Count a read response; replicas found behind get the newest version (read repair).
+
+        Replies after the quorum (until the coordinator forgets the read) are compared too: one
+        that is behind is repaired, and one that is newer than everything seen means every
+        earlier responder was behind it. The read's answer is what it had at its quorum.
+        """
         version, node = reply
         if op.orphaned:
             return
-        if op.reached or op.done:  # a late reply: repair it in the background
-            if op.best is not None and (version is None or version < op.best):
-                self._send_repair(op, node, ack=False)
+        op.responses.append((node, version))
+        if op.reached or op.done:
+            self._repair_late(op, node, version)
             return
         op.replies += 1
-        op.responses.append((node, version))
-        if version is not None and (op.best is None or version > op.best):
+        if _newer(version, op.best):
             op.best = version
         if op.replies < op.needed:
             return
         op.reached = True
-        best = op.best
-        behind = [n for n, v in op.responses if best is not None and (v is None or v < best)]
-        foreground = self._repair == "foreground" and behind
+        op.newest = op.best
+        behind = [n for n, v in op.responses if _newer(op.best, v)]
+        foreground = self._repair == "foreground" and bool(behind)
         op.repairs = len(behind)
         for n in behind:
-            self._send_repair(op, n, ack=bool(foreground))
+            self._send_repair(op, n, op.best, ack=foreground)
         if not foreground:
             self._answer(op)
 
-    def _send_repair(self, op: Op, node: int, ack: bool) -> None:
+    def _repair_late(self, op: Op, node: int, version: tuple | None) -> None:
+        if _newer(version, op.newest):
+            op.newest = version
+            for n, v in op.responses[:-1]:
+                if _newer(version, v):
+                    self._send_repair(op, n, version, ack=False)
+        elif _newer(op.newest, version):
+            self._send_repair(op, node, op.newest, ack=False)
+
+    def _send_repair(self, op: Op, node: int, version: tuple, ack: bool) -> None:
         replica = self._replicas[node]
-        self._network.send(op.coordinator_endpoint, node, READ_REPAIR, replica.on_repair, op, (op.best, ack))
+        self._network.send(op.coordinator_endpoint, node, READ_REPAIR, replica.on_repair, op, (version, ack))
 
     def on_repair_ack(self, op: Op, _=None) -> None:
         """Count a foreground read-repair acknowledgement; the read answers after the last."""
@@ -336,7 +348,7 @@ class Coordinator:
     def _expire(self, op: Op) -> None:
         op.done = True
         if op.attempt + 1 < len(self._deadlines):
-            retry = op.retry()
+            retry = op.retry(self._w if op.write else self._r)
             backoff = self._backoff * 2**op.attempt
             self._deadlines[retry.attempt].add(retry, self._env.now + backoff + self._timeout)
             call_later(self._env, backoff, self._redispatch, retry)

@@ -57,13 +57,17 @@ class FaultInjector:
         for fault_id, fault in enumerate(self._scenario.faults):
             if isinstance(fault, RandomCrashes):
                 self._start_random(fault_id, fault)
+            elif fault.at == 0:  # now, so that the operations issued at time 0 see it
+                self._begin(fault_id, fault)
             else:
-                call_later(self._env, fault.at, self._begin, (fault_id, fault))
+                call_later(self._env, fault.at, self._begin_event, (fault_id, fault))
 
     # --- scheduled faults ----------------------------------------------------------------------
 
-    def _begin(self, event) -> None:
-        fault_id, fault = event.value
+    def _begin_event(self, event) -> None:
+        self._begin(*event.value)
+
+    def _begin(self, fault_id: int, fault) -> None:
         kind = fault_kind(fault)
         record = self._record(fault_id, kind, self._target_text(fault, kind), fault)
         undo = getattr(self, f"_apply_{kind}")(fault_id, fault)

@@ -64,7 +64,8 @@ class Network:
             self._on_delivery = (self._deliver_checked,)
         self.down = [False] * size
         self.epoch = [0] * size
-        self._cuts = [[0] * size for _ in range(size)]  # how many partitions cut src -> dst
+        self._cuts = [[0] * size for _ in range(size)]  # how many partitions cut src -> dst now
+        self._cut_starts = [[0] * size for _ in range(size)]  # how many cuts of src -> dst ever began
         self.heard = [[-math.inf] * size for _ in range(size)]  # [receiver][sender]: last delivery, ms
         self._degraded: dict[int, list] = {}  # fault id -> its (src, dst) pairs and extras
 
@@ -103,12 +104,19 @@ class Network:
             delay = latency.pop()
         except IndexError:
             delay = latency.refill()
-        value = (kind * self._endpoints + dst, handler, op, arg, src, dst, self.epoch[dst])
+        cuts = self._cut_starts[src][dst]
+        value = (kind * self._endpoints + dst, handler, op, arg, src, dst, self.epoch[dst], cuts)
         call_later(self._env, delay, self._deliver_checked, value)
 
     def _deliver_checked(self, event: Scheduled) -> None:
-        slot, handler, op, arg, src, dst, epoch = event.value
-        if self.down[dst] or self.epoch[dst] != epoch or self._cuts[src][dst]:
+        slot, handler, op, arg, src, dst, epoch, cuts = event.value
+        # Lost if the destination is down or crashed meanwhile, or a cut began on the link meanwhile.
+        if (
+            self.down[dst]
+            or self.epoch[dst] != epoch
+            or self._cuts[src][dst]
+            or self._cut_starts[src][dst] != cuts
+        ):
             self.dropped[slot // self._endpoints] += 1
             return
         self._delivered[slot] += 1
@@ -138,6 +146,8 @@ class Network:
         """Cut (``by=1``) or restore (``by=-1``) the directed links ``pairs``."""
         for src, dst in pairs:
             self._cuts[src][dst] += by
+            if by > 0:
+                self._cut_starts[src][dst] += 1
 
     def degrade(
         self,

@@ -60,19 +60,24 @@ class AntiEntropy:
         for a, b in self._pairs:
             if self._network.down[a]:
                 continue
-            shared = {
-                key: version
-                for key, version in self._replicas[a].store.items()
-                if b in self._ring.replicas(key) and a in self._ring.replicas(key)
-            }
-            self._network.send(a, b, ANTI_ENTROPY, self._at_peer, None, (a, b, shared))
+            self._network.send(a, b, ANTI_ENTROPY, self._at_peer, None, (a, b, self._shared(a, b)))
         call_later(self._env, self._interval, self._round)
+
+    def _shared(self, holder: int, other: int) -> dict:
+        """The versions ``holder`` has of the keys it and ``other`` both replicate."""
+        replicas = self._ring.replicas
+        return {
+            key: version
+            for key, version in self._replicas[holder].store.items()
+            if holder in replicas(key) and other in replicas(key)
+        }
 
     def _at_peer(self, _op, message: tuple) -> None:
         a, b, versions = message
         applied, newer = self._replicas[b].merge_all(versions)
         self.keys_repaired += applied
-        self._network.send(b, a, ANTI_ENTROPY, self._at_origin, None, (a, newer))
+        missing = {key: v for key, v in self._shared(b, a).items() if key not in versions}  # a lacks them
+        self._network.send(b, a, ANTI_ENTROPY, self._at_origin, None, (a, newer | missing))
 
     def _at_origin(self, _op, message: tuple) -> None:
         a, newer = message

@@ -75,6 +75,8 @@ class FailureDetector:
 
     def check(self, op) -> None:
         """Suspect the targets of ``op`` that were silent since it began."""
+        if not op.arrived:  # the request never reached its coordinator: it sent to no one
+            return
         heard = self._heard[op.coordinator_endpoint]
         until = self._until[op.coordinator_endpoint]
         for node in op.targets:

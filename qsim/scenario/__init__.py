@@ -2,20 +2,24 @@
 
 from qsim.scenario.load import (
     load_scenario,
+    read_scenario_data,
     resolved_dict,
     run_id,
     scenario_from_dict,
     with_overrides,
     with_seed,
+    with_values,
 )
 from qsim.scenario.schema import Scenario
 
 __all__ = [
     "Scenario",
     "load_scenario",
+    "read_scenario_data",
     "resolved_dict",
     "run_id",
     "scenario_from_dict",
     "with_overrides",
     "with_seed",
+    "with_values",
 ]

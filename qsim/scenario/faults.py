@@ -123,6 +123,12 @@ class RandomCrashes(Model):
     at: Duration = Field(0.0, ge=0)
     until: Duration | None = None
 
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.until is not None and self.until <= self.at:
+            raise problems(("until", f"{self.until:g} ms is not after at ({self.at:g} ms)"))
+        return self
+
     @property
     def end(self) -> float | None:
         return self.until
@@ -168,9 +174,15 @@ def fault_kind(fault) -> str:
     return next(kind for kind, model in FAULT_KINDS.items() if isinstance(fault, model))
 
 
-def fault_problems(faults: tuple, nodes: set[str], regions: set[str]) -> list[tuple[str, str]]:
-    """Return (path, message) for fault targets that name no node or region."""
+def fault_problems(faults: tuple, node_regions: dict[str, str]) -> list[tuple[str, str]]:
+    """Return (path, message) for fault targets that name no node or region, and overlapping groups.
+
+    Args:
+        faults: the fault specs (an invalid one may be None: it is skipped).
+        node_regions: each node's name and region, in cluster order.
+    """
     found = []
+    nodes, regions = set(node_regions), set(node_regions.values())
     names = nodes | regions
     for i, fault in enumerate(faults):
         if fault is None:
@@ -181,7 +193,7 @@ def fault_problems(faults: tuple, nodes: set[str], regions: set[str]) -> list[tu
             if target not in nodes:
                 found.append((f"faults.{i}.{kind}", f"unknown node {target!r}; nodes: {sorted(nodes)}"))
         elif kind == "partition":
-            found += _partition_problems(i, fault, names)
+            found += _partition_problems(i, fault, node_regions)
         else:
             target = getattr(fault, kind)
             targets = [] if target == "all" else [target] if isinstance(target, str) else list(target)
@@ -193,13 +205,27 @@ def fault_problems(faults: tuple, nodes: set[str], regions: set[str]) -> list[tu
     return found
 
 
-def _partition_problems(i: int, fault: Partition, names: set[str]) -> list[tuple[str, str]]:
-    found, seen = [], set()
+def _partition_problems(i: int, fault: Partition, node_regions: dict[str, str]) -> list[tuple[str, str]]:
+    """Unknown names, and a node in two groups (by name, by region, or as majority/minority)."""
+    order = list(node_regions)
+    majority = len(order) // 2 + 1
+    found, owner = [], {}
     for g, group in enumerate(fault.partition):
-        for member in [] if isinstance(group, str) else group:
-            if member not in names:
-                found.append((f"faults.{i}.partition.{g}", f"unknown node or region {member!r}"))
-            elif member in seen:
-                found.append((f"faults.{i}.partition.{g}", f"{member!r} is in more than one group"))
-            seen.add(member)
+        if group in ("majority", "minority"):
+            members = order[:majority] if group == "majority" else order[majority:]
+        else:
+            members = []
+            for name in group:
+                if name in node_regions:
+                    members.append(name)
+                elif name in node_regions.values():
+                    members += [node for node, region in node_regions.items() if region == name]
+                else:
+                    found.append((f"faults.{i}.partition.{g}", f"unknown node or region {name!r}"))
+        for node in dict.fromkeys(members):
+            if node in owner and owner[node] != g:
+                found.append((f"faults.{i}.partition.{g}", f"node {node!r} is also in group {owner[node]}"))
+            owner.setdefault(node, g)
+        if len(members) != len(set(members)):
+            found.append((f"faults.{i}.partition.{g}", "a node is named twice in this group"))
     return found

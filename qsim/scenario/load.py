@@ -43,6 +43,20 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
         ScenarioError: listing every problem found.
     """
     path = Path(path)
+    data = read_scenario_data(path, overrides)
+    return scenario_from_dict(data, base_dir=path.parent, source=str(path))
+
+
+def read_scenario_data(path: str | Path, overrides: Iterable[str] = ()) -> dict:
+    """Return the scenario at ``path`` as plain data, overrides applied, not yet validated.
+
+    Consistency aliases such as ``r: quorum`` are still unresolved here, so a sweep can change
+    ``n`` and have ``quorum`` follow it.
+
+    Raises:
+        ScenarioError: if the file cannot be read, is not YAML mapping, or an override is malformed.
+    """
+    path = Path(path)
     source = str(path)
     try:
         text = path.read_text()
@@ -59,8 +73,7 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError([f"expected a mapping of scenario fields, found {type(data).__name__}"], source)
     data.setdefault("name", path.stem)
-    data = with_overrides(data, overrides, source)
-    return scenario_from_dict(data, base_dir=path.parent, source=source)
+    return with_overrides(data, overrides, source)
 
 
 def scenario_from_dict(
@@ -163,6 +176,23 @@ def _lenient_quorum_problems(quorum: dict) -> list[tuple[str, str]]:
     if n is None:
         return []
     return [(f"quorum.{f}", f"{count(f)} is larger than quorum.n ({n})") for f in "rw" if (count(f) or 0) > n]
+
+
+def with_values(data: Mapping, values: Mapping[str, object], source: str | None = None) -> dict:
+    """Return a copy of ``data`` with each ``dotted.path: value`` set (values are already parsed).
+
+    Raises:
+        ScenarioError: for a path that cannot be placed.
+    """
+    result = _deep_copy(data)
+    found = [
+        f"{path}: {problem}"
+        for path, value in values.items()
+        if (problem := _set_path(result, path.split("."), value))
+    ]
+    if found:
+        raise ScenarioError(found, source)
+    return result
 
 
 def with_overrides(data: Mapping, overrides: Iterable[str], source: str | None = None) -> dict:

@@ -7,7 +7,7 @@ milliseconds (YAML may use units), rates are per second. Cross-field rules raise
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -202,7 +202,10 @@ class AntiEntropy(Model):
 class Repair(Model):
     """The repair mechanisms; each can be switched on and off."""
 
-    read_repair: Literal["off", "background", "foreground"] = "off"
+    read_repair: Annotated[
+        Literal["off", "background", "foreground"],
+        BeforeValidator(lambda value: "off" if value is False else value),  # YAML reads `off` as false
+    ] = "off"
     hinted_handoff: bool = True
     handoff_interval: Duration = Field(1000.0, gt=0, description="how often hints are offered, ms")
     anti_entropy: AntiEntropy | None = None
@@ -288,6 +291,9 @@ class Scenario(Model):
     workload: Workload = Workload()
     faults: tuple[Fault, ...] = ()
     metrics: Metrics = Metrics()
+    sweep: dict[str, Any] | None = Field(
+        None, description="the grid `qsim sweep` runs (see qsim.sweep); ignored by `qsim run`"
+    )
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -364,5 +370,5 @@ def cross_problems(
                     for end in dict.fromkeys([value] if isinstance(value, str) else value)
                     if end not in known
                 )
-    found += fault_problems(faults, {node.name for node in cluster.nodes}, regions)
+    found += fault_problems(faults, {node.name: node.region for node in cluster.nodes})
     return found

@@ -1,0 +1,205 @@
+"""Running a sweep: plan the points, run them on an executor, write each as it finishes, assemble.
+
+results/<sweep name>/
+    sweep.json           what was swept, how it ran, how many points are done and failed
+    points/<run id>.json one per finished point (its headline row), written atomically
+    runs.parquet, runs.csv            one row per run, in point order
+    aggregate.parquet, aggregate.csv  replicates aggregated per configuration (mean, 95% CI)
+    runs/<run id>/       full run folders, with --keep-runs
+    plots/*.png
+
+A point's run id is the id of its resolved scenario (seed included), so ``resume`` recognises the
+points already done whatever order they finished in; the tables hold only what the simulation
+determines, so they are identical whatever the executor and the number of workers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from qsim.engine import simulate
+from qsim.errors import QsimError, ScenarioError
+from qsim.results import atomic_write, parquet_bytes, write_run
+from qsim.scenario import Scenario, resolved_dict, run_id, scenario_from_dict, with_values
+from qsim.sweep.aggregate import aggregate, headline
+from qsim.sweep.executors import executor
+from qsim.sweep.expand import Point, Sweep, SweepError, expand
+
+
+class SweepInterrupted(QsimError):
+    """The sweep was interrupted; the points that finished are kept for --resume."""
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One point of the sweep with its validated scenario."""
+
+    point: Point
+    scenario: Scenario
+    run_id: str
+
+
+def plan(base: Mapping, sweep: Sweep, *, base_dir: str | Path | None = None) -> list[PlannedRun]:
+    """Expand ``sweep`` over the raw base scenario data and validate every point.
+
+    Raises:
+        SweepError: for a bad sweep, or points whose scenario is invalid (all of them at once).
+    """
+    base = {key: value for key, value in base.items() if key != "sweep"}
+    planned, problems = [], []
+    for point in expand(sweep):
+        values = dict(point.factors) | ({"seed": point.seed} if point.seed is not None else {})
+        try:
+            scenario = scenario_from_dict(with_values(base, values), base_dir=base_dir)
+        except ScenarioError as exc:
+            problems += [f"run {point.index} ({_label(point.factors)}): {p}" for p in exc.problems]
+            continue
+        planned.append(PlannedRun(point, scenario, run_id(scenario)))
+    if problems:
+        shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+        raise SweepError([*shown, "(a `where` filter can leave out configurations that cannot be valid)"])
+    return planned
+
+
+def run_point(payload: tuple[dict, str | None]) -> dict:
+    """Run one point (in a worker): validate, simulate, return its headline row (never raises)."""
+    data, keep = payload
+    try:
+        result = simulate(scenario_from_dict(data))
+        if keep is not None:
+            write_run(result, keep)
+        row = headline(result.summary) if result.error is None else {}
+        return row | {"error": result.error}
+    except Exception as exc:  # a point that fails is recorded and the sweep goes on
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep produced."""
+
+    path: Path
+    runs: pd.DataFrame
+    aggregate: pd.DataFrame
+    factors: list[str]
+
+
+def run_sweep(
+    planned: list[PlannedRun],
+    out: str | Path,
+    *,
+    executor_name: str = "process",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    keep_runs: bool = False,
+    progress: Callable[[int, int, int], None] | None = None,
+    description: dict | None = None,
+) -> SweepResult:
+    """Run the planned points not yet done, write each as it finishes, then assemble the tables.
+
+    Args:
+        resume: skip points whose row is already written without an error (failed ones rerun).
+        progress: called as ``progress(done, total, failed)`` after each point.
+
+    Raises:
+        SweepInterrupted: on Ctrl-C, after recording how far it got.
+    """
+    out = Path(out)
+    (out / "points").mkdir(parents=True, exist_ok=True)
+    done = _finished_points(out) if resume else {}
+    todo = [p for p in planned if p.run_id not in done or done[p.run_id].get("error") is not None]
+    started = time.perf_counter()
+    state = {"points": len(planned), "skipped": len(planned) - len(todo), "executor": executor_name,
+             "workers": workers, "scheduler": scheduler, **(description or {})}  # fmt: skip
+    failed = sum(1 for p in planned if p.run_id in done and p not in todo and done[p.run_id].get("error"))
+    finished = len(planned) - len(todo)
+    payloads = [
+        (resolved_dict(p.scenario), str(out / "runs" / p.run_id) if keep_runs else None) for p in todo
+    ]
+    try:
+        with executor(executor_name, workers, scheduler) as map_unordered:
+            for index, row in map_unordered(run_point, payloads):
+                _write_point(out, todo[index], row)
+                finished += 1
+                failed += row["error"] is not None
+                if progress is not None:
+                    progress(finished, len(planned), failed)
+    except KeyboardInterrupt:
+        _write_state(
+            out, state | {"status": "interrupted", "done": finished, "wall_s": time.perf_counter() - started}
+        )
+        raise SweepInterrupted(
+            f"interrupted: {finished} of {len(planned)} points are done in {out}; rerun with --resume"
+        ) from None
+    result = assemble(out, planned)
+    _write_state(out, state | {"status": "complete", "done": finished, "failed": failed,
+                               "wall_s": time.perf_counter() - started})  # fmt: skip
+    return result
+
+
+def assemble(out: Path, planned: list[PlannedRun]) -> SweepResult:
+    """Build and write runs and aggregate tables from the points written under ``out``."""
+    rows = _finished_points(out)
+    factors = list(planned[0].point.factors) if planned else []
+    records = []
+    for p in planned:
+        row = rows.get(p.run_id, {"error": "not run"})
+        record = {"point": p.point.index, "run_id": p.run_id, "seed": p.scenario.seed}
+        record |= {path: _cell(value) for path, value in p.point.factors.items()}
+        records.append(
+            record | {k: v for k, v in row.items() if k not in ("index", "run_id", "seed", "factors")}
+        )
+    runs = pd.DataFrame.from_records(records)
+    if "error" not in runs:
+        runs["error"] = None
+    runs["error"] = runs["error"].astype("string")
+    table = aggregate(runs, factors)
+    for name, frame in (("runs", runs), ("aggregate", table)):
+        atomic_write(out / f"{name}.parquet", parquet_bytes(frame))
+        atomic_write(out / f"{name}.csv", frame.to_csv(index=False))
+    return SweepResult(out, runs, table, factors)
+
+
+def _finished_points(out: Path) -> dict[str, dict]:
+    rows = {}
+    for path in sorted((out / "points").glob("*.json")):
+        row = json.loads(path.read_text())
+        rows[row["run_id"]] = row
+    return rows
+
+
+def _write_point(out: Path, planned: PlannedRun, row: dict) -> None:
+    record = {"index": planned.point.index, "run_id": planned.run_id, "seed": planned.scenario.seed,
+              "factors": {k: _cell(v) for k, v in planned.point.factors.items()}, **row}  # fmt: skip
+    atomic_write(out / "points" / f"{planned.run_id}.json", json.dumps(record, default=_json_number))
+
+
+def _write_state(out: Path, state: dict) -> None:
+    atomic_write(out / "sweep.json", json.dumps(state, indent=2, default=str))
+
+
+def _cell(value):
+    """A factor value as a table cell: scalars as they are, anything else as JSON text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def _label(factors: Mapping) -> str:
+    return ", ".join(f"{k.split('.')[-1]}={_cell(v)}" for k, v in factors.items())
+
+
+def _json_number(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
