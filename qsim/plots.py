@@ -46,7 +46,7 @@ def t_visibility(summary: dict, title: str = "") -> Figure:
         low = np.array([q["ci_low"] for q in points])
         high = np.array([q["ci_high"] for q in points])
         binned = "t_hi_ms" in points[0]
-        x = np.array([_bin_centre(q["t_ms"], q["t_hi_ms"]) for q in points]) if binned else t
+        x = np.array([bin_centre(q["t_ms"], q["t_hi_ms"]) for q in points]) if binned else t
         axes.errorbar(x, p, yerr=[p - low, high - p], marker="o", capsize=3, color="tab:green")
         if (x > 0).all():
             axes.set_xscale("log")
@@ -63,7 +63,8 @@ def t_visibility(summary: dict, title: str = "") -> Figure:
     return figure
 
 
-def _bin_centre(low: float, high: float | None) -> float:
+def bin_centre(low: float, high: float | None) -> float:
+    """Where to draw a t-visibility bin [low, high): its middle (its low edge if it is open)."""
     return low if high is None else (low + high) / 2
 
 

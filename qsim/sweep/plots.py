@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from qsim.plots import bin_centre
 from qsim.results import atomic_write, png_bytes
 from qsim.sweep.aggregate import FRONTIER, pareto
 
@@ -20,7 +21,7 @@ HEATMAP_METRICS = {
 NRW = ("quorum.n", "quorum.r", "quorum.w")
 
 
-def label(row: pd.Series, factors: list[str]) -> str:
+def label(row, factors: list[str]) -> str:
     """A short label of a configuration: the last component of each factor path and its value."""
     return ", ".join(f"{f.split('.')[-1]}={row[f]}" for f in factors)
 
@@ -59,7 +60,7 @@ def frontier(table: pd.DataFrame, factors: list[str], title: str = "") -> Figure
     axes.scatter(table[x], table[y], color="lightgray", edgecolor="gray", label="configurations")
     best = table[optimal].sort_values(x)
     axes.plot(best[x], best[y], "o-", color="tab:red", label="Pareto-optimal")
-    for _, row in best.iterrows():
+    for row in best.to_dict("records"):  # iterrows() would turn integer factors into floats
         axes.annotate(
             label(row, factors), (row[x], row[y]), textcoords="offset points", xytext=(5, 5), fontsize=8
         )
@@ -72,11 +73,15 @@ def frontier(table: pd.DataFrame, factors: list[str], title: str = "") -> Figure
 
 
 def visibility_curves(runs: pd.DataFrame, table: pd.DataFrame, factors: list[str], limit: int = 8) -> Figure:
-    """t-visibility of up to ``limit`` configurations (Pareto-optimal first), averaged over seeds."""
+    """t-visibility of up to ``limit`` configurations, averaged over seeds.
+
+    The Pareto-optimal configurations come first, then the stalest ones (whose curves say most).
+    """
     figure = Figure(figsize=(7.5, 5), layout="constrained")
     axes = figure.add_subplot()
-    order = table.assign(_best=pareto(table)).sort_values("_best", ascending=False).head(limit)
-    for _, config in order.iterrows():
+    ranked = table.assign(_best=pareto(table)).sort_values(["_best", "stale_fraction_mean"], ascending=False)
+    order = ranked.head(limit)
+    for config in order.to_dict("records"):
         same = np.ones(len(runs), dtype=bool)
         for f in factors:
             same &= (runs[f] == config[f]).to_numpy()
@@ -85,7 +90,9 @@ def visibility_curves(runs: pd.DataFrame, table: pd.DataFrame, factors: list[str
         ]
         if not points:
             continue
-        curve = pd.DataFrame(points).groupby("t_ms")["p_consistent"].mean()
+        frame = pd.DataFrame(points)
+        frame["x"] = [bin_centre(p["t_ms"], p.get("t_hi_ms")) for p in points]
+        curve = frame.groupby("x")["p_consistent"].mean()
         axes.plot(curve.index, curve.to_numpy(), marker="o", label=label(config, factors))
     if axes.lines:
         if all(line.get_xdata().min() > 0 for line in axes.lines):
