@@ -165,7 +165,8 @@ def sweep(
     out = out if out is not None else Path("results") / str(name)
     try:
         result = run_sweep(planned, out, executor_name=executor_name, workers=workers, scheduler=scheduler,
-                           resume=resume, keep_runs=keep_runs, progress=None if quiet else Progress(),
+                           resume=resume, keep_runs=keep_runs, plots=not no_plots,
+                           progress=None if quiet else Progress(),
                            description={"scenario": str(scenario), "name": name})  # fmt: skip
     except SweepInterrupted as exc:
         click.echo(str(exc), err=True)

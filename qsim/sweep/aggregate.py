@@ -36,6 +36,7 @@ METRICS = (
     "messages_per_op",
     "lost_writes",
 )
+RUN_COLUMNS = (*METRICS, "reads_checked", "ops", "t_visibility")  # every key of headline()
 FRONTIER = ("read_latency_p99_ms", "stale_fraction")  # the trade-off the Pareto frontier is over
 
 

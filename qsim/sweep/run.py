@@ -28,7 +28,7 @@ from qsim.engine import simulate
 from qsim.errors import QsimError, ScenarioError
 from qsim.results import atomic_write, parquet_bytes, write_run
 from qsim.scenario import Scenario, resolved_dict, run_id, scenario_from_dict, with_values
-from qsim.sweep.aggregate import aggregate, headline
+from qsim.sweep.aggregate import RUN_COLUMNS, aggregate, headline
 from qsim.sweep.executors import executor
 from qsim.sweep.expand import Point, Sweep, SweepError, expand
 
@@ -63,18 +63,18 @@ def plan(base: Mapping, sweep: Sweep, *, base_dir: str | Path | None = None) -> 
             continue
         planned.append(PlannedRun(point, scenario, run_id(scenario)))
     if problems:
-        shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
-        raise SweepError([*shown, "(a `where` filter can leave out configurations that cannot be valid)"])
+        note = "A `where` filter can leave out configurations that cannot be valid (such as r > n)."
+        raise SweepError(problems, note=note, shown=20)
     return planned
 
 
-def run_point(payload: tuple[dict, str | None]) -> dict:
+def run_point(payload: tuple[dict, str | None, bool]) -> dict:
     """Run one point (in a worker): validate, simulate, return its headline row (never raises)."""
-    data, keep = payload
+    data, keep, plots = payload
     try:
         result = simulate(scenario_from_dict(data))
         if keep is not None:
-            write_run(result, keep)
+            write_run(result, keep, plots_too=plots)
         row = headline(result.summary) if result.error is None else {}
         return row | {"error": result.error}
     except Exception as exc:  # a point that fails is recorded and the sweep goes on
@@ -100,6 +100,7 @@ def run_sweep(
     scheduler: str | None = None,
     resume: bool = False,
     keep_runs: bool = False,
+    plots: bool = True,
     progress: Callable[[int, int, int], None] | None = None,
     description: dict | None = None,
 ) -> SweepResult:
@@ -107,6 +108,7 @@ def run_sweep(
 
     Args:
         resume: skip points whose row is already written without an error (failed ones rerun).
+        keep_runs: also write each run's full results folder under ``out/runs`` (with ``plots``).
         progress: called as ``progress(done, total, failed)`` after each point.
 
     Raises:
@@ -121,9 +123,8 @@ def run_sweep(
              "workers": workers, "scheduler": scheduler, **(description or {})}  # fmt: skip
     failed = sum(1 for p in planned if p.run_id in done and p not in todo and done[p.run_id].get("error"))
     finished = len(planned) - len(todo)
-    payloads = [
-        (resolved_dict(p.scenario), str(out / "runs" / p.run_id) if keep_runs else None) for p in todo
-    ]
+    keep = [str(out / "runs" / p.run_id) if keep_runs else None for p in todo]
+    payloads = [(resolved_dict(p.scenario), folder, plots) for p, folder in zip(todo, keep, strict=True)]
     try:
         with executor(executor_name, workers, scheduler) as map_unordered:
             for index, row in map_unordered(run_point, payloads):
@@ -157,9 +158,17 @@ def assemble(out: Path, planned: list[PlannedRun]) -> SweepResult:
         records.append(
             record | {k: v for k, v in row.items() if k not in ("index", "run_id", "seed", "factors")}
         )
-    runs = pd.DataFrame.from_records(records)
-    if "error" not in runs:
-        runs["error"] = None
+    columns = [
+        "point",
+        "run_id",
+        "seed",
+        *factors,
+        *RUN_COLUMNS,
+        "error",
+    ]  # whatever failed, the same columns
+    runs = pd.DataFrame.from_records(records).reindex(columns=columns)
+    for factor in factors:
+        runs[factor] = _one_type(list(runs[factor]))
     runs["error"] = runs["error"].astype("string")
     table = aggregate(runs, factors)
     for name, frame in (("runs", runs), ("aggregate", table)):
@@ -191,6 +200,14 @@ def _cell(value):
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return json.dumps(value, sort_keys=True)
+
+
+def _one_type(values: list) -> list:
+    """A factor column's cells as they are, or all as text if they mix numbers and text."""
+    kinds = {"number" if isinstance(v, int | float) and not isinstance(v, bool) else type(v) for v in values}
+    if len(kinds - {type(None)}) > 1:
+        return [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
+    return values
 
 
 def _label(factors: Mapping) -> str:

@@ -1,0 +1,145 @@
+"""The `qsim sweep` command, driven in-process: its files, its two forms, its options and errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from qsim.cli import main
+from qsim.sweep.aggregate import METRICS, pareto
+from tests.conftest import SCENARIOS
+
+SCENARIO = SCENARIOS / "quickstart.yaml"
+SHORT = ("--set", "duration=200ms", "--set", "warmup=0", "--executor", "serial")
+HEATMAPS = ("heatmap_stale_fraction.png", "heatmap_read_latency_p99_ms.png", "heatmap_availability.png")
+
+
+def sweep(*arguments: str, scenario: Path = SCENARIO):
+    """Invoke ``qsim sweep`` on the shortened scenario; return the click result."""
+    return CliRunner().invoke(main, ["sweep", str(scenario), *SHORT, *arguments])
+
+
+def test_a_sweep_writes_its_tables_points_and_plots_and_prints_the_pareto_table(tmp_path):
+    grid = ("--factor", "quorum.n=3", "--factor", "quorum.r=1,2", "--factor", "quorum.w=1,2", "--seeds", "2")
+    result = sweep(*grid, "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    tables = {f"{name}.{ext}" for name in ("runs", "aggregate") for ext in ("parquet", "csv")}
+    assert {path.name for path in tmp_path.iterdir()} == {*tables, "sweep.json", "points", "plots"}
+    assert {path.name for path in (tmp_path / "plots").iterdir()} == {
+        "frontier.png",
+        "t_visibility.png",
+        *HEATMAPS,
+    }
+    state = json.loads((tmp_path / "sweep.json").read_text())
+    assert (state["status"], state["points"], state["done"], state["failed"]) == ("complete", 8, 8, 0)
+
+    runs = pd.read_parquet(tmp_path / "runs.parquet")
+    factors = ["quorum.n", "quorum.r", "quorum.w"]
+    assert {*factors, "point", "seed", "run_id", "error", *METRICS} <= set(runs.columns)
+    expected = [(3, r, w, seed) for r in (1, 2) for w in (1, 2) for seed in (0, 1)]
+    assert list(runs[[*factors, "seed"]].itertuples(index=False, name=None)) == expected
+    assert runs["point"].tolist() == list(range(8)) and runs["error"].isna().all()
+    assert sorted(p.stem for p in (tmp_path / "points").glob("*.json")) == sorted(runs["run_id"])
+    assert pd.read_csv(tmp_path / "runs.csv")["run_id"].tolist() == runs["run_id"].tolist()
+
+    table = pd.read_parquet(tmp_path / "aggregate.parquet")
+    assert table[factors].values.tolist() == [[3, 1, 1], [3, 1, 2], [3, 2, 1], [3, 2, 2]]
+    assert table["runs"].tolist() == [2] * 4
+    assert pd.read_csv(tmp_path / "aggregate.csv")[factors].values.tolist() == table[factors].values.tolist()
+
+    assert f"8 runs, 0 failed; results: {tmp_path}" in result.stdout
+    shown = result.stdout.split("Pareto-optimal configurations")[1].splitlines()[2:]
+    assert len(shown) == pareto(table).sum() >= 1
+
+
+def test_without_n_as_a_factor_there_are_no_heatmaps(tmp_path):
+    result = sweep("--factor", "quorum.r=1,2", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["frontier.png", "t_visibility.png"]
+
+
+def test_the_yaml_block_and_the_same_options_give_identical_runs(tmp_path):
+    block = '\nsweep:\n  quorum.r: [1, 2]\n  quorum.w: "1..r"\n  where: "r + w > 2"\n  seeds: 2\n'
+    scenario = tmp_path / "grid.yaml"
+    scenario.write_text(SCENARIO.read_text() + block)
+    from_yaml = sweep("--out", str(tmp_path / "yaml"), "--no-plots", scenario=scenario)
+    options = ("--factor", "quorum.r=1,2", "--factor", "quorum.w=1..r", "--where", "r+w>2", "--seeds", "2")
+    from_cli = sweep(*options, "--out", str(tmp_path / "cli"), "--no-plots", scenario=scenario)
+    assert from_yaml.exit_code == from_cli.exit_code == 0, from_yaml.output + from_cli.output
+    runs = pd.read_parquet(tmp_path / "yaml" / "runs.parquet")
+    pd.testing.assert_frame_equal(runs, pd.read_parquet(tmp_path / "cli" / "runs.parquet"))
+    assert runs[["quorum.r", "quorum.w", "seed"]].values.tolist() == [
+        [2, 1, 0],
+        [2, 1, 1],
+        [2, 2, 0],
+        [2, 2, 1],
+    ]
+
+
+def test_a_dry_run_lists_the_runs_and_writes_nothing(tmp_path):
+    result = sweep("--factor", "quorum.r=1,2", "--seeds", "2", "--dry-run", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert [line.split() for line in result.stdout.splitlines()] == [
+        ["quorum.r", "seeds"],
+        ["1", "0,", "1"],
+        ["2", "0,", "1"],
+        ["4", "runs", "(2", "configurations", "x", "2", "seeds)"],
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (("--factor", "quorum.rr=1,2"), "quorum.rr: unknown key; did you mean 'r'?"),
+        (("--factor", "quorum.r=1,2", "--where", "__import__('os')"), "where: a call to '__import__'"),
+        (("--factor", "quorum.r=1..m"), "'m' uses unknown name m"),
+        (("--factor", "quorum.r=1,2", "--where", "r > 5"), "no runs: the filter 'r > 5' removed every"),
+        (("--factor", "quorum.r"), "--factor 'quorum.r': no '='"),
+    ],
+)
+def test_a_bad_sweep_exits_with_a_clean_message(tmp_path, arguments, expected):
+    result = sweep(*arguments, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output.startswith("Error: ") and expected in result.output, result.output
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_quiet_prints_only_the_folder_and_no_plots_draws_nothing(tmp_path):
+    result = sweep("--factor", "quorum.r=1,2", "--out", str(tmp_path), "--quiet", "--no-plots")
+    assert result.exit_code == 0, result.output
+    assert (result.stdout, result.stderr) == (f"{tmp_path}\n", "")
+    assert not (tmp_path / "plots").exists() and not list(tmp_path.rglob("*.png"))
+    assert len(pd.read_parquet(tmp_path / "runs.parquet")) == 2
+
+
+def test_keep_runs_writes_each_runs_folder(tmp_path):
+    result = sweep("--factor", "quorum.r=1,2", "--out", str(tmp_path), "--keep-runs", "--quiet")
+    assert result.exit_code == 0, result.output
+    runs = pd.read_parquet(tmp_path / "runs.parquet")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(runs["run_id"])
+    for run_id in runs["run_id"]:
+        manifest = json.loads((tmp_path / "runs" / run_id / "manifest.json").read_text())
+        assert (manifest["run_id"], manifest["error"]) == (run_id, None)
+        assert (tmp_path / "runs" / run_id / "ops.parquet").is_file()
+
+
+def test_no_plots_also_leaves_out_the_plots_of_kept_runs(tmp_path):
+    result = sweep("--factor", "quorum.r=1", "--out", str(tmp_path), "--keep-runs", "--no-plots", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert list(tmp_path.rglob("*.png")) == []
+
+
+def test_the_help_lists_every_option():
+    result = CliRunner().invoke(main, ["sweep", "--help"])
+    assert result.exit_code == 0
+    grid = ["--factor", "--where", "--zip", "--seeds", "--set"]
+    running = ["--executor", "--workers", "--scheduler", "--out", "--resume", "--keep-runs", "--dry-run"]
+    assert [
+        option for option in [*grid, *running, "--no-plots", "--quiet"] if option not in result.output
+    ] == []
