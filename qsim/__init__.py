@@ -7,8 +7,10 @@ The library API that the CLI and notebooks share::
     result = qsim.simulate(scenario, seed=3)
     folder = qsim.write_run(result)
     saved = qsim.load_run(folder)          # ops DataFrame, summary, manifest
+    sweep = qsim.load_sweep("results/choose-nrw")   # runs and aggregate tables
 """
 
+from qsim.analysis import SavedSweep, load_sweep
 from qsim.engine import RunResult, simulate
 from qsim.errors import QsimError, ScenarioError
 from qsim.results import SavedRun, load_run, write_run
@@ -18,10 +20,12 @@ __all__ = [
     "QsimError",
     "RunResult",
     "SavedRun",
+    "SavedSweep",
     "Scenario",
     "ScenarioError",
     "load_run",
     "load_scenario",
+    "load_sweep",
     "resolved_dict",
     "run_id",
     "scenario_from_dict",

@@ -43,6 +43,13 @@ def main() -> None:
 )
 @click.option("--no-plots", is_flag=True, help="Do not draw the plots.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the results folder.")
+@click.option(
+    "--trace-messages",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Record every message of the first N operations and draw their sequence diagram.",
+)
 def run(
     scenario: Path,
     seed: int | None,
@@ -50,6 +57,7 @@ def run(
     overrides: tuple[str, ...],
     no_plots: bool,
     quiet: bool,
+    trace_messages: int,
 ) -> None:
     """Run SCENARIO once and write its results folder."""
     from qsim.engine import simulate
@@ -60,7 +68,7 @@ def run(
         loaded = load_scenario(scenario, overrides)
     except ScenarioError as exc:
         raise _scenario_error(exc) from None
-    result = simulate(loaded, seed)
+    result = simulate(loaded, seed, trace_messages=trace_messages)
     try:
         folder = write_run(result, out, plots_too=not no_plots)
     except OSError as exc:

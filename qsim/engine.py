@@ -14,7 +14,7 @@ import pandas as pd
 import simpy
 
 from qsim.durability import durability_summary
-from qsim.history import add_probe_delays, faults_frame, ops_frame
+from qsim.history import add_probe_delays, faults_frame, messages_frame, ops_frame
 from qsim.metrics import summarize
 from qsim.model.build import Model, build
 from qsim.model.workload import ProbeLoop
@@ -38,6 +38,7 @@ class RunResult:
     manifest: dict = field(repr=False)
     faults: pd.DataFrame = field(default=None, repr=False)
     timeline: pd.DataFrame = field(default=None, repr=False)
+    messages: pd.DataFrame | None = field(default=None, repr=False)  # with trace_messages only
 
     @property
     def error(self) -> str | None:
@@ -45,13 +46,16 @@ class RunResult:
         return self.manifest["error"]
 
 
-def simulate(scenario: Scenario, seed: int | None = None, *, reraise: bool = False) -> RunResult:
+def simulate(
+    scenario: Scenario, seed: int | None = None, *, reraise: bool = False, trace_messages: int = 0
+) -> RunResult:
     """Run ``scenario`` once and return its self-describing result.
 
     Args:
         scenario: a validated scenario.
         seed: replaces ``scenario.seed`` when given.
         reraise: re-raise an exception from the model instead of recording it in the result.
+        trace_messages: record every message of the first this many operations (``messages``).
 
     Raises:
         ScenarioError: if ``seed`` is not a valid seed.
@@ -60,7 +64,7 @@ def simulate(scenario: Scenario, seed: int | None = None, *, reraise: bool = Fal
         scenario = with_seed(scenario, seed)
     started = datetime.now(UTC)
     wall_start = time.perf_counter()
-    model = build(scenario, RandomStreams(scenario.seed))
+    model = build(scenario, RandomStreams(scenario.seed), trace_messages)
     error = None
     try:
         model.run()
@@ -100,7 +104,11 @@ def simulate(scenario: Scenario, seed: int | None = None, *, reraise: bool = Fal
         "ops": len(ops),
         "error": error,
     }
-    return RunResult(scenario, summary["run_id"], ops, summary, manifest, faults, timeline)
+    messages = None
+    if model.network.tracer is not None:
+        names = model.network.endpoint_names([node.name for node in scenario.cluster.nodes])
+        messages = messages_frame(model.network.tracer.records, names, MESSAGE_KINDS)
+    return RunResult(scenario, summary["run_id"], ops, summary, manifest, faults, timeline, messages)
 
 
 def _history(model: Model, scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

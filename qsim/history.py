@@ -85,3 +85,26 @@ def faults_frame(records: list[list]) -> pd.DataFrame:
     return frame.astype(
         {"fault_id": np.int64, "kind": str, "target": str, "start_ms": float, "end_ms": float, "params": str}
     )
+
+
+MESSAGES_COLUMNS = {
+    "op_id": "the operation it belongs to (-1: background traffic such as hints and anti-entropy)",
+    "kind": "message kind (write_request, write_ack, ..., hint, anti_entropy)",
+    "src": "sender: a node name, or clients@<region>",
+    "dst": "receiver, named the same way",
+    "sent_ms": "when it was sent, ms",
+    "delivered_ms": "when it was delivered, ms (null if dropped)",
+    "dropped": "whether it was lost",
+    "reason": "why it was lost: loss, down, crashed or partition ('' if delivered)",
+}
+
+
+def messages_frame(records: list[list], endpoint_names: list[str], kinds: tuple[str, ...]) -> pd.DataFrame:
+    """Build the traced-messages DataFrame from the tracer's records."""
+    frame = pd.DataFrame(records, columns=list(MESSAGES_COLUMNS))
+    frame["kind"] = [kinds[k] for k in frame["kind"]]
+    frame["src"] = [endpoint_names[e] for e in frame["src"]]
+    frame["dst"] = [endpoint_names[e] for e in frame["dst"]]
+    return frame.astype(
+        {"op_id": np.int64, "sent_ms": float, "delivered_ms": float, "dropped": bool, "reason": str}
+    )

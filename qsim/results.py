@@ -5,6 +5,7 @@ results/<scenario name>/<run id>/
     summary.json  summary.md
     plots/latency_cdf.png  plots/t_visibility.png  plots/availability_timeline.png
     plots/staleness_timeline.png
+    messages.parquet, sequence.svg, sequence.png   (with --trace-messages)
 
 Every file is written to a temporary name in the same folder and renamed into place, so an
 interrupted run never leaves a half-written file under a final name; ``manifest.json`` is written
@@ -60,7 +61,7 @@ def write_run(result: RunResult, out_dir: str | Path | None = None, *, plots_too
     out = Path(out_dir) if out_dir is not None else default_run_dir(result)
     files = _render(result, plots_too)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("manifest.json", *PLOTS):
+    for stale in ("manifest.json", "messages.parquet", *PLOTS):
         (out / stale).unlink(missing_ok=True)
     if (out / "plots").is_dir() and not any((out / "plots").iterdir()):
         (out / "plots").rmdir()
@@ -80,6 +81,8 @@ def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
         "summary.json": json.dumps(result.summary, indent=2, allow_nan=False, default=_json_default),
         "summary.md": summary_markdown(result.summary, result.manifest),
     }
+    if result.messages is not None:
+        files["messages.parquet"] = parquet_bytes(result.messages)
     if plots_too:
         title = f"{result.scenario.name} ({result.run_id})"
         files[PLOTS[0]] = png_bytes(plots.latency_cdf(result.ops, f"Latency CDF - {title}"))
@@ -105,6 +108,7 @@ class SavedRun:
     ops: pd.DataFrame
     faults: pd.DataFrame
     timeline: pd.DataFrame
+    messages: pd.DataFrame | None  # when the run traced messages
 
 
 def load_run(path: str | Path) -> SavedRun:
@@ -118,6 +122,7 @@ def load_run(path: str | Path) -> SavedRun:
         ops=pd.read_parquet(path / "ops.parquet"),
         faults=pd.read_parquet(path / "faults.parquet"),
         timeline=pd.read_parquet(path / "timeline.parquet"),
+        messages=pd.read_parquet(path / "messages.parquet") if (path / "messages.parquet").exists() else None,
     )
 
 

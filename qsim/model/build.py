@@ -15,6 +15,7 @@ from qsim.model.repair import AntiEntropy, HintedHandoff
 from qsim.model.replica import Replica
 from qsim.model.ring import Ring
 from qsim.model.timeouts import FailureDetector
+from qsim.model.tracer import Tracer
 from qsim.model.workload import WORKLOADS
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import Scenario
@@ -61,12 +62,17 @@ class Model:
         return held
 
 
-def build(scenario: Scenario, streams: RandomStreams) -> Model:
-    """Return the model of ``scenario`` on a new SimPy environment, ready to run."""
+def build(scenario: Scenario, streams: RandomStreams, trace_messages: int = 0) -> Model:
+    """Return the model of ``scenario`` on a new SimPy environment, ready to run.
+
+    Args:
+        trace_messages: record every message of the first this many operations (0: none).
+    """
     env = simpy.Environment()
     quorum, repair = scenario.quorum, scenario.repair
     # The fault machinery (checked delivery, failure detector) costs only the runs that need it.
-    checked = bool(scenario.faults) or quorum.failover != "strict"
+    detecting = bool(scenario.faults) or quorum.failover != "strict"
+    checked = detecting or trace_messages > 0  # tracing watches deliveries, and changes no outcome
     network = Network(env, scenario, streams, checked)
     nodes = scenario.cluster.nodes
     service = scenario.cluster.replica.service_time
@@ -85,10 +91,12 @@ def build(scenario: Scenario, streams: RandomStreams) -> Model:
     ]
     ring = Ring([node.name for node in nodes], scenario.cluster.vnodes, quorum.n)
     recorder = Recorder()
-    detector = FailureDetector(env, network.heard, len(nodes), quorum.suspicion) if checked else None
+    detector = FailureDetector(env, network.heard, len(nodes), quorum.suspicion) if detecting else None
     coordinator = Coordinator(env, scenario, network, ring, replicas, recorder, streams, detector)
     for replica in replicas:
         replica.connect(coordinator)
+    if trace_messages > 0:
+        network.tracer = coordinator.tracer = Tracer(trace_messages)
     workload = WORKLOADS[scenario.workload.arrival.type](env, scenario, coordinator, streams)
     faults = FaultInjector(env, scenario, network, replicas, coordinator, streams)
     background = []

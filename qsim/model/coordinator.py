@@ -145,6 +145,7 @@ class Coordinator:
         self.clock_offset = [0.0] * len(network.endpoint_regions)  # clock skew per endpoint, ms
         self.outstanding = 0
         self.on_idle: Callable[[], None] | None = None
+        self.tracer = None  # set when messages are traced
         self._next_id = 0
 
     # --- issuing -------------------------------------------------------------------------------
@@ -367,6 +368,8 @@ class Coordinator:
 
     def _ended(self, op: Op) -> None:
         self.outstanding -= 1
+        if self.tracer is not None:
+            self.tracer.ended(op)
         if op.on_done is not None:
             op.on_done(op)
         if self.outstanding == 0 and self.on_idle is not None:

@@ -68,6 +68,7 @@ class Network:
         self._cut_starts = [[0] * size for _ in range(size)]  # how many cuts of src -> dst ever began
         self.heard = [[-math.inf] * size for _ in range(size)]  # [receiver][sender]: last delivery, ms
         self._degraded: dict[int, list] = {}  # fault id -> its (src, dst) pairs and extras
+        self.tracer = None  # a qsim.model.tracer.Tracer when messages are traced (checked path only)
 
     def client_endpoint(self, region: str) -> int:
         """Return the endpoint that stands for clients in ``region``."""
@@ -97,19 +98,25 @@ class Network:
 
     def _send_checked(self, src: int, dst: int, kind: int, handler: Callable, op, arg) -> None:
         latency, loss = self._routes[kind][src][dst]
+        tracer = self.tracer
+        trace = tracer.sent(op, kind, src, dst, self._env.now) if tracer and tracer.wants(op) else None
         if loss and self._uniform() < loss:
             self.dropped[kind] += 1
+            if trace is not None:
+                tracer.dropped(trace, "loss")
             return
         try:
             delay = latency.pop()
         except IndexError:
             delay = latency.refill()
         cuts = self._cut_starts[src][dst]
-        value = (kind * self._endpoints + dst, handler, op, arg, src, dst, self.epoch[dst], cuts)
+        value = (kind * self._endpoints + dst, handler, op, arg, src, dst, self.epoch[dst], cuts, trace)
         call_later(self._env, delay, self._deliver_checked, value)
 
     def _deliver_checked(self, event: Scheduled) -> None:
-        slot, handler, op, arg, src, dst, epoch, cuts = event.value
+        slot, handler, op, arg, src, dst, epoch, cuts, trace = event.value
+        if trace is not None:
+            self._trace_delivery(trace, src, dst, epoch, cuts)
         # Lost if the destination is down or crashed meanwhile, or a cut began on the link meanwhile.
         if (
             self.down[dst]
@@ -122,6 +129,20 @@ class Network:
         self._delivered[slot] += 1
         self.heard[dst][src] = self._env.now
         handler(op, arg)
+
+    def _trace_delivery(self, trace: int, src: int, dst: int, epoch: int, cuts: int) -> None:
+        if self.down[dst]:
+            self.tracer.dropped(trace, "down")
+        elif self.epoch[dst] != epoch:
+            self.tracer.dropped(trace, "crashed")
+        elif self._cuts[src][dst] or self._cut_starts[src][dst] != cuts:
+            self.tracer.dropped(trace, "partition")
+        else:
+            self.tracer.delivered(trace, self._env.now)
+
+    def endpoint_names(self, node_names: list[str]) -> list[str]:
+        """Names of all endpoints: the nodes, then ``clients@<region>`` for each region."""
+        return [*node_names, *(f"clients@{region}" for region in self.regions)]
 
     def delivered(self, kind: int) -> int:
         """Messages of ``kind`` delivered so far."""
