@@ -192,6 +192,31 @@ def sweep(
 
 
 @main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def plot(folder: Path) -> None:
+    """Draw every plot of a run or sweep FOLDER again from its saved results."""
+    from qsim.analysis import load_sweep
+    from qsim.results import redraw_run
+    from qsim.sweep.plots import write_plots
+
+    if (folder / "manifest.json").exists():
+        written = redraw_run(folder)
+    elif (folder / "runs.parquet").exists():
+        sweep = load_sweep(folder)
+        name = sweep.sweep.get("name", folder.name)
+        written = [
+            folder / "plots" / f
+            for f in write_plots(sweep.runs, sweep.aggregate, sweep.factors, folder, name)
+        ]
+    else:
+        raise click.ClickException(
+            f"{folder}: expected a run folder (manifest.json) or a sweep folder (runs.parquet)"
+        )
+    for path in written:
+        click.echo(str(path))
+
+
+@main.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a field before validating."

@@ -85,16 +85,35 @@ def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
         files["messages.parquet"] = parquet_bytes(result.messages)
     if plots_too:
         title = f"{result.scenario.name} ({result.run_id})"
-        files[PLOTS[0]] = png_bytes(plots.latency_cdf(result.ops, f"Latency CDF - {title}"))
-        files[PLOTS[1]] = png_bytes(plots.t_visibility(result.summary, f"t-visibility - {title}"))
-        files[PLOTS[2]] = png_bytes(
-            plots.availability_timeline(result.timeline, result.faults, f"Availability - {title}")
-        )
-        files[PLOTS[3]] = png_bytes(
-            plots.staleness_timeline(result.timeline, result.faults, f"Staleness - {title}")
-        )
+        figures = run_figures(result.ops, result.summary, result.faults, result.timeline, title)
+        files |= {name: png_bytes(figure) for name, figure in figures.items()}
     files["manifest.json"] = json.dumps(result.manifest, indent=2, default=_json_default)
     return files
+
+
+def run_figures(
+    ops: pd.DataFrame, summary: dict, faults: pd.DataFrame, timeline: pd.DataFrame, title: str
+) -> dict:
+    """Every plot of a run, by its file name in the run folder."""
+    return {
+        PLOTS[0]: plots.latency_cdf(ops, f"Latency CDF - {title}"),
+        PLOTS[1]: plots.t_visibility(summary, f"t-visibility - {title}"),
+        PLOTS[2]: plots.availability_timeline(timeline, faults, f"Availability - {title}"),
+        PLOTS[3]: plots.staleness_timeline(timeline, faults, f"Staleness - {title}"),
+    }
+
+
+def redraw_run(path: str | Path) -> list[Path]:
+    """Draw every plot of a saved run again from its files; return the files written."""
+    saved = load_run(path)
+    title = f"{saved.summary['scenario']} ({saved.summary['run_id']})"
+    figures = run_figures(saved.ops, saved.summary, saved.faults, saved.timeline, title)
+    written = []
+    for name, figure in figures.items():
+        (saved.path / name).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(saved.path / name, png_bytes(figure))
+        written.append(saved.path / name)
+    return written
 
 
 @dataclass(frozen=True)
