@@ -217,6 +217,20 @@ def plot(folder: Path) -> None:
 
 
 @main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the HTML file [default: FOLDER/report.html].")  # fmt: skip
+def report(folder: Path, out: Path | None) -> None:
+    """Write one self-contained HTML report of a run or sweep FOLDER (plots, tables, scenario)."""
+    from qsim.html_report import write_report
+
+    try:
+        click.echo(str(write_report(folder, out)))
+    except QsimError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a field before validating."

@@ -5,32 +5,32 @@ from __future__ import annotations
 _LATENCY_FIELDS = ("mean", "p50", "p90", "p99", "p999", "max")
 
 
-def _number(value, digits: int = 3) -> str:
+def number(value, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _percent(value) -> str:
+def percent(value) -> str:
     return "-" if value is None else f"{100 * value:.3f}%"
 
 
-def _kind_rows(summary: dict) -> list[list[str]]:
+def kind_rows(summary: dict) -> list[list[str]]:
     rows = []
     for kind in ("reads", "writes"):
         part = summary[kind]
         latency = part["latency_ms"]
         rows.append(
-            [kind, str(part["count"]), str(part["ok"]), _percent(part["availability"])]
-            + [_number(latency[field]) for field in _LATENCY_FIELDS]
+            [kind, str(part["count"]), str(part["ok"]), percent(part["availability"])]
+            + [number(latency[field]) for field in _LATENCY_FIELDS]
         )
     return rows
 
 
-_HEADER = ["", "count", "ok", "availability", "mean", "p50", "p90", "p99", "p99.9", "max"]
+HEADER = ["", "count", "ok", "availability", "mean", "p50", "p90", "p99", "p99.9", "max"]
 
 
-def _staleness_line(staleness: dict) -> str:
+def staleness_line(staleness: dict) -> str:
     checked, stale = staleness["reads_checked"], staleness["stale"]
-    line = f"stale reads: {stale} of {checked} checked ({_percent(staleness['stale_fraction'])})"
+    line = f"stale reads: {stale} of {checked} checked ({percent(staleness['stale_fraction'])})"
     if stale:
         missed = [(k, n) for k, n in staleness["k"].items() if k != "0"]
         ks = ", ".join(f"k={k}: {n}" for k, n in missed[:5])
@@ -42,7 +42,7 @@ def _staleness_line(staleness: dict) -> str:
     return line
 
 
-def _visibility_line(staleness: dict, limit: int = 6) -> str | None:
+def visibility_line(staleness: dict, limit: int = 6) -> str | None:
     points = staleness["t_visibility"]
     if not points:
         return None
@@ -52,16 +52,16 @@ def _visibility_line(staleness: dict, limit: int = 6) -> str | None:
     return f"t-visibility P(consistent): {text}"
 
 
-def _fault_lines(summary: dict) -> list[str]:
+def fault_lines(summary: dict) -> list[str]:
     faults, durability = summary["faults"], summary["durability"]
     lines = []
     if faults["count"]:
         inside, outside = faults["inside"], faults["outside"]
         lines.append(
-            f"faults: {faults['count']}; availability inside fault windows {_percent(inside['availability'])}"
-            f" ({inside['ops']} ops), outside {_percent(outside['availability'])} ({outside['ops']} ops); "
-            f"stale reads inside {_percent(inside['stale_fraction'])}, "
-            f"outside {_percent(outside['stale_fraction'])}"
+            f"faults: {faults['count']}; availability inside fault windows {percent(inside['availability'])}"
+            f" ({inside['ops']} ops), outside {percent(outside['availability'])} ({outside['ops']} ops); "
+            f"stale reads inside {percent(inside['stale_fraction'])}, "
+            f"outside {percent(outside['stale_fraction'])}"
         )
         recovered = [r for r in faults["recovery"] if r["time_to_recover_ms"] is not None]
         never = [str(r["fault_id"]) for r in faults["recovery"] if r["time_to_recover_ms"] is None]
@@ -90,8 +90,8 @@ def terminal_table(summary: dict, manifest: dict, where: str | None = None) -> s
         f"N={quorum['n']} R={quorum['r']} W={quorum['w']}, {runtime['ops']} ops, "
         f"{runtime['sim_ms'] / 1e3:.3f} s simulated"
     )
-    rows = [_HEADER, *_kind_rows(summary)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
+    rows = [HEADER, *kind_rows(summary)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     table = [
         "  ".join(
             cell.ljust(w) if i == 0 else cell.rjust(w)
@@ -99,11 +99,11 @@ def terminal_table(summary: dict, manifest: dict, where: str | None = None) -> s
         )
         for row in rows
     ]
-    lines = [head, *table, "  (latency in ms over ok operations)", _staleness_line(summary["staleness"])]
-    visibility = _visibility_line(summary["staleness"])
+    lines = [head, *table, "  (latency in ms over ok operations)", staleness_line(summary["staleness"])]
+    visibility = visibility_line(summary["staleness"])
     if visibility:
         lines.append(visibility)
-    lines += _fault_lines(summary)
+    lines += fault_lines(summary)
     ops_per_s = runtime["ops_per_s"]
     lines.append(
         f"wall {runtime['wall_s']:.2f} s (engine {runtime['engine_s']:.2f} s"
@@ -116,7 +116,7 @@ def terminal_table(summary: dict, manifest: dict, where: str | None = None) -> s
     return "\n".join(lines)
 
 
-def _t_range(point: dict) -> str:
+def t_range(point: dict) -> str:
     if "t_hi_ms" not in point:
         return f"{point['t_ms']:g}"
     high = point["t_hi_ms"]
@@ -134,32 +134,32 @@ def summary_markdown(summary: dict, manifest: dict) -> str:
         "",
         "## Operations",
         "",
-        "| " + " | ".join(cell or "kind" for cell in _HEADER) + " |",
-        "|" + "---|" * len(_HEADER),
-        *("| " + " | ".join(row) + " |" for row in _kind_rows(summary)),
+        "| " + " | ".join(cell or "kind" for cell in HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+        *("| " + " | ".join(row) + " |" for row in kind_rows(summary)),
         "",
         "Latency in milliseconds, over operations that completed ok.",
         "",
         "## Staleness",
         "",
-        _staleness_line(summary["staleness"]) + ".",
+        staleness_line(summary["staleness"]) + ".",
         "",
     ]
     points = summary["staleness"]["t_visibility"]
     if points:
         out += ["| t (ms) | P(consistent) | reads | 95% interval |", "|---|---|---|---|"]
         out += [
-            f"| {_t_range(p)} "
+            f"| {t_range(p)} "
             f"| {p['p_consistent']:.4f} | {p['reads']} | {p['ci_low']:.4f}-{p['ci_high']:.4f} |"
             for p in points
         ]
         out.append("")
-    fault_lines = _fault_lines(summary)
-    if fault_lines:
-        out += ["## Faults", "", *(f"- {line}" for line in fault_lines), ""]
+    faults = fault_lines(summary)
+    if faults:
+        out += ["## Faults", "", *(f"- {line}" for line in faults), ""]
     out += ["## Nodes", "", "| node | messages received | utilization |", "|---|---|---|"]
     out += [
-        f"| {name} | {n['messages']} | {_percent(n['utilization'])} |" for name, n in summary["nodes"].items()
+        f"| {name} | {n['messages']} | {percent(n['utilization'])} |" for name, n in summary["nodes"].items()
     ]
     runtime = summary["runtime"]
     out += [

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from qsim import plots
+from qsim import diagram, plots
 from qsim.engine import RunResult
 from qsim.report import summary_markdown
 from qsim.scenario import resolved_dict
@@ -61,7 +61,7 @@ def write_run(result: RunResult, out_dir: str | Path | None = None, *, plots_too
     out = Path(out_dir) if out_dir is not None else default_run_dir(result)
     files = _render(result, plots_too)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("manifest.json", "messages.parquet", *PLOTS):
+    for stale in ("manifest.json", "messages.parquet", "sequence.svg", "sequence.png", *PLOTS):
         (out / stale).unlink(missing_ok=True)
     if (out / "plots").is_dir() and not any((out / "plots").iterdir()):
         (out / "plots").rmdir()
@@ -87,6 +87,9 @@ def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
         title = f"{result.scenario.name} ({result.run_id})"
         figures = run_figures(result.ops, result.summary, result.faults, result.timeline, title)
         files |= {name: png_bytes(figure) for name, figure in figures.items()}
+        if result.messages is not None:
+            figure = diagram.sequence_diagram(result.messages, result.faults, result.ops, title=title)
+            files["sequence.svg"], files["sequence.png"] = svg_bytes(figure), png_bytes(figure)
     files["manifest.json"] = json.dumps(result.manifest, indent=2, default=_json_default)
     return files
 
@@ -107,13 +110,17 @@ def redraw_run(path: str | Path) -> list[Path]:
     """Draw every plot of a saved run again from its files; return the files written."""
     saved = load_run(path)
     title = f"{saved.summary['scenario']} ({saved.summary['run_id']})"
-    figures = run_figures(saved.ops, saved.summary, saved.faults, saved.timeline, title)
-    written = []
-    for name, figure in figures.items():
+    files = {
+        name: png_bytes(f)
+        for name, f in run_figures(saved.ops, saved.summary, saved.faults, saved.timeline, title).items()
+    }
+    if saved.messages is not None:
+        figure = diagram.sequence_diagram(saved.messages, saved.faults, saved.ops, title=title)
+        files["sequence.svg"], files["sequence.png"] = svg_bytes(figure), png_bytes(figure)
+    for name, data in files.items():
         (saved.path / name).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(saved.path / name, png_bytes(figure))
-        written.append(saved.path / name)
-    return written
+        atomic_write(saved.path / name, data)
+    return [saved.path / name for name in files]
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,12 @@ def load_run(path: str | Path) -> SavedRun:
 def parquet_bytes(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def svg_bytes(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="svg")
     return buffer.getvalue()
 
 
