@@ -44,6 +44,13 @@ def main() -> None:
 @click.option("--no-plots", is_flag=True, help="Do not draw the plots.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the results folder.")
 @click.option(
+    "--engine",
+    type=click.Choice(["des", "montecarlo"]),
+    default="des",
+    show_default=True,
+    help="des: the discrete-event simulator; montecarlo: the PBS WARS model (probe scenarios only).",
+)
+@click.option(
     "--trace-messages",
     type=click.IntRange(min=0),
     default=0,
@@ -57,6 +64,7 @@ def run(
     overrides: tuple[str, ...],
     no_plots: bool,
     quiet: bool,
+    engine: str,
     trace_messages: int,
 ) -> None:
     """Run SCENARIO once and write its results folder."""
@@ -68,7 +76,15 @@ def run(
         loaded = load_scenario(scenario, overrides)
     except ScenarioError as exc:
         raise _scenario_error(exc) from None
-    result = simulate(loaded, seed, trace_messages=trace_messages)
+    if engine == "montecarlo":
+        from qsim.analysis import montecarlo
+
+        try:
+            result = montecarlo.run(loaded, seed)
+        except QsimError as exc:
+            raise click.ClickException(str(exc)) from None
+    else:
+        result = simulate(loaded, seed, trace_messages=trace_messages)
     try:
         folder = write_run(result, out, plots_too=not no_plots)
     except OSError as exc:

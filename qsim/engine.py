@@ -2,48 +2,27 @@
 
 from __future__ import annotations
 
-import platform
 import time
 import traceback
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 
 import numpy as np
 import pandas as pd
 import simpy
 
+from qsim.analysis.oracle import oracle
 from qsim.durability import durability_summary
 from qsim.history import add_probe_delays, faults_frame, messages_frame, ops_frame
 from qsim.metrics import summarize
 from qsim.model.build import Model, build
 from qsim.model.workload import ProbeLoop
+from qsim.outcome import RunResult
+from qsim.outcome import manifest as describe
 from qsim.rng import RandomStreams
 from qsim.scenario import Scenario, run_id, with_seed
 from qsim.scenario.schema import MESSAGE_KINDS
 from qsim.staleness import check_staleness
 from qsim.timeline import active_faults, availability_timeline, fault_windows_summary, recovery
-
-_DEPENDENCIES = ("simpy", "numpy", "pandas", "pydantic", "pyarrow", "matplotlib", "click", "PyYAML")
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """Everything one run produced; ``error`` is set (and the history partial) if it failed."""
-
-    scenario: Scenario
-    run_id: str
-    ops: pd.DataFrame
-    summary: dict
-    manifest: dict = field(repr=False)
-    faults: pd.DataFrame = field(default=None, repr=False)
-    timeline: pd.DataFrame = field(default=None, repr=False)
-    messages: pd.DataFrame | None = field(default=None, repr=False)  # with trace_messages only
-
-    @property
-    def error(self) -> str | None:
-        """The exception that stopped the run, or None."""
-        return self.manifest["error"]
 
 
 def simulate(
@@ -79,6 +58,7 @@ def simulate(
         held = held[held["version"].isin(ops.loc[ops["kind"] == "write", "op_id"])]
     timeline = availability_timeline(ops, scenario.metrics.window, end_ms=scenario.duration)
     summary = _summary(model, scenario, ops, faults, held, timeline)
+    summary["oracle"] = oracle(scenario, ops, summary) if error is None else []
     wall_s = time.perf_counter() - wall_start
     events = _event_count(model.env)
     sim_ms = float(model.env.now)
@@ -90,20 +70,15 @@ def simulate(
         "ops_per_s": len(ops) / engine_s if engine_s > 0 else None,
         "events": events,
     }
-    manifest = {
-        "run_id": summary["run_id"],
-        "scenario": scenario.name,
-        "seed": scenario.seed,
-        "qsim_version": _version("qsim"),
-        "dependencies": {name: _version(name) for name in _DEPENDENCIES},
-        "python": platform.python_version(),
-        "started_at": started.isoformat(timespec="seconds"),
-        "wall_s": wall_s,
-        "sim_ms": sim_ms,
-        "events": events,
-        "ops": len(ops),
-        "error": error,
-    }
+    manifest = describe(
+        summary,
+        engine="discrete-event",
+        started=started,
+        wall_s=wall_s,
+        sim_ms=sim_ms,
+        events=events,
+        error=error,
+    )
     messages = None
     if model.network.tracer is not None:
         names = model.network.endpoint_names([node.name for node in scenario.cluster.nodes])
@@ -169,10 +144,3 @@ def _event_count(env: simpy.Environment) -> int | None:
     # SimPy numbers every scheduled event from one counter; reading it is the only way to count.
     counter = getattr(env, "_eid", None)
     return next(counter) if counter is not None else None
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None

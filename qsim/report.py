@@ -81,6 +81,23 @@ def fault_lines(summary: dict) -> list[str]:
     return lines
 
 
+def oracle_lines(summary: dict) -> list[str]:
+    """One line for the oracle's verdict, and one per disagreement."""
+    checks = summary.get("oracle") or []
+    if not checks:
+        return []
+    models = sorted({check["model"].split(",")[0].split(":")[0] for check in checks})
+    agree = sum(check["agrees"] for check in checks)
+    lines = [f"oracle: {agree} of {len(checks)} checks agree with theory ({'; '.join(models)})"]
+    lines += [
+        f"  DISAGREES: {c['quantity']}: theory {c['theory']:.4g}, simulated {c['simulated']:.4g} "
+        f"(interval {c['ci_low']:.4g} to {c['ci_high']:.4g}; {c['model']})"
+        for c in checks
+        if not c["agrees"]
+    ]
+    return lines
+
+
 def terminal_table(summary: dict, manifest: dict, where: str | None = None) -> str:
     """Return the compact table ``qsim run`` prints at the end."""
     runtime = summary["runtime"]
@@ -104,6 +121,7 @@ def terminal_table(summary: dict, manifest: dict, where: str | None = None) -> s
     if visibility:
         lines.append(visibility)
     lines += fault_lines(summary)
+    lines += oracle_lines(summary)
     ops_per_s = runtime["ops_per_s"]
     lines.append(
         f"wall {runtime['wall_s']:.2f} s (engine {runtime['engine_s']:.2f} s"
@@ -157,6 +175,20 @@ def summary_markdown(summary: dict, manifest: dict) -> str:
     faults = fault_lines(summary)
     if faults:
         out += ["## Faults", "", *(f"- {line}" for line in faults), ""]
+    checks = summary.get("oracle") or []
+    if checks:
+        out += [
+            "## Oracle",
+            "",
+            "| quantity | model | theory | simulated | interval | agrees |",
+            "|---|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {c['quantity']} | {c['model']} | {c['theory']:.4g} | {c['simulated']:.4g} | "
+            f"{c['ci_low']:.4g} to {c['ci_high']:.4g} | {'yes' if c['agrees'] else '**no**'} |"
+            for c in checks
+        ]
+        out.append("")
     out += ["## Nodes", "", "| node | messages received | utilization |", "|---|---|---|"]
     out += [
         f"| {name} | {n['messages']} | {percent(n['utilization'])} |" for name, n in summary["nodes"].items()

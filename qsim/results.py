@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 
 from qsim import diagram, plots
-from qsim.engine import RunResult
+from qsim.outcome import RunResult
 from qsim.report import summary_markdown
 from qsim.scenario import resolved_dict
 

@@ -1,0 +1,191 @@
+"""The analytic oracle: theory and Monte Carlo beside the simulated numbers of a run.
+
+Every check says which model it uses, the model's value, the simulated value with its interval,
+and whether they agree. Intervals are the simulated value +- 3 standard errors (about 99.7%); a
+model value with its own sampling error (Monte Carlo) widens the interval by its standard error
+too. A check is only made where its model's assumptions hold for the scenario, so a
+disagreement means the simulator (or the model) is wrong, not that the scenario is unusual.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from qsim.analysis import montecarlo, theory
+from qsim.distributions import Constant, Exponential
+from qsim.scenario.schema import Scenario
+
+Z = 3.0  # standard errors either side of the simulated value
+MC_TRIALS = 200_000  # per probe delay
+
+
+def oracle(scenario: Scenario, ops: pd.DataFrame, summary: dict) -> list[dict]:
+    """Return the checks that apply to this run (an empty list when none does)."""
+    checks: list[dict] = []
+    quorum = scenario.quorum
+    measured = ops[ops["start_ms"] >= scenario.warmup]
+    reads = measured[measured["kind"] == "read"]
+    if _intersection_applies(scenario):
+        checks.append(_intersection(quorum, summary["staleness"]))
+    if _pbs_applies(scenario):
+        checks.append(_pbs(quorum, summary["staleness"]))
+    if not montecarlo.applies(scenario):
+        checks += _montecarlo_checks(scenario, measured, reads)
+    elif _latency_applies(scenario):
+        checks += _order_statistic_checks(scenario, measured)
+    return checks
+
+
+# --- when each model applies ---------------------------------------------------------------------
+
+
+def _strict_and_durable(scenario: Scenario) -> bool:
+    """Strict quorums whose replicas never forget (no amnesia, no sloppy or shrunk quorums)."""
+    forgetful = any(getattr(fault, "amnesia", False) for fault in scenario.faults)
+    return scenario.quorum.failover == "strict" and not forgetful
+
+
+def _intersection_applies(scenario: Scenario) -> bool:
+    return theory.intersects(scenario.quorum.n, scenario.quorum.r, scenario.quorum.w) and _strict_and_durable(
+        scenario
+    )
+
+
+def _pbs_applies(scenario: Scenario) -> bool:
+    quorum, repair = scenario.quorum, scenario.repair
+    return (
+        scenario.workload.arrival.type == "probe"
+        and quorum.read_fanout == quorum.write_fanout == "quorum"
+        and quorum.replica_selection == "random"
+        and _strict_and_durable(scenario)
+        and not scenario.faults
+        and scenario.network.loss == 0
+        and quorum.retries == 0
+        and repair.read_repair == "off"
+        and repair.anti_entropy is None
+    )
+
+
+def _latency_applies(scenario: Scenario) -> bool:
+    """Latency is load-independent: no queueing, no faults, no loss, no overrides, clients coordinate."""
+    network, quorum = scenario.network, scenario.quorum
+    return (
+        scenario.cluster.replica.service_time.is_zero()
+        and not scenario.faults
+        and network.loss == 0
+        and not network.regions
+        and not network.links
+        and quorum.coordinator == "client"
+        and quorum.failover == "strict"
+        and quorum.retries == 0
+        and quorum.read_fanout == quorum.write_fanout == "all"
+        and scenario.repair.read_repair != "foreground"
+    )
+
+
+# --- the checks ----------------------------------------------------------------------------------
+
+
+def _result(quantity: str, model: str, value: float, simulated: float, low: float, high: float) -> dict:
+    return {
+        "quantity": quantity,
+        "model": model,
+        "theory": float(value),
+        "simulated": float(simulated),
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "agrees": bool(low <= value <= high),
+    }
+
+
+def _check(
+    quantity: str, model: str, value: float, simulated: float, se: float, extra_se: float = 0.0
+) -> dict:
+    half = Z * math.hypot(se, extra_se)
+    return _result(quantity, model, value, simulated, simulated - half, simulated + half)
+
+
+def _intersection(quorum, staleness: dict) -> dict:
+    checked, stale = staleness["reads_checked"], staleness["stale"]
+    fraction = stale / checked if checked else 0.0
+    check = _check(
+        "stale-read fraction", "quorum intersection (R + W > N): no stale read", 0.0, fraction, 0.0
+    )
+    check |= {
+        "ci_low": 0.0,
+        "ci_high": _rule_of_three(checked) if not stale else check["ci_high"],
+        "agrees": stale == 0,
+    }
+    return check
+
+
+def _rule_of_three(n: int) -> float:
+    """An upper bound on a proportion after n trials with no event (about 95%)."""
+    return 3.0 / n if n else 1.0
+
+
+def _pbs(quorum, staleness: dict) -> dict:
+    p = theory.pbs_stale_probability(quorum.n, quorum.r, quorum.w)
+    checked = staleness["reads_checked"]
+    simulated = staleness["stale_fraction"] or 0.0
+    se = math.sqrt(max(p * (1 - p), 1e-12) / checked) if checked else math.inf
+    return _check("stale-read fraction", "PBS: C(N-W, R) / C(N, R), random partial quorums", p, simulated, se)
+
+
+def _order_statistic_checks(scenario: Scenario, measured: pd.DataFrame) -> list[dict]:
+    checks = []
+    quorum, kinds = scenario.quorum, scenario.network.kinds
+    default = scenario.network.latency
+    for kind, request, response, k in (
+        ("write", kinds.write_request or default, kinds.write_ack or default, quorum.w),
+        ("read", kinds.read_request or default, kinds.read_response or default, quorum.r),
+    ):
+        if not all(isinstance(spec, Constant | Exponential) for spec in (request, response)):
+            continue
+        expected = theory.quorum_latency_mean(request, response, quorum.n, k)
+        latency = measured.loc[(measured["kind"] == kind) & measured["ok"], "latency_ms"].to_numpy()
+        if expected is None or latency.size < 2:
+            continue
+        se = latency.std(ddof=1) / math.sqrt(latency.size)
+        model = f"E[{k}-th smallest of {quorum.n} request + response delays]"
+        checks.append(_check(f"{kind} latency mean (ms)", model, expected, latency.mean(), se))
+    return checks
+
+
+def _montecarlo_checks(scenario: Scenario, measured: pd.DataFrame, reads: pd.DataFrame) -> list[dict]:
+    rng = np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(0x0AC1E,)))
+    result = montecarlo.wars(scenario, MC_TRIALS, rng)
+    model = f"WARS Monte Carlo, {MC_TRIALS} trials per t"
+    checks = []
+    for t, consistent, trials in zip(result.delays_ms, result.consistent, result.reads_checked, strict=True):
+        at_t = reads[(reads["probe_delay_ms"] == t) & reads["stale"].notna()]
+        if at_t.empty:
+            continue
+        p_mc = consistent / trials
+        p_sim = 1 - at_t["stale"].astype(bool).mean()
+        se = math.sqrt(max(p_mc * (1 - p_mc), 1e-12) / len(at_t))
+        se_mc = math.sqrt(p_mc * (1 - p_mc) / trials)
+        checks.append(_check(f"P(consistent) at t = {t:g} ms", model, p_mc, p_sim, se, se_mc))
+    mc_latency = {
+        "write": result.write_latency_ms[result.write_ok],
+        "read": result.read_latency_ms[result.read_ok],
+    }
+    for kind, samples in mc_latency.items():
+        latency = np.sort(measured.loc[(measured["kind"] == kind) & measured["ok"], "latency_ms"].to_numpy())
+        for q in (0.5, 0.99):
+            if latency.size >= 20:
+                checks.append(_quantile_check(kind, q, latency, np.quantile(samples, q), model))
+    return checks
+
+
+def _quantile_check(kind: str, q: float, latency: np.ndarray, model_value: float, model: str) -> dict:
+    """A distribution-free interval of the q-quantile: order statistics at ranks n q +- 3 sd."""
+    n = latency.size
+    spread = Z * math.sqrt(n * q * (1 - q))
+    low = latency[max(0, math.floor(n * q - spread))]
+    high = latency[min(n - 1, math.ceil(n * q + spread))]
+    name = f"{kind} latency p{q * 100:g} (ms)"
+    return _result(name, model, model_value, np.quantile(latency, q), low, high)

@@ -1,0 +1,68 @@
+"""What a run produces, whichever engine ran it: the result object and its manifest."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+
+import pandas as pd
+
+from qsim.scenario import Scenario
+
+DEPENDENCIES = ("simpy", "numpy", "pandas", "pydantic", "pyarrow", "matplotlib", "click", "PyYAML")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything one run produced; ``error`` is set (and the history partial) if it failed."""
+
+    scenario: Scenario
+    run_id: str
+    ops: pd.DataFrame
+    summary: dict
+    manifest: dict = field(repr=False)
+    faults: pd.DataFrame = field(default=None, repr=False)
+    timeline: pd.DataFrame = field(default=None, repr=False)
+    messages: pd.DataFrame | None = field(default=None, repr=False)  # with trace_messages only
+
+    @property
+    def error(self) -> str | None:
+        """The exception that stopped the run, or None."""
+        return self.manifest["error"]
+
+
+def manifest(
+    summary: dict,
+    *,
+    engine: str,
+    started: datetime,
+    wall_s: float,
+    sim_ms: float,
+    events: int | None,
+    error: str | None,
+) -> dict:
+    """The manifest of a run: its identity, the versions that made it, how long it took, any error."""
+    return {
+        "run_id": summary["run_id"],
+        "scenario": summary["scenario"],
+        "seed": summary["seed"],
+        "engine": engine,
+        "qsim_version": _version("qsim"),
+        "dependencies": {name: _version(name) for name in DEPENDENCIES},
+        "python": platform.python_version(),
+        "started_at": started.isoformat(timespec="seconds"),
+        "wall_s": wall_s,
+        "sim_ms": sim_ms,
+        "events": events,
+        "ops": summary["runtime"]["ops"],
+        "error": error,
+    }
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
