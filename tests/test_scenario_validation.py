@@ -296,7 +296,9 @@ def test_consistency_aliases_resolve(quorum, r, w):
 def test_defaults_fill_every_section():
     resolved = qsim.resolved_dict(qsim.scenario_from_dict({"name": "t"}))
     assert set(resolved) >= {"name", "seed", "duration", "warmup", "cluster", "network", "quorum", "workload"}
-    assert resolved["cluster"]["nodes"] == [{"name": f"n{i}", "region": "default"} for i in range(1, 6)]
+    assert resolved["cluster"]["nodes"] == [
+        {"name": f"n{i}", "region": "default", "service_time": None, "concurrency": None} for i in range(1, 6)
+    ]
     assert set(resolved["quorum"]) >= {"n", "r", "w", "timeout", "coordinator", "read_fanout"}
     assert resolved["workload"]["arrival"]["type"] == "poisson"
     assert resolved["network"]["latency"]["dist"] == "exponential"

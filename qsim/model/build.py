@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import simpy
 
 from qsim.distributions import spec_sampler
-from qsim.model.coordinator import Coordinator
+from qsim.model.coordinator import Coordinator, tagged_replies
 from qsim.model.faults import FaultInjector
 from qsim.model.network import Network
 from qsim.model.recorder import Recorder
@@ -62,6 +62,17 @@ class Model:
         return held
 
 
+def _replica(index: int, node, scenario: Scenario, env, network: Network, streams: RandomStreams) -> Replica:
+    """A node's replica: its own service time and concurrency if it has them, else the cluster's."""
+    defaults = scenario.cluster.replica
+    service = node.service_time or defaults.service_time
+    sampler = (
+        None if service.is_zero() else spec_sampler(service, streams.generator(f"node.{node.name}.service"))
+    )
+    concurrency = node.concurrency or defaults.concurrency
+    return Replica(index, env, network, sampler, concurrency, tag_replies=tagged_replies(scenario))
+
+
 def build(scenario: Scenario, streams: RandomStreams, trace_messages: int = 0) -> Model:
     """Return the model of ``scenario`` on a new SimPy environment, ready to run.
 
@@ -85,11 +96,13 @@ def build(scenario: Scenario, streams: RandomStreams, trace_messages: int = 0) -
             if service.is_zero()
             else spec_sampler(service, streams.generator(f"node.{node.name}.service")),
             scenario.cluster.replica.concurrency,
-            tag_replies=repair.read_repair != "off",
+            tag_replies=tagged_replies(scenario),
         )
         for i, node in enumerate(nodes)
     ]
-    ring = Ring([node.name for node in nodes], scenario.cluster.vnodes, quorum.n)
+    ring = Ring(
+        [n.name for n in nodes], scenario.cluster.vnodes, quorum.n, [n.region for n in nodes], quorum.replicas
+    )
     recorder = Recorder()
     detector = FailureDetector(env, network.heard, len(nodes), quorum.suspicion) if detecting else None
     coordinator = Coordinator(env, scenario, network, ring, replicas, recorder, streams, detector)
@@ -99,7 +112,7 @@ def build(scenario: Scenario, streams: RandomStreams, trace_messages: int = 0) -
         network.tracer = coordinator.tracer = Tracer(trace_messages)
     workload = WORKLOADS[scenario.workload.arrival.type](env, scenario, coordinator, streams)
     faults = FaultInjector(env, scenario, network, replicas, coordinator, streams)
-    background = []
+    background = [coordinator.selector]
     if quorum.failover == "sloppy" and repair.hinted_handoff:
         background.append(HintedHandoff(env, network, replicas, repair.handoff_interval))
     if repair.anti_entropy is not None:

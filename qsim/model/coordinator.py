@@ -11,8 +11,11 @@ it; ``shrink`` the unsuspected replicas only, with R and W cut to a majority of 
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Callable
 
+import numpy as np
 import simpy
 
 from qsim.distributions import uniform_sampler
@@ -35,6 +38,7 @@ from qsim.model.recorder import (
     Recorder,
 )
 from qsim.model.ring import Ring
+from qsim.model.selection import TRACKING, Selector
 from qsim.model.timeouts import Deadlines, FailureDetector
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import Scenario
@@ -59,10 +63,13 @@ class Op:
         "done",
         "id",
         "key",
+        "need",
         "needed",
         "newest",
         "on_done",
         "orphaned",
+        "pending",
+        "pool",
         "reached",
         "repairs",
         "replies",
@@ -88,12 +95,24 @@ class Op:
         self.best = None
         self.commit = self.ts = _NAN
         self.arrived = self.reached = self.done = self.orphaned = False
+        self.need = None  # replies still needed per region, for local_* and each_quorum levels
 
     def retry(self, needed: int) -> Op:
         """Return the next attempt: the same operation with fresh quorum state needing ``needed``."""
         return Op(
             self.id, self.client, self.write, self.key, self.start, needed, self.on_done, self.attempt + 1
         )
+
+
+def tagged_replies(scenario: Scenario) -> bool:
+    """Whether replies must say which replica sent them (repair, learning selection, region levels)."""
+    quorum = scenario.quorum
+    return (
+        scenario.repair.read_repair != "off"
+        or quorum.replica_selection in TRACKING
+        or isinstance(quorum.r, str)
+        or isinstance(quorum.w, str)
+    )
 
 
 def _newer(version: tuple | None, than: tuple | None) -> bool:
@@ -125,7 +144,8 @@ class Coordinator:
         self._r, self._w = quorum.r, quorum.w
         self._read_all = quorum.read_fanout == "all"
         self._write_all = quorum.write_fanout == "all"
-        self._random_selection = quorum.replica_selection == "random"
+        self.selector = Selector(env, scenario, network, streams)
+        self._tracking = self.selector.tracking
         self._mode = quorum.coordinator
         self._client_coordinates = quorum.coordinator == "client"
         self._failover = quorum.failover
@@ -134,10 +154,17 @@ class Coordinator:
         passed = detector.check if detector is not None else None
         self._deadlines = [Deadlines(env, self._expire, passed) for _ in range(quorum.retries + 1)]
         self._repair = scenario.repair.read_repair
-        if self._repair != "off":
-            self.on_read_response = self._on_read_response_repairing
+        self._levels = {True: quorum.w if isinstance(quorum.w, str) else None,
+                        False: quorum.r if isinstance(quorum.r, str) else None}  # fmt: skip
+        if tagged_replies(scenario):
+            self.on_write_ack, self.on_read_response = self._on_ack_tagged, self._on_read_tagged
+        self._node_region = [node.region for node in scenario.cluster.nodes]
+        self._endpoint_region = network.endpoint_regions
+        self._hedge = quorum.hedge
+        self._recent = {True: deque(maxlen=1000), False: deque(maxlen=1000)} if quorum.hedge else None
+        self._hedge_after = {True: math.inf, False: math.inf}
+        self.hedged = 0  # extra requests sent by hedging
         self._choice = uniform_sampler(streams.generator("coordinator.choice"))
-        self._selection = uniform_sampler(streams.generator("coordinator.selection"))
         regions = scenario.client_regions
         self._client_endpoint = [network.client_endpoint(region) for region in regions]
         nodes = scenario.cluster.nodes
@@ -152,12 +179,17 @@ class Coordinator:
 
     def submit(self, client: int, write: bool, key: int, on_done: Callable | None = None) -> Op:
         """Start an operation now; ``on_done(op)`` is called when the client has its outcome."""
-        op = Op(self._next_id, client, write, key, self._env.now, self._w if write else self._r, on_done)
+        op = Op(self._next_id, client, write, key, self._env.now, self._count(write), on_done)
         self._next_id += 1
         self.outstanding += 1
         self._deadlines[0].add(op, op.start + self._timeout)
         self._dispatch(op)
         return op
+
+    def _count(self, write: bool) -> int:
+        """Replies needed for a plain count (0 for a per-region level: see ``op.need``)."""
+        needed = self._w if write else self._r
+        return needed if isinstance(needed, int) else 0
 
     def _dispatch(self, op: Op) -> None:
         node = op.coordinator = CLIENT if self._client_coordinates else self._pick_coordinator(op)
@@ -182,15 +214,25 @@ class Coordinator:
         op.begun = self._env.now
         src = op.coordinator_endpoint
         hints = None
+        fan_all = self._write_all if op.write else self._read_all
         if self._failover == "strict":
-            replicas = self._ring.replicas(op.key)
-            fan_all = self._write_all if op.write else self._read_all
-            targets = replicas if fan_all else self._select(src, replicas, op.needed)
+            replicas = op.pool = self._ring.replicas(op.key)
+            level = self._levels[op.write]
+            if level is not None:
+                targets = self._level_targets(op, src, level, replicas, fan_all)
+            else:
+                targets = replicas if fan_all else self._select(src, replicas, op.needed, op.write)
         elif self._failover == "sloppy":
             targets, hints = self._sloppy_targets(op, src)
         else:
             targets = self._shrunk_targets(op, src)
         op.targets = targets
+        if self._tracking:
+            op.pending = {}
+            for node in targets:
+                self.selector.sent(op, node)
+        if self._hedge is not None and not fan_all and (self._hedge.writes or not op.write):
+            self._schedule_hedge(op)
         send = self._network.send
         if op.write:
             op.ts = self._env.now + self.clock_offset[src]
@@ -215,25 +257,44 @@ class Coordinator:
 
     # --- choosing replicas ---------------------------------------------------------------------
 
-    def _select(self, src: int, replicas, count: int) -> list[int]:
-        """Return ``count`` replicas, unsuspected ones first: at random, or the first in ring order."""
-        detector = self._detector
+    def _select(self, src: int, replicas, count: int, write: bool = False) -> list[int]:
+        """Return ``count`` replicas, unsuspected ones first, each group ordered by the strategy."""
+        detector, pick = self._detector, self.selector.pick
         if detector is not None:
             trusted = [r for r in replicas if not detector.suspects(src, r)]
             if len(trusted) < len(replicas):
                 rest = [r for r in replicas if r not in trusted]
-                return (self._pick(trusted, count) + self._pick(rest, count - len(trusted)))[:count]
-        return self._pick(replicas, count)
+                return (pick(src, trusted, count, write) + pick(src, rest, count - len(trusted), write))[
+                    :count
+                ]
+        return pick(src, replicas, count, write)
 
-    def _pick(self, replicas, count: int) -> list[int]:
-        chosen = list(replicas)
-        if not self._random_selection or count <= 0:
-            return chosen[: max(count, 0)]
-        u, size = self._selection, len(chosen)
-        for i in range(min(count, size)):  # a partial Fisher-Yates shuffle
-            j = i + int(u() * (size - i))
-            chosen[i], chosen[j] = chosen[j], chosen[i]
-        return chosen[:count]
+    def _level_targets(self, op: Op, src: int, level: str, replicas, fan_all: bool) -> list[int]:
+        """Targets and per-region needs of a local_one / local_quorum / each_quorum operation.
+
+        local_*: replies count only from replicas in the coordinator's region (a majority of them
+        for local_quorum); each_quorum: a majority in every region that holds replicas. Writes go
+        to every replica (fan-out all), reads only to the regions they count.
+        """
+        groups: dict[str, list[int]] = {}
+        for node in replicas:
+            groups.setdefault(self._node_region[node], []).append(node)
+        if level == "each_quorum":
+            op.need = {region: len(nodes) // 2 + 1 for region, nodes in groups.items()}
+        else:
+            region = self._endpoint_region[src]
+            local = groups.get(region, [])
+            op.need = {region: 1 if level == "local_one" else len(local) // 2 + 1}
+            groups = {region: local}
+        op.needed = sum(op.need.values())
+        op.pool = tuple(node for nodes in groups.values() for node in nodes)
+        if fan_all:
+            return list(replicas) if op.write else list(op.pool)
+        return [
+            node
+            for region, nodes in groups.items()
+            for node in self._select(src, nodes, op.need[region], op.write)
+        ]
 
     def _sloppy_targets(self, op: Op, src: int) -> tuple[list[int], dict[int, int]]:
         """The first N unsuspected nodes in ring order; each stand-in holds a hint for an owner."""
@@ -253,7 +314,7 @@ class Coordinator:
         if len(survivors) < len(replicas):
             op.needed = min(op.needed, len(survivors) // 2 + 1)
         fan_all = self._write_all if op.write else self._read_all
-        return survivors if fan_all else self._pick(survivors, op.needed)
+        return survivors if fan_all else self.selector.pick(src, survivors, op.needed, op.write)
 
     # --- replies -------------------------------------------------------------------------------
 
@@ -278,26 +339,57 @@ class Coordinator:
             op.reached = True
             self._answer(op)
 
-    def _on_read_response_repairing(self, op: Op, reply: tuple) -> None:
-        """Count a read response; replicas found behind get the newest version (read repair).
+    def _counted(self, op: Op, node: int) -> bool:
+        """Count a reply from ``node``; return True when it completes the quorum."""
+        need = op.need
+        if need is None:
+            op.replies += 1
+            return op.replies == op.needed
+        region = self._node_region[node]
+        if need.get(region, 0) <= 0:
+            return False  # a reply from a region the level does not count
+        need[region] -= 1
+        op.replies += 1
+        return not any(need.values())
 
-        Replies after the quorum (until the coordinator forgets the read) are compared too: one
-        that is behind is repaired, and one that is newer than everything seen means every
-        earlier responder was behind it. The read's answer is what it had at its quorum.
+    def _on_ack_tagged(self, op: Op, node: int) -> None:
+        """Count a write acknowledgement that says which replica sent it."""
+        if self._tracking:
+            self.selector.replied(op, node)
+        if op.reached or op.done:
+            return
+        if self._counted(op, node):
+            op.reached = True
+            op.commit = self._env.now
+            self._answer(op)
+
+    def _on_read_tagged(self, op: Op, reply: tuple) -> None:
+        """Count a read response that says which replica sent it; repair replicas found behind.
+
+        With read repair, replies after the quorum (until the coordinator forgets the read) are
+        compared too: one that is behind is repaired, and one that is newer than everything seen
+        means every earlier responder was behind it. The read's answer is what it had at its quorum.
         """
         version, node = reply
+        if self._tracking:
+            self.selector.replied(op, node)
         if op.orphaned:
             return
-        op.responses.append((node, version))
+        repairing = self._repair != "off"
+        if repairing:
+            op.responses.append((node, version))
         if op.reached or op.done:
-            self._repair_late(op, node, version)
+            if repairing:
+                self._repair_late(op, node, version)
             return
-        op.replies += 1
         if _newer(version, op.best):
             op.best = version
-        if op.replies < op.needed:
+        if not self._counted(op, node):
             return
         op.reached = True
+        if not repairing:
+            self._answer(op)
+            return
         op.newest = op.best
         behind = [n for n, v in op.responses if _newer(op.best, v)]
         foreground = self._repair == "foreground" and bool(behind)
@@ -328,7 +420,46 @@ class Coordinator:
         if op.repairs == 0:
             self._answer(op)
 
+    # --- hedged requests -----------------------------------------------------------------------
+
+    def _schedule_hedge(self, op: Op) -> None:
+        after = self._hedge.after if self._hedge.percentile is None else self._hedge_after[op.write]
+        if after < math.inf:
+            call_later(self._env, after, self._send_hedge, op)
+
+    def _send_hedge(self, event) -> None:
+        """Still short of its quorum: ask the best replica not asked yet."""
+        op = event.value
+        if op.reached or op.done or op.orphaned:
+            return
+        src = op.coordinator_endpoint
+        spare = [node for node in op.pool if node not in op.targets]
+        if op.need is not None:
+            spare = [node for node in spare if op.need.get(self._node_region[node], 0) > 0]
+        chosen = self._select(src, spare, 1, op.write)
+        if not chosen:
+            return
+        node = chosen[0]
+        op.targets = (*op.targets, node)
+        self.hedged += 1
+        if self._tracking:
+            self.selector.sent(op, node)
+        replica = self._replicas[node]
+        if op.write:
+            self._network.send(src, node, WRITE_REQUEST, replica.on_write, op, (op.ts, op.client, op.id))
+        else:
+            self._network.send(src, node, READ_REQUEST, replica.on_read, op, None)
+
+    def _observe_latency(self, op: Op) -> None:
+        """Keep recent quorum latencies, and the percentile hedging waits for (every 50 of them)."""
+        recent = self._recent[op.write]
+        recent.append(self._env.now - op.begun)
+        if len(recent) >= 50 and len(recent) % 50 == 0:
+            self._hedge_after[op.write] = float(np.percentile(recent, self._hedge.percentile))
+
     def _answer(self, op: Op) -> None:
+        if self._recent is not None:
+            self._observe_latency(op)
         if op.coordinator == CLIENT:
             self._finish(op)
         else:
@@ -349,7 +480,7 @@ class Coordinator:
     def _expire(self, op: Op) -> None:
         op.done = True
         if op.attempt + 1 < len(self._deadlines):
-            retry = op.retry(self._w if op.write else self._r)
+            retry = op.retry(self._count(op.write))
             backoff = self._backoff * 2**op.attempt
             self._deadlines[retry.attempt].add(retry, self._env.now + backoff + self._timeout)
             call_later(self._env, backoff, self._redispatch, retry)
@@ -368,6 +499,8 @@ class Coordinator:
 
     def _ended(self, op: Op) -> None:
         self.outstanding -= 1
+        if self._tracking and op.arrived:
+            self.selector.settle(op)
         if self.tracer is not None:
             self.tracer.ended(op)
         if op.on_done is not None:

@@ -22,7 +22,7 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL
 
-from qsim.distributions import Sampler, spec_sampler, uniform_sampler
+from qsim.distributions import Sampler, mean_latency, spec_sampler, uniform_sampler
 from qsim.model.clock import Scheduled, call_later
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import MESSAGE_KINDS, Override, Scenario
@@ -140,6 +140,10 @@ class Network:
         else:
             self.tracer.delivered(trace, self._env.now)
 
+    def route_mean(self, kind: int, src: int, dst: int) -> float:
+        """The configured mean latency of a route (ms), for ``nearest`` replica selection."""
+        return self._table.mean(MESSAGE_KINDS[kind], src, dst)
+
     def endpoint_names(self, node_names: list[str]) -> list[str]:
         """Names of all endpoints: the nodes, then ``clients@<region>`` for each region."""
         return [*node_names, *(f"clients@{region}" for region in self.regions)]
@@ -222,6 +226,7 @@ class _RouteTable:
         names = [node.name for node in scenario.cluster.nodes]
         self._names = names + [None] * (len(endpoint_regions) - len(names))
         self._samplers: dict[str, Sampler] = {}
+        self._specs: dict[str, object] = {}
         self._zero = Sampler(np.zeros)  # a node sending to itself
         network = scenario.network
         self._links = self._index(network.links, "network.links")
@@ -261,6 +266,12 @@ class _RouteTable:
             if loss is None and where.loss is not None:
                 loss = where.loss
         path, spec = latency
+        self._specs[(kind, src, dst)] = spec
         if path not in self._samplers:
             self._samplers[path] = spec_sampler(spec, self._streams.generator(path))
         return self._samplers[path], loss
+
+    def mean(self, kind: str, src: int, dst: int) -> float:
+        """The mean of the route's configured latency distribution, ms (0 for a node to itself)."""
+        spec = self._specs.get((kind, src, dst))
+        return 0.0 if spec is None else mean_latency(spec)

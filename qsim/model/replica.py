@@ -45,7 +45,8 @@ class Replica:
         self._epoch = 0  # advances at each crash, so service that straddles one is dropped
         if service is None:
             self.on_write, self.on_read = self._apply_write, self._answer_read
-        if tag_replies:  # read repair needs to know who answered what
+        self._tag = index if tag_replies else None  # what an ack carries: who sent it, if asked
+        if tag_replies:  # repair, learning selection and region levels need to know who answered
             self._answer_read = self._answer_read_tagged
             if service is None:
                 self.on_read = self._answer_read
@@ -85,7 +86,7 @@ class Replica:
         current = self.store.get(op.key)  # _merge, inlined: every write passes here
         if current is None or version > current:
             self.store[op.key] = version
-        self._send(self.index, op.coordinator_endpoint, WRITE_ACK, self._ack, op, None)
+        self._send(self.index, op.coordinator_endpoint, WRITE_ACK, self._ack, op, self._tag)
 
     def _answer_read(self, op, _=None) -> None:
         self._send(

@@ -22,16 +22,27 @@ def _hash_token(text: str) -> int:
 
 class Ring:
     """A ring of ``vnodes`` tokens per node; a key's replicas are the first ``n`` distinct nodes
-    clockwise from its hash (Dynamo's preference list)."""
+    clockwise from its hash (Dynamo's preference list). With ``per_region`` counts (Cassandra's
+    NetworkTopologyStrategy), the walk takes a node only while its region still needs replicas."""
 
-    def __init__(self, node_names: list[str], vnodes: int, n: int):
+    def __init__(
+        self,
+        node_names: list[str],
+        vnodes: int,
+        n: int,
+        regions: list[str] | None = None,
+        per_region: dict[str, int] | None = None,
+    ):
         tokens = sorted(
             (_hash_token(f"{name}#{v}"), i) for i, name in enumerate(node_names) for v in range(vnodes)
         )
         self._hashes = [h for h, _ in tokens]
         owners = [i for _, i in tokens]
         self._orders = [self._walk(owners, start, len(node_names)) for start in range(len(owners))]
-        self._lists = [order[:n] for order in self._orders]
+        if per_region:
+            self._lists = [self._by_region(order, regions, per_region) for order in self._orders]
+        else:
+            self._lists = [order[:n] for order in self._orders]
         self._n = n
         self._cache: dict[int, tuple[int, ...]] = {}
 
@@ -44,6 +55,16 @@ class Ring:
                 chosen.append(node)
                 if len(chosen) == n:
                     break
+        return tuple(chosen)
+
+    @staticmethod
+    def _by_region(order: tuple[int, ...], regions: list[str], per_region: dict[str, int]) -> tuple[int, ...]:
+        wanted = dict(per_region)
+        chosen = []
+        for node in order:
+            if wanted.get(regions[node], 0) > 0:
+                wanted[regions[node]] -= 1
+                chosen.append(node)
         return tuple(chosen)
 
     def replicas(self, key: int) -> tuple[int, ...]:

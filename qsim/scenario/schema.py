@@ -15,6 +15,7 @@ from qsim.distributions import Dist, Duration, Rate
 from qsim.errors import problems
 from qsim.scenario.base import NAME_PATTERN, Model
 from qsim.scenario.faults import Fault, fault_problems
+from qsim.units import parse_duration
 
 MESSAGE_KINDS = (
     "write_request",
@@ -30,13 +31,16 @@ MESSAGE_KINDS = (
     "anti_entropy",
 )
 CONSISTENCY_ALIASES = ("one", "quorum", "all")
+REGION_LEVELS = ("local_one", "local_quorum", "each_quorum")  # counted per region, at run time
 
 
 class Node(Model):
-    """One replica server."""
+    """One replica server; ``service_time`` and ``concurrency`` override cluster.replica for it."""
 
     name: str = Field(pattern=NAME_PATTERN)
     region: str = Field("default", pattern=NAME_PATTERN)
+    service_time: Dist | None = None
+    concurrency: int | None = Field(None, ge=1)
 
 
 def _numbered_nodes(value: object) -> object:
@@ -142,6 +146,9 @@ def resolve_consistency(data: object) -> object:
     """Replace ``one``/``quorum``/``all`` in r and w by counts, using n (or its default)."""
     if not isinstance(data, dict):
         return data
+    replicas = data.get("replicas")
+    if isinstance(replicas, dict) and "n" not in data and all(isinstance(c, int) for c in replicas.values()):
+        data = {**data, "n": sum(replicas.values())}  # n follows the per-region counts
     n = data.get("n", Quorum.model_fields["n"].default)
     if isinstance(n, str) and n.strip().isdigit():
         n = int(n)
@@ -152,14 +159,51 @@ def resolve_consistency(data: object) -> object:
 
 
 def _count_or_alias(value: object) -> object:
+    if isinstance(value, str) and value in REGION_LEVELS:
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number of replicas or a consistency level, found {value!r}")
+    if isinstance(value, int) and value < 1:
+        raise ValueError(f"expected at least 1 replica, found {value}")
     if isinstance(value, str) and not value.strip().isdigit():
         raise ValueError(
-            f"expected a number of replicas or one of {', '.join(CONSISTENCY_ALIASES)}, found {value!r}"
+            f"expected a number of replicas or one of {', '.join(CONSISTENCY_ALIASES + REGION_LEVELS)}, "
+            f"found {value!r}"
         )
     return value
 
 
-Count = Annotated[int, BeforeValidator(_count_or_alias)]
+Count = Annotated[
+    Annotated[int, Field(ge=1)] | Literal["local_one", "local_quorum", "each_quorum"],
+    BeforeValidator(_count_or_alias),
+]
+
+
+def _delay_or_percentile(value: object) -> object:
+    """A delay in ms (units allowed), or a percentile such as ``p99`` kept as text."""
+    if isinstance(value, str) and value.startswith("p"):
+        try:
+            level = float(value[1:])
+        except ValueError:
+            level = -1.0
+        if not 0 < level < 100:
+            raise ValueError(f"expected a delay or a percentile such as p95 or p99.9, found {value!r}")
+        return value
+    return parse_duration(value)
+
+
+class Hedge(Model):
+    """Speculative requests: an operation without its quorum after ``after`` asks one more replica."""
+
+    after: Annotated[float | str, BeforeValidator(_delay_or_percentile)] = Field(
+        description="a delay (ms, units allowed), or pNN: that percentile of recent latencies"
+    )
+    writes: bool = Field(False, description="hedge writes too (reads always)")
+
+    @property
+    def percentile(self) -> float | None:
+        """The percentile of recent latencies to wait, or None for a fixed delay."""
+        return float(self.after[1:]) if isinstance(self.after, str) else None
 
 
 class Quorum(Model):
@@ -167,11 +211,23 @@ class Quorum(Model):
 
     protocol: Literal["leaderless"] = "leaderless"
     n: int = Field(3, ge=1, description="replicas per key")
-    r: Count = Field(2, ge=1, description="read replies needed; or one | quorum | all")
-    w: Count = Field(2, ge=1, description="write acks needed; or one | quorum | all")
+    r: Count = Field(
+        2, description="read replies needed; or one | quorum | all | local_one | local_quorum | each_quorum"
+    )
+    w: Count = Field(
+        2, description="write acks needed; or one | quorum | all | local_one | local_quorum | each_quorum"
+    )
     read_fanout: Literal["all", "quorum"] = "all"
     write_fanout: Literal["all", "quorum"] = "all"
-    replica_selection: Literal["random", "ring"] = "random"
+    replica_selection: Literal[
+        "random", "ring", "nearest", "least_outstanding", "latency_ewma", "two_choices"
+    ] = "random"
+    ewma_alpha: float = Field(0.2, gt=0, le=1, description="latency_ewma: weight of the newest response time")
+    ewma_reset: Duration | None = Field(
+        10_000.0, gt=0, description="latency_ewma: forget all scores this often"
+    )
+    hedge: Hedge | None = None
+    replicas: dict[str, int] | None = Field(None, description="replicas per region (NetworkTopologyStrategy)")
     coordinator: Literal["client", "random", "local", "replica"] = "client"
     timeout: Duration = Field(1000.0, gt=0, description="per attempt, ms")
     failover: Literal["strict", "sloppy", "shrink"] = "strict"
@@ -186,8 +242,23 @@ class Quorum(Model):
         found = [
             (field, f"{value} is larger than quorum.n ({self.n})")
             for field, value in (("r", self.r), ("w", self.w))
-            if value > self.n
+            if isinstance(value, int) and value > self.n
         ]
+        found += [
+            (field, f"{value} counts replicas per region: give quorum.replicas (replicas per region)")
+            for field, value in (("r", self.r), ("w", self.w))
+            if isinstance(value, str) and self.replicas is None
+        ]
+        if self.replicas is not None:
+            found += [
+                (f"replicas.{region}", f"expected at least 1, found {count}")
+                for region, count in self.replicas.items()
+                if count < 1
+            ]
+            if sum(self.replicas.values()) != self.n:
+                found.append(
+                    ("n", f"{self.n} is not the sum of quorum.replicas ({sum(self.replicas.values())})")
+                )
         if found:
             raise problems(*found)
         return self
