@@ -12,7 +12,7 @@ import simpy
 
 from qsim.analysis.oracle import oracle
 from qsim.durability import durability_summary
-from qsim.history import add_probe_delays, faults_frame, messages_frame, ops_frame
+from qsim.history import add_probe_delays, faults_frame, messages_frame, nodes_frame, ops_frame
 from qsim.metrics import summarize
 from qsim.model.build import Model, build
 from qsim.model.workload import ProbeLoop
@@ -83,7 +83,8 @@ def simulate(
     if model.network.tracer is not None:
         names = model.network.endpoint_names([node.name for node in scenario.cluster.nodes])
         messages = messages_frame(model.network.tracer.records, names, MESSAGE_KINDS)
-    return RunResult(scenario, summary["run_id"], ops, summary, manifest, faults, timeline, messages)
+    nodes = nodes_frame(model.sampler.records, [node.name for node in scenario.cluster.nodes])
+    return RunResult(scenario, summary["run_id"], ops, summary, manifest, faults, timeline, messages, nodes)
 
 
 def _history(model: Model, scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -117,6 +118,8 @@ def _summary(model: Model, scenario: Scenario, ops, faults, held, timeline) -> d
         },
         "durability": durability_summary(ops, held),
         "nodes": _node_stats(model, names, scenario, sim_ms),
+        "load": _load(model, names, measured),
+        "hedging": {"extra_requests": model.coordinator.hedged},
         "messages": {
             kind: {
                 "sent": model.network.delivered(i) + model.network.dropped[i],
@@ -137,6 +140,23 @@ def _node_stats(model: Model, names: list[str], scenario: Scenario, sim_ms: floa
             "utilization": model.replicas[i].busy_ms / (concurrency * sim_ms) if sim_ms > 0 else 0.0,
         }
         for i, name in enumerate(names)
+    }
+
+
+def _load(model: Model, names: list[str], measured: pd.DataFrame) -> dict:
+    """How unevenly the nodes were loaded, and the hottest keys."""
+    received = [model.network.received(i) for i in range(len(names))]
+    mean = sum(received) / len(received)
+    counts = measured.groupby("key")["kind"].value_counts().unstack(fill_value=0)
+    counts = counts.reindex(columns=["read", "write"], fill_value=0)
+    hot = counts.assign(ops=counts.sum(axis=1)).sort_values("ops", ascending=False, kind="stable").head(10)
+    return {
+        "busiest_node": names[received.index(max(received))],
+        "imbalance": max(received) / mean if mean else None,  # busiest node's messages / the mean
+        "hot_keys": [
+            {"key": int(key), "ops": int(row["ops"]), "reads": int(row["read"]), "writes": int(row["write"])}
+            for key, row in hot.iterrows()
+        ],
     }
 
 

@@ -108,3 +108,21 @@ def messages_frame(records: list[list], endpoint_names: list[str], kinds: tuple[
     return frame.astype(
         {"op_id": np.int64, "sent_ms": float, "delivered_ms": float, "dropped": bool, "reason": str}
     )
+
+
+NODES_COLUMNS = {
+    "window_start_ms": "start of the window, ms",
+    "node": "node name",
+    "messages": "messages delivered to the node in the window",
+    "queue_length": "requests waiting for a server at the end of the window",
+    "utilization": "service time started in the window / (window x servers)",
+}
+
+
+def nodes_frame(records: list[list], node_names: list[str]) -> pd.DataFrame:
+    """Build the per-node load timeline from the sampler's records."""
+    frame = pd.DataFrame(records, columns=list(NODES_COLUMNS))
+    frame["node"] = [node_names[i] for i in frame["node"]]
+    return frame.astype(
+        {"window_start_ms": float, "messages": np.int64, "queue_length": np.int64, "utilization": float}
+    )

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
+QUANTILE_GRID = np.linspace(0.0, 1.0, 101)  # latency_ms.quantiles: the 0th, 1st, ..., 100th percentiles
 _T_EDGES_MS = np.array(
     [0, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 6e4, np.inf]
 )
@@ -21,11 +22,12 @@ def latency_stats(latency_ms: np.ndarray) -> dict:
     latency_ms = np.asarray(latency_ms, dtype=float)
     stats: dict = {"count": int(latency_ms.size)}
     if latency_ms.size == 0:
-        return stats | {"mean": None} | dict.fromkeys(PERCENTILES) | {"max": None}
+        return stats | {"mean": None} | dict.fromkeys(PERCENTILES) | {"max": None, "quantiles": None}
     stats["mean"] = float(latency_ms.mean())
     values = np.percentile(latency_ms, list(PERCENTILES.values()))
     stats.update({name: float(v) for name, v in zip(PERCENTILES, values, strict=True)})
     stats["max"] = float(latency_ms.max())
+    stats["quantiles"] = np.quantile(latency_ms, QUANTILE_GRID).tolist()  # for CDFs across runs
     return stats
 
 

@@ -26,6 +26,7 @@ class RunResult:
     faults: pd.DataFrame = field(default=None, repr=False)
     timeline: pd.DataFrame = field(default=None, repr=False)
     messages: pd.DataFrame | None = field(default=None, repr=False)  # with trace_messages only
+    nodes: pd.DataFrame | None = field(default=None, repr=False)  # per-node load per window
 
     @property
     def error(self) -> str | None:

@@ -127,3 +127,27 @@ def _finish_timeline(axes: Axes, figure: Figure, title: str) -> Figure:
         axes.legend(loc="best")
     axes.set_title(title)
     return figure
+
+
+def node_utilization(nodes: pd.DataFrame, faults: pd.DataFrame, title: str = "") -> Figure:
+    """Utilization of each node per window (messages received when there is no service time)."""
+    figure = Figure(figsize=(9, 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    busy = nodes is not None and not nodes.empty and nodes["utilization"].max() > 0
+    column, label = ("utilization", "utilization") if busy else ("messages", "messages received per window")
+    if nodes is not None and not nodes.empty:
+        for node, rows in nodes.groupby("node", sort=False):
+            axes.plot(rows["window_start_ms"] / 1e3, rows[column], marker=".", label=str(node))
+        ends = pd.DataFrame(
+            {"window_end_ms": nodes["window_start_ms"] + nodes["window_start_ms"].diff().max()}
+        )
+        _shade_faults(axes, ends.fillna(0.0), faults)
+        axes.legend(ncol=min(6, nodes["node"].nunique() + 1), fontsize=8, loc="upper right")
+    else:
+        axes.text(0.5, 0.5, "no load samples (the run was shorter than one window)", ha="center", va="center",
+                  transform=axes.transAxes)  # fmt: skip
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel(label)
+    axes.grid(True, alpha=0.3)
+    axes.set_title(title or "Load per node")
+    return figure

@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from qsim import diagram, plots
+from qsim.history import nodes_frame
 from qsim.outcome import RunResult
 from qsim.report import summary_markdown
 from qsim.scenario import resolved_dict
@@ -36,6 +37,7 @@ FILES = (
     "ops.parquet",
     "faults.parquet",
     "timeline.parquet",
+    "nodes.parquet",
     "summary.json",
     "summary.md",
 )
@@ -44,6 +46,7 @@ PLOTS = (
     "plots/t_visibility.png",
     "plots/availability_timeline.png",
     "plots/staleness_timeline.png",
+    "plots/node_utilization.png",
 )
 
 
@@ -78,6 +81,7 @@ def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
         "ops.parquet": parquet_bytes(result.ops),
         "faults.parquet": parquet_bytes(result.faults),
         "timeline.parquet": parquet_bytes(result.timeline),
+        "nodes.parquet": parquet_bytes(result.nodes if result.nodes is not None else nodes_frame([], [])),
         "summary.json": json.dumps(result.summary, indent=2, allow_nan=False, default=_json_default),
         "summary.md": summary_markdown(result.summary, result.manifest),
     }
@@ -85,7 +89,7 @@ def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
         files["messages.parquet"] = parquet_bytes(result.messages)
     if plots_too:
         title = f"{result.scenario.name} ({result.run_id})"
-        figures = run_figures(result.ops, result.summary, result.faults, result.timeline, title)
+        figures = run_figures(result.ops, result.summary, result.faults, result.timeline, result.nodes, title)
         files |= {name: png_bytes(figure) for name, figure in figures.items()}
         if result.messages is not None:
             figure = diagram.sequence_diagram(result.messages, result.faults, result.ops, title=title)
@@ -94,15 +98,14 @@ def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
     return files
 
 
-def run_figures(
-    ops: pd.DataFrame, summary: dict, faults: pd.DataFrame, timeline: pd.DataFrame, title: str
-) -> dict:
+def run_figures(ops: pd.DataFrame, summary: dict, faults, timeline, nodes, title: str) -> dict:
     """Every plot of a run, by its file name in the run folder."""
     return {
         PLOTS[0]: plots.latency_cdf(ops, f"Latency CDF - {title}"),
         PLOTS[1]: plots.t_visibility(summary, f"t-visibility - {title}"),
         PLOTS[2]: plots.availability_timeline(timeline, faults, f"Availability - {title}"),
         PLOTS[3]: plots.staleness_timeline(timeline, faults, f"Staleness - {title}"),
+        PLOTS[4]: plots.node_utilization(nodes, faults, f"Node load - {title}"),
     }
 
 
@@ -112,7 +115,9 @@ def redraw_run(path: str | Path) -> list[Path]:
     title = f"{saved.summary['scenario']} ({saved.summary['run_id']})"
     files = {
         name: png_bytes(f)
-        for name, f in run_figures(saved.ops, saved.summary, saved.faults, saved.timeline, title).items()
+        for name, f in run_figures(
+            saved.ops, saved.summary, saved.faults, saved.timeline, saved.nodes, title
+        ).items()
     }
     if saved.messages is not None:
         figure = diagram.sequence_diagram(saved.messages, saved.faults, saved.ops, title=title)
@@ -135,6 +140,7 @@ class SavedRun:
     faults: pd.DataFrame
     timeline: pd.DataFrame
     messages: pd.DataFrame | None  # when the run traced messages
+    nodes: pd.DataFrame  # per-node load per window
 
 
 def load_run(path: str | Path) -> SavedRun:
@@ -149,6 +155,9 @@ def load_run(path: str | Path) -> SavedRun:
         faults=pd.read_parquet(path / "faults.parquet"),
         timeline=pd.read_parquet(path / "timeline.parquet"),
         messages=pd.read_parquet(path / "messages.parquet") if (path / "messages.parquet").exists() else None,
+        nodes=pd.read_parquet(path / "nodes.parquet")
+        if (path / "nodes.parquet").exists()
+        else nodes_frame([], []),
     )
 
 

@@ -22,6 +22,7 @@ DATA_FILES = (
     "ops.parquet",
     "faults.parquet",
     "timeline.parquet",
+    "nodes.parquet",
     "summary.json",
     "summary.md",
 )
@@ -30,6 +31,7 @@ PLOT_FILES = (
     "plots/t_visibility.png",
     "plots/availability_timeline.png",
     "plots/staleness_timeline.png",
+    "plots/node_utilization.png",
 )
 
 

@@ -106,7 +106,7 @@ def test_it_names_the_run_its_seed_and_scenario(page, run_folder):
 
 def test_every_plot_is_embedded_as_a_png_data_uri(page, run_folder):
     plots = sorted((run_folder / "plots").glob("*.png"))
-    assert len(plots) == 4
+    assert len(plots) == 5
     assert sorted(base64.b64decode(s) for s in png_sources(page)) == sorted(p.read_bytes() for p in plots)
 
 
@@ -175,7 +175,7 @@ def test_a_sequence_diagram_is_inlined_as_svg_instead_of_its_png(run_folder, tmp
     page = render_run(copy)
     assert page.count("<svg") == 1 and "<?xml" not in page and "<!DOCTYPE svg" not in page
     assert 'id="lifeline:n1"' in page
-    assert len(png_sources(page)) == 4  # sequence.png is not repeated
+    assert len(png_sources(page)) == 5  # sequence.png is not repeated
     assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", page)
 
 

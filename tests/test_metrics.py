@@ -28,6 +28,7 @@ def test_latency_stats_of_nothing_are_none():
         "p99": None,
         "p999": None,
         "max": None,
+        "quantiles": None,
     }
 
 

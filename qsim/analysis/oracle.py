@@ -26,6 +26,8 @@ def oracle(scenario: Scenario, ops: pd.DataFrame, summary: dict) -> list[dict]:
     """Return the checks that apply to this run (an empty list when none does)."""
     checks: list[dict] = []
     quorum = scenario.quorum
+    if not (isinstance(quorum.r, int) and isinstance(quorum.w, int)):
+        return checks  # levels counted per region: no model here
     measured = ops[ops["start_ms"] >= scenario.warmup]
     reads = measured[measured["kind"] == "read"]
     if _intersection_applies(scenario):
@@ -60,6 +62,8 @@ def _pbs_applies(scenario: Scenario) -> bool:
         scenario.workload.arrival.type == "probe"
         and quorum.read_fanout == quorum.write_fanout == "quorum"
         and quorum.replica_selection == "random"
+        and quorum.hedge is None
+        and quorum.replicas is None
         and _strict_and_durable(scenario)
         and not scenario.faults
         and scenario.network.loss == 0
@@ -73,7 +77,10 @@ def _latency_applies(scenario: Scenario) -> bool:
     """Latency is load-independent: no queueing, no faults, no loss, no overrides, clients coordinate."""
     network, quorum = scenario.network, scenario.quorum
     return (
-        scenario.cluster.replica.service_time.is_zero()
+        quorum.hedge is None
+        and quorum.replicas is None
+        and all(node.service_time is None for node in scenario.cluster.nodes)
+        and scenario.cluster.replica.service_time.is_zero()
         and not scenario.faults
         and network.loss == 0
         and not network.regions

@@ -14,6 +14,7 @@ from qsim.model.recorder import Recorder
 from qsim.model.repair import AntiEntropy, HintedHandoff
 from qsim.model.replica import Replica
 from qsim.model.ring import Ring
+from qsim.model.sampler import NodeSampler
 from qsim.model.timeouts import FailureDetector
 from qsim.model.tracer import Tracer
 from qsim.model.workload import WORKLOADS
@@ -32,7 +33,8 @@ class Model:
     recorder: Recorder
     workload: object
     faults: FaultInjector
-    background: list = field(default_factory=list)  # periodic repair processes
+    sampler: NodeSampler
+    background: list = field(default_factory=list)  # periodic processes: repair, selection, sampling
 
     def run(self) -> None:
         """Run until the workload is exhausted and every operation has ended."""
@@ -112,9 +114,10 @@ def build(scenario: Scenario, streams: RandomStreams, trace_messages: int = 0) -
         network.tracer = coordinator.tracer = Tracer(trace_messages)
     workload = WORKLOADS[scenario.workload.arrival.type](env, scenario, coordinator, streams)
     faults = FaultInjector(env, scenario, network, replicas, coordinator, streams)
-    background = [coordinator.selector]
+    sampler = NodeSampler(env, network, replicas, scenario.metrics.window)
+    background = [coordinator.selector, sampler]
     if quorum.failover == "sloppy" and repair.hinted_handoff:
         background.append(HintedHandoff(env, network, replicas, repair.handoff_interval))
     if repair.anti_entropy is not None:
         background.append(AntiEntropy(env, network, replicas, ring, repair.anti_entropy.interval))
-    return Model(env, network, replicas, coordinator, recorder, workload, faults, background)
+    return Model(env, network, replicas, coordinator, recorder, workload, faults, sampler, background)

@@ -51,6 +51,16 @@ class Replica:
             if service is None:
                 self.on_read = self._answer_read
 
+    @property
+    def queue_length(self) -> int:
+        """Requests waiting for a server now."""
+        return len(self._queue)
+
+    @property
+    def servers(self) -> float:
+        """Parallel servers (1 when unbounded, so utilization is the mean number busy)."""
+        return self._concurrency if self._concurrency != float("inf") else 1
+
     def connect(self, coordinator) -> None:
         """Send replies to ``coordinator`` (which is built after the replicas)."""
         self._ack = coordinator.on_write_ack
