@@ -88,20 +88,7 @@ def build(scenario: Scenario, streams: RandomStreams, trace_messages: int = 0) -
     checked = detecting or trace_messages > 0  # tracing watches deliveries, and changes no outcome
     network = Network(env, scenario, streams, checked)
     nodes = scenario.cluster.nodes
-    service = scenario.cluster.replica.service_time
-    replicas = [
-        Replica(
-            i,
-            env,
-            network,
-            None
-            if service.is_zero()
-            else spec_sampler(service, streams.generator(f"node.{node.name}.service")),
-            scenario.cluster.replica.concurrency,
-            tag_replies=tagged_replies(scenario),
-        )
-        for i, node in enumerate(nodes)
-    ]
+    replicas = [_replica(i, node, scenario, env, network, streams) for i, node in enumerate(nodes)]
     ring = Ring(
         [n.name for n in nodes], scenario.cluster.vnodes, quorum.n, [n.region for n in nodes], quorum.replicas
     )

@@ -36,7 +36,7 @@ METRICS = (
     "messages_per_op",
     "lost_writes",
 )
-RUN_COLUMNS = (*METRICS, "reads_checked", "ops", "t_visibility")  # every key of headline()
+RUN_COLUMNS = (*METRICS, "reads_checked", "ops", "t_visibility", "read_latency_quantiles")  # headline()
 FRONTIER = ("read_latency_p99_ms", "stale_fraction")  # the trade-off the Pareto frontier is over
 
 
@@ -63,6 +63,7 @@ def headline(summary: dict) -> dict:
         "ops": ops,
         "lost_writes": summary["durability"]["lost_writes"],
         "t_visibility": json.dumps(staleness["t_visibility"]),
+        "read_latency_quantiles": json.dumps(summary["reads"]["latency_ms"].get("quantiles")),
     }
     return row
 

@@ -109,12 +109,41 @@ def visibility_curves(runs: pd.DataFrame, table: pd.DataFrame, factors: list[str
     return figure
 
 
+def latency_cdfs(runs: pd.DataFrame, table: pd.DataFrame, factors: list[str], limit: int = 8) -> Figure:
+    """Read latency CDFs of up to ``limit`` configurations on one axis (quantiles averaged over seeds).
+
+    With a sweep over the replica selection strategy, this compares strategies' tails directly.
+    """
+    figure = Figure(figsize=(7.5, 5), layout="constrained")
+    axes = figure.add_subplot()
+    levels = np.linspace(0.0, 1.0, 101)
+    for config in table.head(limit).to_dict("records"):
+        same = np.ones(len(runs), dtype=bool)
+        for f in factors:
+            same &= (runs[f] == config[f]).to_numpy()
+        curves = [
+            json.loads(text) for text in runs.loc[same & runs["error"].isna(), "read_latency_quantiles"]
+        ]
+        curves = [curve for curve in curves if curve]
+        if curves:
+            axes.plot(np.mean(curves, axis=0), levels, label=label(config, factors))
+    if axes.lines:
+        axes.set_xscale("log")
+        axes.legend(fontsize=8, loc="lower right")
+    axes.set_xlabel("read latency (ms)")
+    axes.set_ylabel("fraction of reads")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.set_title("Read latency CDF per configuration")
+    return figure
+
+
 def sweep_figures(
     runs: pd.DataFrame, table: pd.DataFrame, factors: list[str], name: str
 ) -> dict[str, Figure]:
     """Every sweep plot by file name."""
     figures = {"frontier.png": frontier(table, factors, f"Trade-off - {name}"),
-               "t_visibility.png": visibility_curves(runs, table, factors)}  # fmt: skip
+               "t_visibility.png": visibility_curves(runs, table, factors),
+               "latency_cdf.png": latency_cdfs(runs, table, factors)}  # fmt: skip
     for metric in HEATMAP_METRICS:
         figure = heatmap(table, metric)
         if figure is not None:
