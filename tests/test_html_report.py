@@ -204,7 +204,7 @@ def test_the_aggregate_table_shows_mean_and_ci_or_the_mean_alone_with_one_seed(s
 
 def test_a_sweep_report_embeds_its_plots_and_describes_the_sweep(sweep_page, sweep_folder):
     plots = sorted((sweep_folder / "plots").glob("*.png"))
-    assert len(plots) == 5  # frontier, t-visibility, three heat maps
+    assert len(plots) == 6  # frontier, t-visibility, latency CDFs, three heat maps
     assert sorted(base64.b64decode(s) for s in png_sources(sweep_page)) == sorted(
         p.read_bytes() for p in plots
     )

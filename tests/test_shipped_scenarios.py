@@ -31,6 +31,8 @@ def brief(path: Path, **overrides: str) -> qsim.Scenario:
 def quorum_in_file(path: Path) -> dict:
     """The file's quorum n, r, w, with ONE/QUORUM/ALL turned into counts as Cassandra defines them."""
     written = DEFAULT_QUORUM | yaml.safe_load(path.read_text()).get("quorum", {})
+    if "replicas" in written and "n" not in yaml.safe_load(path.read_text()).get("quorum", {}):
+        written["n"] = sum(written["replicas"].values())  # N is the sum of the replicas per region
     n = written["n"]
     counts = {"one": 1, "quorum": n // 2 + 1, "all": n}
     return {field: counts.get(written[field], written[field]) for field in ("n", "r", "w")}

@@ -32,6 +32,7 @@ def test_a_sweep_writes_its_tables_points_and_plots_and_prints_the_pareto_table(
     assert {path.name for path in (tmp_path / "plots").iterdir()} == {
         "frontier.png",
         "t_visibility.png",
+        "latency_cdf.png",
         *HEATMAPS,
     }
     state = json.loads((tmp_path / "sweep.json").read_text())
@@ -59,7 +60,11 @@ def test_a_sweep_writes_its_tables_points_and_plots_and_prints_the_pareto_table(
 def test_without_n_as_a_factor_there_are_no_heatmaps(tmp_path):
     result = sweep("--factor", "quorum.r=1,2", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["frontier.png", "t_visibility.png"]
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "frontier.png",
+        "latency_cdf.png",
+        "t_visibility.png",
+    ]
 
 
 def test_the_yaml_block_and_the_same_options_give_identical_runs(tmp_path):
