@@ -38,7 +38,7 @@ from qsim.model.recorder import (
     Recorder,
 )
 from qsim.model.ring import Ring
-from qsim.model.selection import TRACKING, Selector
+from qsim.model.selection import TRACKING, Selector, selection_matters
 from qsim.model.timeouts import Deadlines, FailureDetector
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import Scenario
@@ -61,6 +61,7 @@ class Op:
         "coordinator_endpoint",
         "deadline",
         "done",
+        "hedged",
         "id",
         "key",
         "need",
@@ -96,6 +97,7 @@ class Op:
         self.commit = self.ts = _NAN
         self.arrived = self.reached = self.done = self.orphaned = False
         self.need = None  # replies still needed per region, for local_* and each_quorum levels
+        self.hedged = None  # (node, time) of the hedged request, if one was sent
 
     def retry(self, needed: int) -> Op:
         """Return the next attempt: the same operation with fresh quorum state needing ``needed``."""
@@ -109,7 +111,7 @@ def tagged_replies(scenario: Scenario) -> bool:
     quorum = scenario.quorum
     return (
         scenario.repair.read_repair != "off"
-        or quorum.replica_selection in TRACKING
+        or (quorum.replica_selection in TRACKING and selection_matters(scenario))
         or isinstance(quorum.r, str)
         or isinstance(quorum.w, str)
     )
@@ -145,7 +147,10 @@ class Coordinator:
         self._read_all = quorum.read_fanout == "all"
         self._write_all = quorum.write_fanout == "all"
         self.selector = Selector(env, scenario, network, streams)
-        self._tracking = self.selector.tracking
+        self._counting = self.selector.counting
+        learning_latency = self.selector.tracking and self.selector.strategy == "latency_ewma"
+        self._ewma = self.selector.ewma if learning_latency else None
+        self._alpha = self.selector.alpha
         self._mode = quorum.coordinator
         self._client_coordinates = quorum.coordinator == "client"
         self._failover = quorum.failover
@@ -227,8 +232,8 @@ class Coordinator:
         else:
             targets = self._shrunk_targets(op, src)
         op.targets = targets
-        if self._tracking:
-            op.pending = {}
+        if self._counting:
+            op.pending = set()
             for node in targets:
                 self.selector.sent(op, node)
         if self._hedge is not None and not fan_all and (self._hedge.writes or not op.write):
@@ -352,10 +357,20 @@ class Coordinator:
         op.replies += 1
         return not any(need.values())
 
+    def _learn(self, op: Op, node: int) -> None:
+        """What a reply teaches the selector: a response time, or one request fewer in flight."""
+        if self._ewma is not None:  # every request of an attempt leaves at op.begun, a hedge later
+            sent_at = op.hedged[1] if op.hedged is not None and op.hedged[0] == node else op.begun
+            rtt = self._env.now - sent_at
+            scores = self._ewma[op.coordinator_endpoint]
+            old = scores[node]
+            scores[node] = rtt if old == 0.0 else old + self._alpha * (rtt - old)
+        elif self._counting:
+            self.selector.replied(op, node)
+
     def _on_ack_tagged(self, op: Op, node: int) -> None:
         """Count a write acknowledgement that says which replica sent it."""
-        if self._tracking:
-            self.selector.replied(op, node)
+        self._learn(op, node)
         if op.reached or op.done:
             return
         if self._counted(op, node):
@@ -371,8 +386,7 @@ class Coordinator:
         means every earlier responder was behind it. The read's answer is what it had at its quorum.
         """
         version, node = reply
-        if self._tracking:
-            self.selector.replied(op, node)
+        self._learn(op, node)
         if op.orphaned:
             return
         repairing = self._repair != "off"
@@ -441,8 +455,9 @@ class Coordinator:
             return
         node = chosen[0]
         op.targets = (*op.targets, node)
+        op.hedged = (node, self._env.now)
         self.hedged += 1
-        if self._tracking:
+        if self._counting:
             self.selector.sent(op, node)
         replica = self._replicas[node]
         if op.write:
@@ -499,7 +514,7 @@ class Coordinator:
 
     def _ended(self, op: Op) -> None:
         self.outstanding -= 1
-        if self._tracking and op.arrived:
+        if self._counting and op.arrived:
             self.selector.settle(op)
         if self.tracer is not None:
             self.tracer.ended(op)

@@ -24,7 +24,14 @@ from qsim.model.network import READ_REQUEST, READ_RESPONSE, WRITE_ACK, WRITE_REQ
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import Scenario
 
-TRACKING = ("least_outstanding", "latency_ewma", "two_choices")  # strategies that learn from replies
+COUNTING = ("least_outstanding", "two_choices")  # strategies that count requests in flight
+TRACKING = (*COUNTING, "latency_ewma")  # strategies that learn from replies
+
+
+def selection_matters(scenario: Scenario) -> bool:
+    """Whether the choice of replicas can change anything: a quorum fan-out, or hedged requests."""
+    quorum = scenario.quorum
+    return quorum.read_fanout == "quorum" or quorum.write_fanout == "quorum" or quorum.hedge is not None
 
 
 class Selector:
@@ -33,14 +40,16 @@ class Selector:
     def __init__(self, env: simpy.Environment, scenario: Scenario, network: Network, streams: RandomStreams):
         quorum = scenario.quorum
         self.strategy = quorum.replica_selection
-        self.tracking = self.strategy in TRACKING
+        # Learning costs a little on every reply; with fan-out all and no hedging nothing uses it.
+        self.tracking = self.strategy in TRACKING and selection_matters(scenario)
+        self.counting = self.strategy in COUNTING and self.tracking
         self._env = env
         self._network = network
         self._uniform = uniform_sampler(streams.generator("coordinator.selection"))
         endpoints, nodes = len(network.endpoint_regions), len(scenario.cluster.nodes)
         self.outstanding = [[0] * nodes for _ in range(endpoints)]  # [coordinator endpoint][node]
         self.ewma = [[0.0] * nodes for _ in range(endpoints)]
-        self._alpha = quorum.ewma_alpha
+        self.alpha = quorum.ewma_alpha
         self._reset_ms = quorum.ewma_reset if self.strategy == "latency_ewma" else None
         self._distance: dict[tuple[int, int, bool], float] = {}
 
@@ -107,20 +116,15 @@ class Selector:
     # --- learning ------------------------------------------------------------------------------
 
     def sent(self, op, node: int) -> None:
-        """A request of ``op`` went to ``node``."""
+        """A request of ``op`` went to ``node`` (counting strategies)."""
         self.outstanding[op.coordinator_endpoint][node] += 1
-        op.pending[node] = self._env.now
+        op.pending.add(node)
 
     def replied(self, op, node: int) -> None:
-        """``node`` answered ``op``: it is no longer in flight, and its response time is observed."""
-        sent_at = op.pending.pop(node, None)
-        if sent_at is None:
-            return  # the operation already ended and settled its requests
-        src = op.coordinator_endpoint
-        self.outstanding[src][node] -= 1
-        rtt = self._env.now - sent_at
-        score = self.ewma[src][node]
-        self.ewma[src][node] = rtt if score == 0.0 else score + self._alpha * (rtt - score)
+        """``node`` answered ``op``: its request is no longer in flight (counting strategies)."""
+        if node in op.pending:  # else the operation already ended and settled its requests
+            op.pending.discard(node)
+            self.outstanding[op.coordinator_endpoint][node] -= 1
 
     def settle(self, op) -> None:
         """``op`` ended: its unanswered requests are no longer in flight."""
