@@ -81,6 +81,21 @@ def fault_lines(summary: dict) -> list[str]:
     return lines
 
 
+def load_lines(summary: dict) -> list[str]:
+    """The busiest node against the mean, the hottest key, and hedged requests if any."""
+    load = summary.get("load")
+    if not load or load["imbalance"] is None:
+        return []
+    line = f"load: busiest node {load['busiest_node']} at {load['imbalance']:.2f}x the mean"
+    if load["hot_keys"]:
+        hottest = load["hot_keys"][0]
+        line += f"; hottest key {hottest['key']} ({hottest['ops']} ops)"
+    extra = summary.get("hedging", {}).get("extra_requests", 0)
+    if extra:
+        line += f"; {extra} hedged requests"
+    return [line]
+
+
 def oracle_lines(summary: dict) -> list[str]:
     """One line for the oracle's verdict, and one per disagreement."""
     checks = summary.get("oracle") or []
@@ -121,6 +136,7 @@ def terminal_table(summary: dict, manifest: dict, where: str | None = None) -> s
     if visibility:
         lines.append(visibility)
     lines += fault_lines(summary)
+    lines += load_lines(summary)
     lines += oracle_lines(summary)
     ops_per_s = runtime["ops_per_s"]
     lines.append(

@@ -168,6 +168,7 @@ class Coordinator:
         self._hedge = quorum.hedge
         self._recent = {True: deque(maxlen=1000), False: deque(maxlen=1000)} if quorum.hedge else None
         self._hedge_after = {True: math.inf, False: math.inf}
+        self._observed = {True: 0, False: 0}
         self.hedged = 0  # extra requests sent by hedging
         self._choice = uniform_sampler(streams.generator("coordinator.choice"))
         regions = scenario.client_regions
@@ -469,7 +470,8 @@ class Coordinator:
         """Keep recent quorum latencies, and the percentile hedging waits for (every 50 of them)."""
         recent = self._recent[op.write]
         recent.append(self._env.now - op.begun)
-        if len(recent) >= 50 and len(recent) % 50 == 0:
+        self._observed[op.write] += 1
+        if self._observed[op.write] % 50 == 0:  # not len(recent): it stops growing at its maxlen
             self._hedge_after[op.write] = float(np.percentile(recent, self._hedge.percentile))
 
     def _answer(self, op: Op) -> None:
