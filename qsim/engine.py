@@ -132,12 +132,13 @@ def _summary(model: Model, scenario: Scenario, ops, faults, held, timeline) -> d
 
 
 def _node_stats(model: Model, names: list[str], scenario: Scenario, sim_ms: float) -> dict:
-    """Messages received and utilization (busy time / (concurrency x simulated time)) per node."""
-    concurrency = scenario.cluster.replica.concurrency or 1
+    """Messages received and utilization (busy server time / (servers x simulated time)) per node."""
     return {
         name: {
             "messages": model.network.received(i),
-            "utilization": model.replicas[i].busy_ms / (concurrency * sim_ms) if sim_ms > 0 else 0.0,
+            "utilization": model.replicas[i].busy_ms / (model.replicas[i].servers * sim_ms)
+            if sim_ms > 0
+            else 0.0,
         }
         for i, name in enumerate(names)
     }

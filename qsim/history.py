@@ -115,7 +115,7 @@ NODES_COLUMNS = {
     "node": "node name",
     "messages": "messages delivered to the node in the window",
     "queue_length": "requests waiting for a server at the end of the window",
-    "utilization": "service time started in the window / (window x servers)",
+    "utilization": "time-average busy servers in the window / servers",
 }
 
 

@@ -116,8 +116,11 @@ def test_ring_reads_ask_the_first_r_of_the_preference_list():
 
 
 def uneven_ring(strategy: str) -> dict:
-    """One token per node: the nodes own very different shares of the keys, so ``random``
-    (each read to a uniform replica of its key) loads them unevenly. R = 1 of N = 3."""
+    """Reads of R = 1 of N = 3 on a ring of one token per node.
+
+    The nodes own very different shares of the keys, so ``random`` (each read to a uniform
+    replica of its key) loads them unevenly.
+    """
     return {
         "duration": "1s",
         "cluster": {

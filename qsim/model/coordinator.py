@@ -12,14 +12,14 @@ it; ``shrink`` the unsuspected replicas only, with R and W cut to a majority of 
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable
 
-import numpy as np
 import simpy
 
 from qsim.distributions import uniform_sampler
 from qsim.model.clock import call_later
+from qsim.model.failover import shrunk_targets, sloppy_targets
+from qsim.model.hedging import Hedger
 from qsim.model.network import (
     CLIENT_REQUEST,
     CLIENT_RESPONSE,
@@ -28,6 +28,7 @@ from qsim.model.network import (
     WRITE_REQUEST,
     Network,
 )
+from qsim.model.op import CLIENT, Op, newer
 from qsim.model.recorder import (
     COORDINATOR_CRASHED,
     NO_VERSION,
@@ -43,68 +44,6 @@ from qsim.model.timeouts import Deadlines, FailureDetector
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import Scenario
 
-CLIENT = -1  # the coordinator column's value when the client coordinates its own operation
-_NAN = float("nan")
-
-
-class Op:
-    """The in-flight state of one attempt of an operation."""
-
-    __slots__ = (
-        "arrived",
-        "attempt",
-        "begun",
-        "best",
-        "client",
-        "commit",
-        "coordinator",
-        "coordinator_endpoint",
-        "deadline",
-        "done",
-        "hedged",
-        "id",
-        "key",
-        "need",
-        "needed",
-        "newest",
-        "on_done",
-        "orphaned",
-        "pending",
-        "pool",
-        "reached",
-        "repairs",
-        "replies",
-        "responses",
-        "start",
-        "targets",
-        "ts",
-        "write",
-    )
-
-    def __init__(
-        self, op_id: int, client: int, write: bool, key: int, start: float, needed: int, on_done, attempt=0
-    ):
-        self.id = op_id
-        self.client = client
-        self.write = write
-        self.key = key
-        self.start = start
-        self.needed = needed
-        self.on_done = on_done
-        self.attempt = attempt
-        self.replies = 0
-        self.best = None
-        self.commit = self.ts = _NAN
-        self.arrived = self.reached = self.done = self.orphaned = False
-        self.need = None  # replies still needed per region, for local_* and each_quorum levels
-        self.hedged = None  # (node, time) of the hedged request, if one was sent
-
-    def retry(self, needed: int) -> Op:
-        """Return the next attempt: the same operation with fresh quorum state needing ``needed``."""
-        return Op(
-            self.id, self.client, self.write, self.key, self.start, needed, self.on_done, self.attempt + 1
-        )
-
 
 def tagged_replies(scenario: Scenario) -> bool:
     """Whether replies must say which replica sent them (repair, learning selection, region levels)."""
@@ -115,11 +54,6 @@ def tagged_replies(scenario: Scenario) -> bool:
         or isinstance(quorum.r, str)
         or isinstance(quorum.w, str)
     )
-
-
-def _newer(version: tuple | None, than: tuple | None) -> bool:
-    """True if ``version`` is newer than ``than`` (any version is newer than none)."""
-    return version is not None and (than is None or version > than)
 
 
 class Coordinator:
@@ -166,9 +100,7 @@ class Coordinator:
         self._node_region = [node.region for node in scenario.cluster.nodes]
         self._endpoint_region = network.endpoint_regions
         self._hedge = quorum.hedge
-        self._recent = {True: deque(maxlen=1000), False: deque(maxlen=1000)} if quorum.hedge else None
-        self._hedge_after = {True: math.inf, False: math.inf}
-        self._observed = {True: 0, False: 0}
+        self._hedger = Hedger(quorum.hedge) if quorum.hedge else None
         self.hedged = 0  # extra requests sent by hedging
         self._choice = uniform_sampler(streams.generator("coordinator.choice"))
         regions = scenario.client_regions
@@ -229,9 +161,9 @@ class Coordinator:
             else:
                 targets = replicas if fan_all else self._select(src, replicas, op.needed, op.write)
         elif self._failover == "sloppy":
-            targets, hints = self._sloppy_targets(op, src)
+            targets, hints = sloppy_targets(op, src, self._ring, self._detector, fan_all)
         else:
-            targets = self._shrunk_targets(op, src)
+            targets = shrunk_targets(op, src, self._ring, self._detector, self.selector, fan_all)
         op.targets = targets
         if self._counting:
             op.pending = set()
@@ -301,26 +233,6 @@ class Coordinator:
             for region, nodes in groups.items()
             for node in self._select(src, nodes, op.need[region], op.write)
         ]
-
-    def _sloppy_targets(self, op: Op, src: int) -> tuple[list[int], dict[int, int]]:
-        """The first N unsuspected nodes in ring order; each stand-in holds a hint for an owner."""
-        order = self._ring.preference(op.key)
-        owners = order[: len(self._ring.replicas(op.key))]
-        healthy = [node for node in order if not self._detector.suspects(src, node)]
-        chosen = healthy[: len(owners)] or list(owners)
-        missing = [owner for owner in owners if owner not in chosen]
-        hints = dict(zip([node for node in chosen if node not in owners], missing, strict=False))
-        fan_all = self._write_all if op.write else self._read_all
-        return (chosen if fan_all else chosen[: op.needed]), hints
-
-    def _shrunk_targets(self, op: Op, src: int) -> list[int]:
-        """The unsuspected replicas; with any suspected, R or W is at most a majority of them."""
-        replicas = self._ring.replicas(op.key)
-        survivors = [r for r in replicas if not self._detector.suspects(src, r)] or list(replicas)
-        if len(survivors) < len(replicas):
-            op.needed = min(op.needed, len(survivors) // 2 + 1)
-        fan_all = self._write_all if op.write else self._read_all
-        return survivors if fan_all else self.selector.pick(src, survivors, op.needed, op.write)
 
     # --- replies -------------------------------------------------------------------------------
 
@@ -397,7 +309,7 @@ class Coordinator:
             if repairing:
                 self._repair_late(op, node, version)
             return
-        if _newer(version, op.best):
+        if newer(version, op.best):
             op.best = version
         if not self._counted(op, node):
             return
@@ -406,7 +318,7 @@ class Coordinator:
             self._answer(op)
             return
         op.newest = op.best
-        behind = [n for n, v in op.responses if _newer(op.best, v)]
+        behind = [n for n, v in op.responses if newer(op.best, v)]
         foreground = self._repair == "foreground" and bool(behind)
         op.repairs = len(behind)
         for n in behind:
@@ -415,12 +327,12 @@ class Coordinator:
             self._answer(op)
 
     def _repair_late(self, op: Op, node: int, version: tuple | None) -> None:
-        if _newer(version, op.newest):
+        if newer(version, op.newest):
             op.newest = version
             for n, v in op.responses[:-1]:
-                if _newer(version, v):
+                if newer(version, v):
                     self._send_repair(op, n, version, ack=False)
-        elif _newer(op.newest, version):
+        elif newer(op.newest, version):
             self._send_repair(op, node, op.newest, ack=False)
 
     def _send_repair(self, op: Op, node: int, version: tuple, ack: bool) -> None:
@@ -438,7 +350,7 @@ class Coordinator:
     # --- hedged requests -----------------------------------------------------------------------
 
     def _schedule_hedge(self, op: Op) -> None:
-        after = self._hedge.after if self._hedge.percentile is None else self._hedge_after[op.write]
+        after = self._hedger.delay(op.write)
         if after < math.inf:
             call_later(self._env, after, self._send_hedge, op)
 
@@ -466,17 +378,9 @@ class Coordinator:
         else:
             self._network.send(src, node, READ_REQUEST, replica.on_read, op, None)
 
-    def _observe_latency(self, op: Op) -> None:
-        """Keep recent quorum latencies, and the percentile hedging waits for (every 50 of them)."""
-        recent = self._recent[op.write]
-        recent.append(self._env.now - op.begun)
-        self._observed[op.write] += 1
-        if self._observed[op.write] % 50 == 0:  # not len(recent): it stops growing at its maxlen
-            self._hedge_after[op.write] = float(np.percentile(recent, self._hedge.percentile))
-
     def _answer(self, op: Op) -> None:
-        if self._recent is not None:
-            self._observe_latency(op)
+        if self._hedger is not None:
+            self._hedger.observe(op.write, self._env.now - op.begun)
         if op.coordinator == CLIENT:
             self._finish(op)
         else:

@@ -34,8 +34,10 @@ class Replica:
         self.index = index
         self.store: dict[int, tuple] = {}
         self.hints: dict[int, dict[int, tuple]] = {}  # owner -> key -> newest version held for it
-        self.busy_ms = 0.0
         self.slowdown = 1.0
+        self._busy = 0  # servers busy now
+        self._busy_area = 0.0  # integral of busy servers over time, ms, up to _since
+        self._since = 0.0
         self._env = env
         self._send = network.send
         self._service = service
@@ -122,11 +124,21 @@ class Replica:
         else:
             self._queue.append(job)
 
+    @property
+    def busy_ms(self) -> float:
+        """Server-milliseconds spent serving so far (the integral of busy servers over time)."""
+        return self._busy_area + self._busy * (self._env.now - self._since)
+
+    def _busy_by(self, change: int) -> None:
+        now = self._env.now
+        self._busy_area += self._busy * (now - self._since)
+        self._since = now
+        self._busy += change
+
     def _start(self, job: tuple) -> None:
         self._free -= 1
-        duration = self._service() * self.slowdown
-        self.busy_ms += duration
-        call_later(self._env, duration, self._finish, job)
+        self._busy_by(+1)
+        call_later(self._env, self._service() * self.slowdown, self._finish, job)
 
     def _finish(self, event) -> None:
         action, op, version, epoch = event.value
@@ -134,6 +146,7 @@ class Replica:
             return  # it was in service when the node crashed
         action(op, version)
         self._free += 1
+        self._busy_by(-1)
         if self._queue:
             self._start(self._queue.popleft())
 
@@ -144,6 +157,7 @@ class Replica:
         self._epoch += 1
         self._queue.clear()
         self._free = self._concurrency
+        self._busy_by(-self._busy)
 
     def recover(self, amnesia: bool) -> None:
         """Come back; with ``amnesia`` the store and hints are empty (volatile state lost)."""

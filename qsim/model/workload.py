@@ -10,7 +10,8 @@ import simpy
 
 from qsim.distributions import Sampler, spec_sampler, uniform_sampler
 from qsim.model.clock import call_later
-from qsim.model.coordinator import Coordinator, Op
+from qsim.model.coordinator import Coordinator
+from qsim.model.op import Op
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import Closed, Keys, Poisson, Probe, Scenario
 

@@ -406,6 +406,20 @@ def cross_problems(
     if cluster is None:
         return found
     regions = set(cluster.regions)
+    if quorum is not None and quorum.replicas:
+        for region, count in quorum.replicas.items():
+            have = sum(node.region == region for node in cluster.nodes)
+            if have == 0:
+                found.append(
+                    (
+                        f"quorum.replicas.{region}",
+                        f"unknown region {region!r}; regions with nodes: {sorted(regions)}",
+                    )
+                )
+            elif count > have:
+                found.append(
+                    (f"quorum.replicas.{region}", f"{count} replicas but the region has {have} nodes")
+                )
     if workload is not None:
         for i, region in enumerate(workload.client_regions or ()):
             if region not in regions:
