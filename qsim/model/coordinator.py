@@ -101,6 +101,14 @@ class Coordinator:
         self._endpoint_region = network.endpoint_regions
         self._hedge = quorum.hedge
         self._hedger = Hedger(quorum.hedge) if quorum.hedge else None
+        # Replies needed for a plain count, by write (0 for a per-region level: see op.need).
+        self._counts = {
+            kind: needed if isinstance(needed, int) else 0
+            for kind, needed in ((True, quorum.w), (False, quorum.r))
+        }
+        # Anything beyond plain strict quorums, checked once per operation instead of one by one.
+        self._plain = quorum.failover == "strict" and not any(self._levels.values())
+        self._extras = self._counting or quorum.hedge is not None
         self.hedged = 0  # extra requests sent by hedging
         self._choice = uniform_sampler(streams.generator("coordinator.choice"))
         regions = scenario.client_regions
@@ -117,17 +125,17 @@ class Coordinator:
 
     def submit(self, client: int, write: bool, key: int, on_done: Callable | None = None) -> Op:
         """Start an operation now; ``on_done(op)`` is called when the client has its outcome."""
-        op = Op(self._next_id, client, write, key, self._env.now, self._count(write), on_done)
+        op = Op(self._next_id, client, write, key, self._env.now, self._counts[write], on_done)
         self._next_id += 1
         self.outstanding += 1
         self._deadlines[0].add(op, op.start + self._timeout)
-        self._dispatch(op)
+        if self._client_coordinates:  # _dispatch, inlined for the common case
+            op.coordinator = CLIENT
+            op.coordinator_endpoint = self._client_endpoint[client]
+            self._begin(op)
+        else:
+            self._dispatch(op)
         return op
-
-    def _count(self, write: bool) -> int:
-        """Replies needed for a plain count (0 for a per-region level: see ``op.need``)."""
-        needed = self._w if write else self._r
-        return needed if isinstance(needed, int) else 0
 
     def _dispatch(self, op: Op) -> None:
         node = op.coordinator = CLIENT if self._client_coordinates else self._pick_coordinator(op)
@@ -153,27 +161,22 @@ class Coordinator:
         src = op.coordinator_endpoint
         hints = None
         fan_all = self._write_all if op.write else self._read_all
-        if self._failover == "strict":
+        if self._plain:
             replicas = op.pool = self._ring.replicas(op.key)
-            level = self._levels[op.write]
-            if level is not None:
-                targets = self._level_targets(op, src, level, replicas, fan_all)
-            else:
-                targets = replicas if fan_all else self._select(src, replicas, op.needed, op.write)
+            targets = replicas if fan_all else self._select(src, replicas, op.needed, op.write)
+        elif self._failover == "strict":
+            replicas = op.pool = self._ring.replicas(op.key)
+            targets = self._level_targets(op, src, self._levels[op.write], replicas, fan_all)
         elif self._failover == "sloppy":
             targets, hints = sloppy_targets(op, src, self._ring, self._detector, fan_all)
         else:
             targets = shrunk_targets(op, src, self._ring, self._detector, self.selector, fan_all)
         op.targets = targets
-        if self._counting:
-            op.pending = set()
-            for node in targets:
-                self.selector.sent(op, node)
-        if self._hedge is not None and not fan_all and (self._hedge.writes or not op.write):
-            self._schedule_hedge(op)
+        if self._extras:
+            self._begin_extras(op, targets, fan_all)
         send = self._network.send
         if op.write:
-            op.ts = self._env.now + self.clock_offset[src]
+            op.ts = op.begun + self.clock_offset[src]
             version = (op.ts, op.client, op.id)
             for node in targets:
                 if hints and node in hints:
@@ -194,6 +197,15 @@ class Coordinator:
                 send(src, node, READ_REQUEST, self._replicas[node].on_read, op, None)
 
     # --- choosing replicas ---------------------------------------------------------------------
+
+    def _begin_extras(self, op: Op, targets, fan_all: bool) -> None:
+        """Count the requests in flight, and schedule a hedge, for the strategies that want them."""
+        if self._counting:
+            op.pending = set()
+            for node in targets:
+                self.selector.sent(op, node)
+        if self._hedge is not None and not fan_all and (self._hedge.writes or not op.write):
+            self._schedule_hedge(op)
 
     def _select(self, src: int, replicas, count: int, write: bool = False) -> list[int]:
         """Return ``count`` replicas, unsuspected ones first, each group ordered by the strategy."""
@@ -396,12 +408,19 @@ class Coordinator:
         op.done = True
         version = op.id if op.write else op.best[2] if op.best is not None else NO_VERSION
         self._recorder.record(op, self._env.now, OK, version)
-        self._ended(op)
+        if self._counting or self.tracer is not None:
+            self._ended(op)
+            return
+        self.outstanding -= 1  # _ended, inlined for the common case
+        if op.on_done is not None:
+            op.on_done(op)
+        if self.outstanding == 0 and self.on_idle is not None:
+            self.on_idle()
 
     def _expire(self, op: Op) -> None:
         op.done = True
         if op.attempt + 1 < len(self._deadlines):
-            retry = op.retry(self._count(op.write))
+            retry = op.retry(self._counts[op.write])
             backoff = self._backoff * 2**op.attempt
             self._deadlines[retry.attempt].add(retry, self._env.now + backoff + self._timeout)
             call_later(self._env, backoff, self._redispatch, retry)
