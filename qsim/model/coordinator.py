@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 
 import simpy
 
@@ -20,6 +21,7 @@ from qsim.distributions import uniform_sampler
 from qsim.model.clock import call_later
 from qsim.model.failover import shrunk_targets, sloppy_targets
 from qsim.model.hedging import Hedger
+from qsim.model.levels import count_in_region, level_targets
 from qsim.model.network import (
     CLIENT_REQUEST,
     CLIENT_RESPONSE,
@@ -166,7 +168,10 @@ class Coordinator:
             targets = replicas if fan_all else self._select(src, replicas, op.needed, op.write)
         elif self._failover == "strict":
             replicas = op.pool = self._ring.replicas(op.key)
-            targets = self._level_targets(op, src, self._levels[op.write], replicas, fan_all)
+            level, region = self._levels[op.write], self._endpoint_region[src]
+            targets = level_targets(
+                op, level, region, replicas, self._node_region, fan_all, partial(self._select, src)
+            )
         elif self._failover == "sloppy":
             targets, hints = sloppy_targets(op, src, self._ring, self._detector, fan_all)
         else:
@@ -219,33 +224,6 @@ class Coordinator:
                 ]
         return pick(src, replicas, count, write)
 
-    def _level_targets(self, op: Op, src: int, level: str, replicas, fan_all: bool) -> list[int]:
-        """Targets and per-region needs of a local_one / local_quorum / each_quorum operation.
-
-        local_*: replies count only from replicas in the coordinator's region (a majority of them
-        for local_quorum); each_quorum: a majority in every region that holds replicas. Writes go
-        to every replica (fan-out all), reads only to the regions they count.
-        """
-        groups: dict[str, list[int]] = {}
-        for node in replicas:
-            groups.setdefault(self._node_region[node], []).append(node)
-        if level == "each_quorum":
-            op.need = {region: len(nodes) // 2 + 1 for region, nodes in groups.items()}
-        else:
-            region = self._endpoint_region[src]
-            local = groups.get(region, [])
-            op.need = {region: 1 if level == "local_one" else len(local) // 2 + 1}
-            groups = {region: local}
-        op.needed = sum(op.need.values())
-        op.pool = tuple(node for nodes in groups.values() for node in nodes)
-        if fan_all:
-            return list(replicas) if op.write else list(op.pool)
-        return [
-            node
-            for region, nodes in groups.items()
-            for node in self._select(src, nodes, op.need[region], op.write)
-        ]
-
     # --- replies -------------------------------------------------------------------------------
 
     def on_write_ack(self, op: Op, _=None) -> None:
@@ -271,16 +249,10 @@ class Coordinator:
 
     def _counted(self, op: Op, node: int) -> bool:
         """Count a reply from ``node``; return True when it completes the quorum."""
-        need = op.need
-        if need is None:
+        if op.need is None:
             op.replies += 1
             return op.replies == op.needed
-        region = self._node_region[node]
-        if need.get(region, 0) <= 0:
-            return False  # a reply from a region the level does not count
-        need[region] -= 1
-        op.replies += 1
-        return not any(need.values())
+        return count_in_region(op, self._node_region[node])
 
     def _learn(self, op: Op, node: int) -> None:
         """What a reply teaches the selector: a response time, or one request fewer in flight."""
