@@ -31,16 +31,6 @@ from qsim.report import summary_markdown
 from qsim.scenario import resolved_dict
 
 RESULTS_ROOT = Path("results")
-FILES = (
-    "scenario.resolved.yaml",
-    "manifest.json",
-    "ops.parquet",
-    "faults.parquet",
-    "timeline.parquet",
-    "nodes.parquet",
-    "summary.json",
-    "summary.md",
-)
 PLOTS = (
     "plots/latency_cdf.png",
     "plots/t_visibility.png",

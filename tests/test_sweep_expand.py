@@ -8,18 +8,9 @@ import itertools
 import pytest
 import yaml
 
-from qsim.sweep.expand import (
-    MAX_RUNS,
-    Factor,
-    Point,
-    Sweep,
-    SweepError,
-    describe,
-    expand,
-    sweep_from_cli,
-    sweep_from_mapping,
-)
+from qsim.sweep.expand import Point, describe, expand
 from qsim.sweep.expr import parse
+from qsim.sweep.spec import MAX_RUNS, Factor, Sweep, SweepError, sweep_from_cli, sweep_from_mapping
 
 
 def configs(points: list[Point]) -> list[tuple]:

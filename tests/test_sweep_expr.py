@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qsim.sweep.expand import SweepError, sweep_from_cli, sweep_from_mapping
 from qsim.sweep.expr import Expression, ExpressionError, parse
+from qsim.sweep.spec import SweepError, sweep_from_cli, sweep_from_mapping
 
 VALUES = {"a": 3, "b": -2, "c": 0.5, "quorum.n": 5, "n": 5, "r": 2, "w": 2, "latency": "5ms"}
 

@@ -7,7 +7,6 @@ WARS Monte Carlo in :mod:`qsim.analysis.montecarlo`, and the comparison of a run
 
 from qsim.analysis.questions import (
     SavedSweep,
-    availability_timeline,
     k_distribution,
     latency_percentiles,
     load_sweep,
@@ -15,6 +14,7 @@ from qsim.analysis.questions import (
     stale_fraction,
     t_visibility,
 )
+from qsim.timeline import availability_timeline
 
 __all__ = [
     "SavedSweep",

@@ -10,18 +10,6 @@ import numpy as np
 import pandas as pd
 
 from qsim.metrics import PERCENTILES, staleness_summary
-from qsim.timeline import availability_timeline
-
-__all__ = [
-    "SavedSweep",
-    "availability_timeline",
-    "k_distribution",
-    "latency_percentiles",
-    "load_sweep",
-    "node_load",
-    "stale_fraction",
-    "t_visibility",
-]
 
 
 def _windows(ops: pd.DataFrame, window_ms: float | None) -> pd.Series | None:

@@ -79,7 +79,6 @@ class Coordinator:
         self._replicas = replicas
         self._recorder = recorder
         self._detector = detector
-        self._r, self._w = quorum.r, quorum.w
         self._read_all = quorum.read_fanout == "all"
         self._write_all = quorum.write_fanout == "all"
         self.selector = Selector(env, scenario, network, streams)
@@ -101,7 +100,6 @@ class Coordinator:
             self.on_write_ack, self.on_read_response = self._on_ack_tagged, self._on_read_tagged
         self._node_region = [node.region for node in scenario.cluster.nodes]
         self._endpoint_region = network.endpoint_regions
-        self._hedge = quorum.hedge
         self._hedger = Hedger(quorum.hedge) if quorum.hedge else None
         # Replies needed for a plain count, by write (0 for a per-region level: see op.need).
         self._counts = {
@@ -110,7 +108,7 @@ class Coordinator:
         }
         # Anything beyond plain strict quorums, checked once per operation instead of one by one.
         self._plain = quorum.failover == "strict" and not any(self._levels.values())
-        self._extras = self._counting or quorum.hedge is not None
+        self._extras = self._counting or self._hedger is not None
         self.hedged = 0  # extra requests sent by hedging
         self._choice = uniform_sampler(streams.generator("coordinator.choice"))
         regions = scenario.client_regions
@@ -209,7 +207,7 @@ class Coordinator:
             op.pending = set()
             for node in targets:
                 self.selector.sent(op, node)
-        if self._hedge is not None and not fan_all and (self._hedge.writes or not op.write):
+        if self._hedger is not None and not fan_all and (self._hedger.writes or not op.write):
             self._schedule_hedge(op)
 
     def _select(self, src: int, replicas, count: int, write: bool = False) -> list[int]:

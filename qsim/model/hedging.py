@@ -18,6 +18,7 @@ class Hedger:
     """
 
     def __init__(self, hedge: Hedge):
+        self.writes = hedge.writes  # hedge writes too (reads always)
         self._fixed = None if hedge.percentile is not None else float(hedge.after)
         self._percentile = hedge.percentile
         self._recent = {True: deque(maxlen=1000), False: deque(maxlen=1000)}

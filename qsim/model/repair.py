@@ -51,7 +51,6 @@ class AntiEntropy:
         self._interval = interval_ms
         count = len(replicas)
         self._pairs = [(a, b) for a in range(count) for b in range(a + 1, count) if ring.share_keys(a, b)]
-        self.keys_repaired = 0
 
     def start(self) -> None:
         call_later(self._env, self._interval, self._round)
@@ -74,11 +73,10 @@ class AntiEntropy:
 
     def _at_peer(self, _op, message: tuple) -> None:
         a, b, versions = message
-        applied, newer = self._replicas[b].merge_all(versions)
-        self.keys_repaired += applied
+        newer = self._replicas[b].merge_all(versions)
         missing = {key: v for key, v in self._shared(b, a).items() if key not in versions}  # a lacks them
         self._network.send(b, a, ANTI_ENTROPY, self._at_origin, None, (a, newer | missing))
 
     def _at_origin(self, _op, message: tuple) -> None:
         a, newer = message
-        self.keys_repaired += self._replicas[a].merge_all(newer)[0]
+        self._replicas[a].merge_all(newer)

@@ -188,12 +188,10 @@ class Replica:
             if held.get(key) == version:
                 del held[key]
 
-    def merge_all(self, versions: dict[int, tuple]) -> tuple[int, dict[int, tuple]]:
-        """Apply ``versions``; return how many were newer here, and this store's newer ones."""
-        applied, newer = 0, {}
+    def merge_all(self, versions: dict[int, tuple]) -> dict[int, tuple]:
+        """Apply ``versions``; return this store's versions that are newer than the ones given."""
+        newer = {}
         for key, version in versions.items():
-            if self._merge(key, version):
-                applied += 1
-            elif self.store[key] != version:
+            if not self._merge(key, version) and self.store[key] != version:
                 newer[key] = self.store[key]
-        return applied, newer
+        return newer

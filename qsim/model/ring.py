@@ -43,7 +43,6 @@ class Ring:
             self._lists = [self._by_region(order, regions, per_region) for order in self._orders]
         else:
             self._lists = [order[:n] for order in self._orders]
-        self._n = n
         self._cache: dict[int, tuple[int, ...]] = {}
 
     @staticmethod

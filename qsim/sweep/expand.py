@@ -39,22 +39,7 @@ from qsim.sweep.spec import (
     _problems,
     _range_text,
     _topological,
-    sweep_from_cli,
-    sweep_from_mapping,
 )
-
-# What spec.py builds is re-exported here, where it was defined before the split.
-__all__ = [
-    "MAX_RUNS",
-    "Factor",
-    "Point",
-    "Sweep",
-    "SweepError",
-    "describe",
-    "expand",
-    "sweep_from_cli",
-    "sweep_from_mapping",
-]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ from qsim.results import atomic_write, parquet_bytes, write_run
 from qsim.scenario import Scenario, resolved_dict, run_id, scenario_from_dict, with_values
 from qsim.sweep.aggregate import RUN_COLUMNS, aggregate, headline
 from qsim.sweep.executors import executor
-from qsim.sweep.expand import Point, Sweep, SweepError, expand
+from qsim.sweep.expand import Point, expand
+from qsim.sweep.spec import Sweep, SweepError
 
 
 class SweepInterrupted(QsimError):
