@@ -19,8 +19,8 @@ OPS_COLUMNS = {
     "error": "why it failed (null when ok)",
     "replies": "replica replies counted before it completed or timed out",
     "version": "writes: own op_id; reads: op_id of the write whose value it returned (-1: none)",
-    "ts_ms": "writes: version timestamp, the coordinator's clock when it began the write, ms",
-    "commit_ms": "writes: when the coordinator had W acks (null if never), ms",
+    "ts_ms": "writes: version timestamp, the coordinator's clock when the first attempt began, ms",
+    "commit_ms": "writes: when the first attempt to hold W acks had them (null if none did), ms",
     "coordinator": "node that coordinated it, or 'client' when the client did",
     "stale": "reads: returned a version older than the newest committed before start (null: unchecked)",
     "k": "reads: committed versions missed (null: unchecked)",
@@ -96,6 +96,7 @@ MESSAGES_COLUMNS = {
     "delivered_ms": "when it was delivered, ms (null if dropped)",
     "dropped": "whether it was lost",
     "reason": "why it was lost: loss, down, crashed or partition ('' if delivered)",
+    "attempt": "the attempt of its operation it belongs to, from 0 (-1: background traffic)",
 }
 
 
@@ -106,7 +107,14 @@ def messages_frame(records: list[list], endpoint_names: list[str], kinds: tuple[
     frame["src"] = [endpoint_names[e] for e in frame["src"]]
     frame["dst"] = [endpoint_names[e] for e in frame["dst"]]
     return frame.astype(
-        {"op_id": np.int64, "sent_ms": float, "delivered_ms": float, "dropped": bool, "reason": str}
+        {
+            "op_id": np.int64,
+            "sent_ms": float,
+            "delivered_ms": float,
+            "dropped": bool,
+            "reason": str,
+            "attempt": np.int64,
+        }
     )
 
 

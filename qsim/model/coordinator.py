@@ -179,7 +179,8 @@ class Coordinator:
             self._begin_extras(op, targets, fan_all)
         send = self._network.send
         if op.write:
-            op.ts = op.begun + self.clock_offset[src]
+            if op.ts != op.ts:  # NaN: no earlier attempt began, so this one stamps the version
+                op.ts = op.begun + self.clock_offset[src]
             version = (op.ts, op.client, op.id)
             for node in targets:
                 if hints and node in hints:
@@ -231,7 +232,8 @@ class Coordinator:
         op.replies += 1
         if op.replies == op.needed:
             op.reached = True
-            op.commit = self._env.now
+            if op.commit != op.commit:  # NaN: the first attempt to reach W acks commits the write
+                op.commit = self._env.now
             self._answer(op)
 
     def on_read_response(self, op: Op, version: tuple | None) -> None:
@@ -270,7 +272,8 @@ class Coordinator:
             return
         if self._counted(op, node):
             op.reached = True
-            op.commit = self._env.now
+            if op.commit != op.commit:
+                op.commit = self._env.now
             self._answer(op)
 
     def _on_read_tagged(self, op: Op, reply: tuple) -> None:

@@ -1,4 +1,10 @@
-"""The in-flight state of one attempt of an operation, and how versions compare."""
+"""The in-flight state of one attempt of an operation, and how versions compare.
+
+Attempts of one write share its version and its commit: a retry carries the version timestamp of
+the first attempt that began (as Dynamo and Cassandra coordinators retry with the same timestamp,
+so a retried write is the same write, never a newer one), and the time the first attempt reached
+W acknowledgements, whatever the client heard of it.
+"""
 
 from __future__ import annotations
 
@@ -57,12 +63,16 @@ class Op:
         self.arrived = self.reached = self.done = self.orphaned = False
         self.need = None  # replies still needed per region, for local_* and each_quorum levels
         self.hedged = None  # (node, time) of the hedged request, if one was sent
+        self.coordinator = None  # set when the attempt is dispatched (a retry waits out its backoff)
 
     def retry(self, needed: int) -> Op:
-        """Return the next attempt: the same operation with fresh quorum state needing ``needed``."""
-        return Op(
-            self.id, self.client, self.write, self.key, self.start, needed, self.on_done, self.attempt + 1
-        )
+        """Return the next attempt: the same operation with fresh quorum state needing ``needed``.
+
+        It keeps the write's version timestamp and commit time, if an earlier attempt set them.
+        """
+        op = Op(self.id, self.client, self.write, self.key, self.start, needed, self.on_done, self.attempt + 1)
+        op.ts, op.commit = self.ts, self.commit
+        return op
 
 
 def newer(version: tuple | None, than: tuple | None) -> bool:

@@ -11,7 +11,7 @@ _NAN = float("nan")
 
 
 class Tracer:
-    """Keeps [op_id, kind, src, dst, sent_ms, delivered_ms, dropped, reason] per traced message."""
+    """Keeps [op_id, kind, src, dst, sent_ms, delivered_ms, dropped, reason, attempt] per message."""
 
     def __init__(self, limit: int):
         self._limit = limit
@@ -24,7 +24,10 @@ class Tracer:
 
     def sent(self, op, kind: int, src: int, dst: int, now: float) -> int:
         """Record a message sent now; return its trace id."""
-        self.records.append([op.id if op is not None else -1, kind, src, dst, now, _NAN, False, ""])
+        if op is None:
+            self.records.append([-1, kind, src, dst, now, _NAN, False, "", -1])
+        else:
+            self.records.append([op.id, kind, src, dst, now, _NAN, False, "", op.attempt])
         return len(self.records) - 1
 
     def delivered(self, trace_id: int, now: float) -> None:
