@@ -200,6 +200,34 @@ def test_shrunk_quorums_read_stale_where_strict_ones_on_the_same_timeline_do_not
     assert shrunk["availability"] > strict["availability"]  # what shrinking buys, at that price
 
 
+@functools.cache
+def one_crash(shrink: str, seed: int = 1) -> qsim.RunResult:
+    """shrink-one-crash.yaml: N = 5, R = W = 3 with quorum fan-out; n3 crashes at 5 s for good."""
+    return qsim.simulate(qsim.load_scenario(SCENARIOS / "shrink-one-crash.yaml", [f"quorum.shrink={shrink}"]),
+                         seed=seed)  # fmt: skip
+
+
+def test_dropping_failed_members_reads_stale_after_one_crash_and_the_majority_rule_does_not():
+    dropped, majority = one_crash("drop").ops, one_crash("majority").ops
+    for ops in (dropped, majority):
+        assert stale_fraction(ops, 1000, 5000) == 0  # 3 + 3 > 5 before the crash
+    assert stale_fraction(majority, 5000) == 0  # a majority of the 4 survivors: 3 + 3 > 4
+    after = dropped[(dropped["start_ms"] > 5500) & dropped["ok"]]
+    assert (after["replies"] == 2).mean() > 0.95  # R and W fell from 3 to 2
+    assert stale_fraction(dropped, 5000) > 0.1
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_dropped_quorums_miss_the_last_write_as_often_as_two_random_pairs_of_four_are_disjoint(seed):
+    # Well after the crash each write went to 2 random survivors of 4 and each read asks 2 random
+    # survivors: a read is stale when its pair misses the latest write's pair, 1 / C(4, 2) = 1/6.
+    # Writes to one key rarely overlap (200 keys, ~300 writes/s, ~2 ms each), so the bias is small.
+    ops = one_crash("drop", seed).ops
+    stale = ops.loc[(ops["kind"] == "read") & (ops["start_ms"] > 7000), "stale"].dropna()
+    p = 1 / 6
+    assert abs(stale.mean() - p) < 4 * np.sqrt(p * (1 - p) / len(stale))
+
+
 # --- retries -----------------------------------------------------------------------------------
 
 

@@ -6,7 +6,8 @@ that coordinates it (the client itself, or a node), so the quorum logic exists o
 Failover (``quorum.failover``) decides which replicas an attempt uses, from what its coordinator's
 failure detector suspects: ``strict`` always the key's N replicas; ``sloppy`` the first N
 unsuspected nodes of the key's ring order, a stand-in for a suspected owner carrying a hint for
-it; ``shrink`` the unsuspected replicas only, with R and W cut to a majority of them.
+it; ``shrink`` the unsuspected replicas only, with R and W cut to a majority of them (or, with
+``quorum.shrink: drop``, by one per suspected replica).
 """
 
 from __future__ import annotations
@@ -89,10 +90,11 @@ class Coordinator:
         self._mode = quorum.coordinator
         self._client_coordinates = quorum.coordinator == "client"
         self._failover = quorum.failover
+        self._shrink_drop = quorum.shrink == "drop"
         self._timeout = quorum.timeout
         self._backoff = quorum.retry_backoff
-        passed = detector.check if detector is not None else None
-        self._deadlines = [Deadlines(env, self._expire, passed) for _ in range(quorum.retries + 1)]
+        hooks = (detector.check, detector.settled) if detector is not None else ()
+        self._deadlines = [Deadlines(env, self._expire, *hooks) for _ in range(quorum.retries + 1)]
         self._repair = scenario.repair.read_repair
         self._levels = {True: quorum.w if isinstance(quorum.w, str) else None,
                         False: quorum.r if isinstance(quorum.r, str) else None}  # fmt: skip
@@ -173,7 +175,9 @@ class Coordinator:
         elif self._failover == "sloppy":
             targets, hints = sloppy_targets(op, src, self._ring, self._detector, fan_all)
         else:
-            targets = shrunk_targets(op, src, self._ring, self._detector, self.selector, fan_all)
+            targets = shrunk_targets(
+                op, src, self._ring, self._detector, self.selector, fan_all, self._shrink_drop
+            )
         op.targets = targets
         if self._extras:
             self._begin_extras(op, targets, fan_all)

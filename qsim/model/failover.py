@@ -2,7 +2,9 @@
 
 ``strict`` needs nothing here (always the key's N replicas). ``sloppy`` (Dynamo) takes the first
 N unsuspected nodes in the key's ring order, and each stand-in holds a hint for the owner it
-replaces. ``shrink`` keeps only the unsuspected replicas and cuts R (or W) to a majority of them.
+replaces. ``shrink`` keeps only the unsuspected replicas and cuts R (or W) to a majority of them
+(``quorum.shrink: majority``) or by one for every suspected replica (``drop``: the naive quorum
+that forgets its failed members).
 """
 
 from __future__ import annotations
@@ -28,12 +30,17 @@ def sloppy_targets(
 
 
 def shrunk_targets(
-    op: Op, src: int, ring: Ring, detector: FailureDetector, selector: Selector, fan_all: bool
+    op: Op, src: int, ring: Ring, detector: FailureDetector, selector: Selector, fan_all: bool, drop: bool
 ) -> list[int]:
-    """The unsuspected replicas; with any suspected, ``op.needed`` becomes at most a majority of them."""
+    """The unsuspected replicas; with any suspected, ``op.needed`` shrinks.
+
+    It becomes at most a majority of the survivors, or with ``drop`` falls by the number suspected
+    (at least 1).
+    """
     replicas = ring.replicas(op.key)
     survivors = [r for r in replicas if not detector.suspects(src, r)] or list(replicas)
-    if len(survivors) < len(replicas):
-        op.needed = min(op.needed, len(survivors) // 2 + 1)
+    failed = len(replicas) - len(survivors)
+    if failed:
+        op.needed = max(1, op.needed - failed) if drop else min(op.needed, len(survivors) // 2 + 1)
     op.pool = tuple(survivors)
     return survivors if fan_all else selector.pick(src, survivors, op.needed, op.write)

@@ -17,23 +17,51 @@ class Deadlines:
     Deadlines must be added in increasing order (each queue serves one constant delay), so the
     earliest is always at the head of a FIFO; operations that finished are skipped when the timer
     fires, and handed to ``passed(op)`` if given (the failure detector's hook).
+
+    Finished operations are dropped from the queue whenever it has doubled since it was last
+    pruned, unless ``settled(op)`` says ``passed`` still has something to learn from them: so the
+    queue holds the operations in flight, not every operation of the last timeout (a timeout
+    longer than the run would otherwise keep every operation to the end).
     """
 
     _EPSILON_MS = 1e-9  # the timer's time may differ from the deadline in the last bit
+    _MIN_PRUNE = 1024  # never prune a queue shorter than this
 
-    def __init__(self, env: simpy.Environment, expire: Callable, passed: Callable | None = None):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        expire: Callable,
+        passed: Callable | None = None,
+        settled: Callable | None = None,
+    ):
         self._env = env
         self._expire = expire
         self._passed = passed
+        self._settled = settled
         self._pending: deque = deque()
+        self._prune_at = self._MIN_PRUNE
         self._armed = False
 
     def add(self, op, deadline: float) -> None:
         """Watch ``op`` until ``deadline`` (ms)."""
         op.deadline = deadline
         self._pending.append(op)
+        if len(self._pending) > self._prune_at:
+            self._prune()
         if not self._armed:
             self._arm(deadline)
+
+    def _prune(self) -> None:
+        """Forget the finished operations that nothing needs at their deadline (amortized O(1))."""
+        pending, settled = self._pending, self._settled
+        if self._passed is None:
+            kept = [op for op in pending if not op.done]
+        else:
+            kept = [op for op in pending if not op.done or not settled(op)]
+        # In place: an operation ending inside _fire's loop may start another one, and prune here.
+        pending.clear()
+        pending.extend(kept)
+        self._prune_at = max(self._MIN_PRUNE, 2 * len(kept))
 
     def pending(self) -> list:
         """The operations still watched (done ones included)."""
@@ -82,6 +110,13 @@ class FailureDetector:
         for node in op.targets:
             if heard[node] < op.begun:
                 until[node] = max(until[node], self._env.now + self._suspicion)
+
+    def settled(self, op) -> bool:
+        """True if checking ``op`` can no longer suspect anyone: every target was heard since it began."""
+        if not op.arrived:
+            return True
+        heard = self._heard[op.coordinator_endpoint]
+        return all(heard[node] >= op.begun for node in op.targets)
 
     def suspects(self, endpoint: int, node: int) -> bool:
         """Return True if ``endpoint`` currently suspects ``node``."""

@@ -231,6 +231,11 @@ class Quorum(Model):
     coordinator: Literal["client", "random", "local", "replica"] = "client"
     timeout: Duration = Field(1000.0, gt=0, description="per attempt, ms")
     failover: Literal["strict", "sloppy", "shrink"] = "strict"
+    shrink: Literal["majority", "drop"] = Field(
+        "majority",
+        description="failover shrink: cut R and W to a majority of the survivors, or drop each "
+        "suspected replica from them (R and W fall by one per suspected replica)",
+    )
     suspicion: Duration = Field(1000.0, gt=0, description="how long a silent replica stays suspected, ms")
     retries: int = Field(0, ge=0, le=20, description="further attempts after a timeout")
     retry_backoff: Duration = Field(10.0, ge=0, description="wait before retry k: backoff x 2^(k-1), ms")
