@@ -440,3 +440,34 @@ def test_a_replica_is_suspected_after_a_deadline_and_written_around_until_suspic
     nodes, earlier = result.summary["nodes"], shorter.summary["nodes"]
     assert nodes[STAND_IN]["messages"] == earlier[STAND_IN]["messages"] > 0
     assert nodes[OWNER]["messages"] > earlier[OWNER]["messages"]
+
+
+# --- the shipped amnesia and anti-entropy scenarios --------------------------------------------
+
+
+def shipped(name: str, *overrides: str) -> qsim.RunResult:
+    result = qsim.simulate(qsim.load_scenario(SCENARIOS / f"{name}.yaml", list(overrides)))
+    assert result.error is None
+    return result
+
+
+def stale_starts(ops: pd.DataFrame) -> pd.Series:
+    return ops.loc[(ops["kind"] == "read") & (ops["stale"] == True), "start_ms"]  # noqa: E712
+
+
+def test_amnesia_scenario_loses_acknowledged_writes_and_reads_stale_only_after_the_amnesia():
+    forgetful = shipped("amnesia")
+    assert forgetful.summary["durability"]["lost_writes"] > 50
+    stale = stale_starts(forgetful.ops)
+    assert len(stale) > 100 and stale.min() >= 12_000  # n1 came back empty at 12 s
+    durable = shipped("amnesia", "faults.0.amnesia=false", "faults.1.amnesia=false")
+    assert durable.summary["durability"]["lost_writes"] == 0
+    assert durable.summary["staleness"]["stale"] == 0
+
+
+def test_anti_entropy_scenario_ends_the_stale_reads_at_its_first_round_after_the_recovery():
+    repaired = stale_starts(shipped("anti-entropy").ops)
+    assert len(repaired) > 10
+    assert repaired.min() >= 14_500 and repaired.max() < 16_000 + 10  # rounds every 4 s
+    unrepaired = stale_starts(shipped("anti-entropy", "repair.anti_entropy=null").ops)
+    assert (unrepaired >= 20_000).sum() > 100
