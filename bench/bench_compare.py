@@ -1,0 +1,119 @@
+"""Event-loop speed of this tree against another git revision, in interleaved A/B pairs.
+
+The hosts are noisy, so a change is judged by pairs measured a moment apart: each round times
+``model.run()`` of bench/scenarios/core.yaml once with this tree's qsim (A) and once with the
+revision's (B), in fresh subprocesses, alternating which goes first. It prints each pair, the
+median ops/s of each side and the median of the per-pair ratios A/B, the figure to quote
+(1.00 = the same speed; 0.97 = this tree is 3% slower). The revision is checked out into a
+temporary git worktree, removed afterwards.
+
+It also compares the peak memory of the event loop of a probe run (scenarios/pbs-probe.yaml)
+with a 1 s and a 1 h timeout, on this tree: the deadline queues hold the operations in flight,
+so the two should match.
+
+Usage: python bench/bench_compare.py [--against REV] [--rounds K] [--ops N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "bench" / "scenarios" / "core.yaml"
+
+# Run in a subprocess with one tree's qsim first on sys.path; prints {"ops": .., "seconds": ..}.
+TIME_LOOP = """
+import gc, json, sys, time
+sys.path.insert(0, sys.argv[1])
+import qsim
+from qsim.model.build import build
+from qsim.rng import RandomStreams
+scenario = qsim.load_scenario(sys.argv[2], [f"workload.max_ops={sys.argv[3]}"])
+model = build(scenario, RandomStreams(scenario.seed))
+gc.collect()
+started = time.perf_counter()
+model.run()
+print(json.dumps({"ops": len(model.recorder), "seconds": time.perf_counter() - started}))
+"""
+
+# Peak traced memory (bytes) of a probe run's event loop with the given timeout.
+PROBE_PEAK = """
+import json, sys, tracemalloc
+sys.path.insert(0, sys.argv[1])
+import qsim
+from qsim.model.build import build
+from qsim.rng import RandomStreams
+scenario = qsim.load_scenario(sys.argv[2], [f"quorum.timeout={sys.argv[3]}", "workload.arrival.trials=5000"])
+tracemalloc.start()
+model = build(scenario, RandomStreams(scenario.seed))
+built = tracemalloc.get_traced_memory()[0]
+model.run()
+print(json.dumps({"ops": len(model.recorder), "peak": tracemalloc.get_traced_memory()[1] - built}))
+"""
+
+
+def measure(script: str, tree: Path, *args: str) -> dict:
+    """Run ``script`` with ``tree``'s qsim in a fresh interpreter and return what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tree), *args], capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ops_per_s(tree: Path, ops: int) -> float:
+    result = measure(TIME_LOOP, tree, str(SCENARIO), str(ops))
+    return result["ops"] / result["seconds"]
+
+
+def compare_speed(other: Path, rounds: int, ops: int) -> None:
+    ratios, mine, theirs = [], [], []
+    for i in range(rounds):
+        order = [(ROOT, mine), (other, theirs)]
+        for tree, rates in order if i % 2 == 0 else reversed(order):
+            rates.append(ops_per_s(tree, ops))
+        ratios.append(mine[-1] / theirs[-1])
+        print(f"round {i + 1}: this tree {mine[-1] / 1e3:.1f} k ops/s, other {theirs[-1] / 1e3:.1f} k ops/s,"
+              f" ratio {ratios[-1]:.3f}")  # fmt: skip
+    print(
+        f"median: this tree {statistics.median(mine) / 1e3:.1f} k ops/s,"
+        f" other {statistics.median(theirs) / 1e3:.1f} k ops/s;"
+        f" median pair ratio {statistics.median(ratios):.3f} (range {min(ratios):.3f}-{max(ratios):.3f})"
+    )
+
+
+def compare_timeouts() -> None:
+    probe = str(ROOT / "scenarios" / "pbs-probe.yaml")
+    peaks = {timeout: measure(PROBE_PEAK, ROOT, probe, timeout) for timeout in ("1s", "1h")}
+    short, long = peaks["1s"], peaks["1h"]
+    print(
+        f"probe event loop, {short['ops']} ops: peak traced {short['peak'] / 2**20:.1f} MiB with a 1 s"
+        f" timeout, {long['peak'] / 2**20:.1f} MiB with 1 h (ratio {long['peak'] / short['peak']:.2f})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", default="HEAD", help="git revision to compare with (default HEAD)")
+    parser.add_argument("--rounds", type=int, default=7, help="A/B pairs (default 7)")
+    parser.add_argument("--ops", type=int, default=200_000, help="operations per run (default 200000)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        other = Path(scratch) / "other"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(other), args.against],
+                       check=True)  # fmt: skip
+        try:
+            print(f"this tree vs {args.against}: {args.ops} ops of {SCENARIO.name} per run")
+            compare_speed(other, args.rounds, args.ops)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(other)], check=True)
+    compare_timeouts()
+
+
+if __name__ == "__main__":
+    main()
