@@ -13,7 +13,7 @@ import simpy
 from qsim.analysis.oracle import oracle
 from qsim.durability import durability_summary
 from qsim.history import add_probe_delays, faults_frame, messages_frame, nodes_frame, ops_frame
-from qsim.metrics import summarize
+from qsim.metrics import measured, summarize
 from qsim.model.build import Model, build
 from qsim.model.workload import ProbeLoop
 from qsim.outcome import RunResult
@@ -56,8 +56,8 @@ def simulate(
     ops, faults, held = _history(model, scenario)
     if error is not None:  # copies of writes that never finished: the history stops before them
         held = held[held["version"].isin(ops.loc[ops["kind"] == "write", "op_id"])]
-    timeline = availability_timeline(ops, scenario.metrics.window, end_ms=scenario.duration)
-    summary = _summary(model, scenario, ops, faults, held, timeline)
+    timeline = availability_timeline(ops, scenario.metrics.window, end_ms=_timeline_end_ms(ops, scenario))
+    summary = _summary(model, scenario, ops, faults, held)
     summary["oracle"] = oracle(scenario, ops, summary) if error is None else []
     wall_s = time.perf_counter() - wall_start
     events = _event_count(model.env)
@@ -95,30 +95,42 @@ def _history(model: Model, scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFra
         reads = np.frombuffer(model.workload.read_ops, np.int32)
         ops = add_probe_delays(ops, reads, np.frombuffer(model.workload.read_delays))
     faults = faults_frame(model.faults.records)
-    ops = pd.concat([ops, check_staleness(ops)], axis=1).assign(faults=active_faults(ops, faults))
+    ops = pd.concat([ops, check_staleness(ops)], axis=1).assign(
+        faults=active_faults(ops, faults), warmup=ops["start_ms"] < scenario.warmup
+    )
     held = pd.DataFrame(model.held_versions(), columns=["key", "version"], dtype=np.int64)
     return ops, faults, held
 
 
-def _summary(model: Model, scenario: Scenario, ops, faults, held, timeline) -> dict:
+def _timeline_end_ms(ops: pd.DataFrame, scenario: Scenario) -> float | None:
+    """Return where the timeline ends: at ``duration``, or later if operations start later.
+
+    Probe runs go on past ``duration`` until every trial is done; their timeline goes on with them.
+    """
+    if len(ops) and ops["start_ms"].max() >= scenario.duration:
+        return None  # through the window holding the last operation's start
+    return scenario.duration
+
+
+def _summary(model: Model, scenario: Scenario, ops, faults, held) -> dict:
     sim_ms = float(model.env.now)
-    measured = ops[ops["start_ms"] >= scenario.warmup]
+    window_ms = scenario.metrics.window
     names = [node.name for node in scenario.cluster.nodes]
     return {
         "scenario": scenario.name,
         "run_id": run_id(scenario),
         "seed": scenario.seed,
         "quorum": {"n": scenario.quorum.n, "r": scenario.quorum.r, "w": scenario.quorum.w},
-        **summarize(ops, warmup_ms=scenario.warmup),
+        **summarize(ops),
         "faults": {
             "count": len(faults),
-            "window_ms": scenario.metrics.window,
-            "recovery": recovery(timeline, faults),
-            **fault_windows_summary(measured, faults),
+            "window_ms": window_ms,
+            "recovery": recovery(ops, faults, window_ms),
+            **fault_windows_summary(ops, faults),
         },
         "durability": durability_summary(ops, held),
         "nodes": _node_stats(model, names, scenario, sim_ms),
-        "load": _load(model, names, measured),
+        "load": _load(model, names, measured(ops)),
         "hedging": {"extra_requests": model.coordinator.hedged},
         "messages": {
             kind: {

@@ -27,6 +27,9 @@ OPS_COLUMNS = {
     "t_ms": "reads: start_ms minus the commit time of the newest version committed before it, ms",
     "attempts": "attempts made (1 + retries used)",
     "faults": "ids of the faults active at some time while it ran, comma-separated ('' if none)",
+    "warmup": (
+        "started before the warm-up ended: left out of the summary, plots and analysis helpers by default"
+    ),
     "probe_delay_ms": "probe reads: the configured delay t after the write's outcome, ms",
 }
 

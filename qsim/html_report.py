@@ -18,7 +18,16 @@ from pathlib import Path
 import pandas as pd
 
 from qsim.errors import QsimError
-from qsim.report import HEADER, fault_lines, kind_rows, percent, staleness_line, t_range
+from qsim.report import (
+    HEADER,
+    clock_text,
+    fault_lines,
+    kind_rows,
+    ops_text,
+    percent,
+    staleness_line,
+    t_range,
+)
 from qsim.results import atomic_write, load_run
 from qsim.sweep.aggregate import pareto
 
@@ -117,8 +126,8 @@ def _run_head(summary: dict, manifest: dict, scenario: dict) -> str:
     parts = [
         f"<h1>{_e(summary['scenario'])}</h1>",
         f"<p>Run <code>{_e(summary['run_id'])}</code>, seed {_e(summary['seed'])}, "
-        f"N={_e(quorum['n'])} R={_e(quorum['r'])} W={_e(quorum['w'])}, {_e(runtime['ops'])} "
-        f"operations over {runtime['sim_ms'] / 1e3:.3f} s simulated.</p>",
+        f"N={_e(quorum['n'])} R={_e(quorum['r'])} W={_e(quorum['w'])}, {_e(ops_text(summary))}, "
+        f"{_e(clock_text(runtime))}.</p>",
     ]
     if scenario["description"]:
         parts.append(f"<p>{_e(scenario['description'])}</p>")
@@ -176,11 +185,17 @@ def _faults(summary: dict, faults: pd.DataFrame) -> str:
 
 
 def _nodes(summary: dict) -> str:
+    """Messages and utilization per node (empty for a Monte Carlo run, which models no nodes)."""
+    if not summary["nodes"]:
+        return ""
     rows = [[name, str(n["messages"]), percent(n["utilization"])] for name, n in summary["nodes"].items()]
     return _section("Nodes", _table(["node", "messages received", "utilization"], rows, id_="nodes"))
 
 
 def _messages(summary: dict) -> str:
+    """Messages sent, delivered and dropped per kind (empty for a Monte Carlo run)."""
+    if not summary["messages"]:
+        return ""
     rows = [
         [kind, str(m["sent"]), str(m["delivered"]), str(m["dropped"])]
         for kind, m in summary["messages"].items()

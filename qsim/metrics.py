@@ -109,18 +109,33 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None  # JSON has no infinity
 
 
-def summarize(ops: pd.DataFrame, *, warmup_ms: float = 0.0) -> dict:
+def measured(ops: pd.DataFrame, *, include_warmup: bool = False) -> pd.DataFrame:
+    """Return the operations a result counts: every one not marked as started in the warm-up.
+
+    This is the one warm-up rule of the summary, the plots, the timeline and the analysis
+    helpers. An ops table without a ``warmup`` column (a hand-made one) has no warm-up.
+
+    Args:
+        ops: the history, with the boolean ``warmup`` column of :data:`qsim.history.OPS_COLUMNS`.
+        include_warmup: keep the warm-up operations too.
+    """
+    if include_warmup or "warmup" not in ops:
+        return ops
+    return ops[~ops["warmup"].to_numpy(dtype=bool)]
+
+
+def summarize(ops: pd.DataFrame) -> dict:
     """Return the reads, writes, availability and staleness sections of a run's summary.
 
-    Only operations that start at or after ``warmup_ms`` are counted; staleness was checked
-    against the whole history, warm-up included.
+    Only the operations :func:`measured` keeps are counted (not those of the warm-up); staleness
+    was checked against the whole history, warm-up included.
     """
-    measured = ops[ops["start_ms"] >= warmup_ms]
-    is_read = (measured["kind"] == "read").to_numpy()
-    reads, writes = measured[is_read], measured[~is_read]
+    measured_ops = measured(ops)
+    is_read = (measured_ops["kind"] == "read").to_numpy()
+    reads, writes = measured_ops[is_read], measured_ops[~is_read]
     return {
         "reads": kind_summary(reads),
         "writes": kind_summary(writes),
-        "availability": float(measured["ok"].mean()) if len(measured) else None,
+        "availability": float(measured_ops["ok"].mean()) if len(measured_ops) else None,
         "staleness": staleness_summary(reads),
     }

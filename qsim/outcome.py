@@ -40,11 +40,16 @@ def manifest(
     engine: str,
     started: datetime,
     wall_s: float,
-    sim_ms: float,
+    sim_ms: float | None,
     events: int | None,
     error: str | None,
+    trials: int | None = None,
 ) -> dict:
-    """The manifest of a run: its identity, the versions that made it, how long it took, any error."""
+    """The manifest of a run: its identity, the versions that made it, how long it took, any error.
+
+    ``sim_ms`` is None for an engine without a simulated clock (Monte Carlo), which gives the
+    number of ``trials`` it drew instead.
+    """
     return {
         "run_id": summary["run_id"],
         "scenario": summary["scenario"],
@@ -56,6 +61,7 @@ def manifest(
         "started_at": started.isoformat(timespec="seconds"),
         "wall_s": wall_s,
         "sim_ms": sim_ms,
+        "trials": trials,
         "events": events,
         "ops": summary["runtime"]["ops"],
         "error": error,

@@ -10,11 +10,16 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from qsim.metrics import measured
 
-def latency_cdf(ops: pd.DataFrame, title: str = "") -> Figure:
-    """Empirical CDF of the latency of ok reads and ok writes (log time axis)."""
+NO_CLOCK = "no time windows: the run covers no simulated time (a Monte Carlo run has no clock)"
+
+
+def latency_cdf(ops: pd.DataFrame, title: str = "", *, include_warmup: bool = False) -> Figure:
+    """Empirical CDF of the latency of ok reads and ok writes (log time axis), warm-up left out."""
     figure = Figure(figsize=(7, 4.5), layout="constrained")
     axes = figure.add_subplot()
+    ops = measured(ops, include_warmup=include_warmup)
     for kind, colour in (("read", "tab:blue"), ("write", "tab:orange")):
         latency = np.sort(ops.loc[(ops["kind"] == kind) & ops["ok"], "latency_ms"].to_numpy())
         if latency.size:
@@ -26,7 +31,7 @@ def latency_cdf(ops: pd.DataFrame, title: str = "") -> Figure:
             axes.set_xscale("log")
         axes.legend(loc="lower right")
     else:
-        axes.text(0.5, 0.5, "no completed operations", ha="center", va="center", transform=axes.transAxes)
+        _say(axes, "no completed operations")
     axes.set_xlabel("latency (ms)")
     axes.set_ylabel("fraction of operations")
     axes.set_ylim(0, 1.01)
@@ -81,9 +86,12 @@ def availability_timeline(timeline: pd.DataFrame, faults: pd.DataFrame, title: s
     """Read and write availability per time window, with the faults shaded."""
     figure = Figure(figsize=(9, 4.5), layout="constrained")
     axes = figure.add_subplot()
-    mid_s = _window_mid_s(timeline)
-    for kind, colour in (("read", "tab:blue"), ("write", "tab:orange")):
-        axes.plot(mid_s, timeline[f"{kind}_availability"], marker=".", color=colour, label=f"{kind}s")
+    if timeline.empty:
+        _say(axes, NO_CLOCK, blank_x=True)
+    else:
+        mid_s = _window_mid_s(timeline)
+        for kind, colour in (("read", "tab:blue"), ("write", "tab:orange")):
+            axes.plot(mid_s, timeline[f"{kind}_availability"], marker=".", color=colour, label=f"{kind}s")
     _shade_faults(axes, timeline, faults)
     axes.set_ylabel("availability (fraction of operations ok)")
     axes.set_ylim(0, 1.02)
@@ -97,11 +105,18 @@ def staleness_timeline(timeline: pd.DataFrame, faults: pd.DataFrame, title: str 
     if timeline["stale_fraction"].notna().any():
         axes.plot(_window_mid_s(timeline), timeline["stale_fraction"], marker=".", color="tab:green")
     else:
-        axes.text(0.5, 0.5, "no checked reads", ha="center", va="center", transform=axes.transAxes)
+        _say(axes, NO_CLOCK if timeline.empty else "no checked reads", blank_x=timeline.empty)
     _shade_faults(axes, timeline, faults)
     axes.set_ylabel("fraction of checked reads that were stale")
     axes.set_ylim(bottom=0)  # stale fractions are often small: let the top follow the data
     return _finish_timeline(axes, figure, title or "Stale reads over time")
+
+
+def _say(axes: Axes, text: str, *, blank_x: bool = False) -> None:
+    """Write ``text`` in the middle of an empty plot; ``blank_x``: its time axis has nothing to show."""
+    axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes)
+    if blank_x:
+        axes.set_xticks([])
 
 
 def _window_mid_s(timeline: pd.DataFrame) -> np.ndarray:
@@ -144,8 +159,8 @@ def node_utilization(nodes: pd.DataFrame, faults: pd.DataFrame, title: str = "")
         _shade_faults(axes, ends.fillna(0.0), faults)
         axes.legend(ncol=min(6, nodes["node"].nunique() + 1), fontsize=8, loc="upper right")
     else:
-        axes.text(0.5, 0.5, "no load samples (the run was shorter than one window)", ha="center", va="center",
-                  transform=axes.transAxes)  # fmt: skip
+        _say(axes, "no load samples: the run was shorter than one window, or has no clock (Monte Carlo)",
+             blank_x=True)  # fmt: skip
     axes.set_xlabel("time (s)")
     axes.set_ylabel(label)
     axes.grid(True, alpha=0.3)

@@ -113,14 +113,27 @@ def oracle_lines(summary: dict) -> list[str]:
     return lines
 
 
+def ops_text(summary: dict) -> str:
+    """How many operations ran, and how many of them the warm-up holds (counted nowhere else)."""
+    total = summary["runtime"]["ops"]
+    warmup = total - summary["reads"]["count"] - summary["writes"]["count"]
+    return f"{total} ops" + (f" ({warmup} in the warm-up, left out)" if warmup else "")
+
+
+def clock_text(runtime: dict) -> str:
+    """How much simulated time a run covered, or, for a Monte Carlo run, that it has no clock."""
+    if runtime["sim_ms"] is None:
+        return f"Monte Carlo: {runtime['trials']} trials, no simulated clock"
+    return f"{runtime['sim_ms'] / 1e3:.3f} s simulated"
+
+
 def terminal_table(summary: dict, manifest: dict, where: str | None = None) -> str:
     """Return the compact table ``qsim run`` prints at the end."""
     runtime = summary["runtime"]
     quorum = summary["quorum"]
     head = (
         f"{summary['scenario']} (run {summary['run_id']}, seed {summary['seed']}): "
-        f"N={quorum['n']} R={quorum['r']} W={quorum['w']}, {runtime['ops']} ops, "
-        f"{runtime['sim_ms'] / 1e3:.3f} s simulated"
+        f"N={quorum['n']} R={quorum['r']} W={quorum['w']}, {ops_text(summary)}, {clock_text(runtime)}"
     )
     rows = [HEADER, *kind_rows(summary)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
@@ -205,19 +218,26 @@ def summary_markdown(summary: dict, manifest: dict) -> str:
             for c in checks
         ]
         out.append("")
-    out += ["## Nodes", "", "| node | messages received | utilization |", "|---|---|---|"]
-    out += [
-        f"| {name} | {n['messages']} | {percent(n['utilization'])} |" for name, n in summary["nodes"].items()
-    ]
+    if summary["nodes"]:  # a Monte Carlo run models no nodes
+        out += ["## Nodes", "", "| node | messages received | utilization |", "|---|---|---|"]
+        out += [
+            f"| {name} | {n['messages']} | {percent(n['utilization'])} |"
+            for name, n in summary["nodes"].items()
+        ]
+        out.append("")
     runtime = summary["runtime"]
     out += [
-        "",
         "## Run",
         "",
-        f"- simulated time: {runtime['sim_ms']:.3f} ms; operations: {runtime['ops']}; "
-        f"events: {runtime['events']}",
+        f"- {_simulated_time(runtime)}; operations: {runtime['ops']}; events: {runtime['events']}",
         f"- wall time: {runtime['wall_s']:.3f} s (engine {runtime['engine_s']:.3f} s)",
         f"- error: {manifest['error'] or 'none'}",
         "",
     ]
     return "\n".join(out)
+
+
+def _simulated_time(runtime: dict) -> str:
+    if runtime["sim_ms"] is None:
+        return f"simulated time: none ({clock_text(runtime)})"
+    return f"simulated time: {runtime['sim_ms']:.3f} ms"

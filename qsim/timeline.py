@@ -3,12 +3,16 @@
 The faults table has one row per injected fault: fault_id, kind ('crash', 'partition', 'degrade',
 'slow', 'clock_skew'), target, start_ms, end_ms (NaN: lasted until the end of the run) and params
 (JSON). A fault is active on [start_ms, end_ms); an operation occupies [start_ms, end_ms].
+Operations that started in the warm-up (the ops table's ``warmup`` column) are left out unless a
+function is asked to ``include_warmup``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from qsim.metrics import measured
 
 
 def active_faults(ops: pd.DataFrame, faults: pd.DataFrame) -> pd.Series:
@@ -55,19 +59,26 @@ def _in_any_fault(ops: pd.DataFrame, faults: pd.DataFrame) -> np.ndarray:
 
 
 def availability_timeline(
-    ops: pd.DataFrame, window_ms: float, *, start_ms: float = 0.0, end_ms: float | None = None
+    ops: pd.DataFrame,
+    window_ms: float,
+    *,
+    start_ms: float = 0.0,
+    end_ms: float | None = None,
+    include_warmup: bool = False,
 ) -> pd.DataFrame:
     """Return availability and staleness per time window; every window appears, empty ones too.
 
     Windows are [window_start_ms, window_end_ms), window_ms wide, laid from start_ms; an operation
-    belongs to the window holding its start_ms, and operations outside every window are left out.
+    belongs to the window holding its start_ms, and operations outside every window are left out,
+    as are those of the warm-up (see :func:`qsim.metrics.measured`).
 
     Args:
-        ops: the history (start_ms in ms; ok; kind; stale, NA when unchecked).
+        ops: the history (start_ms in ms; ok; kind; stale, NA when unchecked; warmup).
         window_ms: the width of a window, ms.
         start_ms: the start of the first window, ms.
         end_ms: the windows cover [start_ms, end_ms), the last one possibly reaching past it. By
             default they run through the window holding the last operation's start.
+        include_warmup: count the warm-up operations too.
 
     Returns:
         One row per window: window_start_ms, window_end_ms, reads, reads_ok, writes, writes_ok,
@@ -76,6 +87,7 @@ def availability_timeline(
     """
     if window_ms <= 0:
         raise ValueError(f"window_ms must be positive, got {window_ms}")
+    ops = measured(ops, include_warmup=include_warmup)
     position = (ops["start_ms"].to_numpy(dtype=float) - start_ms) / window_ms
     if end_ms is None:
         count = int(np.floor(position.max(initial=-1.0))) + 1
@@ -115,34 +127,49 @@ def availability_timeline(
     return frame
 
 
-def recovery(timeline: pd.DataFrame, faults: pd.DataFrame, *, tolerance: float = 0.01) -> list[dict]:
+def recovery(
+    ops: pd.DataFrame,
+    faults: pd.DataFrame,
+    window_ms: float,
+    *,
+    tolerance: float = 0.01,
+    include_warmup: bool = False,
+) -> list[dict]:
     """Return, for each fault that ended, when availability came back to its level before the faults.
 
-    The baseline is the overall availability of the windows that end at or before the first
-    fault's start (1.0 when there are no such windows with operations, or no faults). A fault has
-    recovered at the start of the first window starting at or after its end whose availability is
-    at least baseline - tolerance; windows without operations are skipped.
+    Exact, from the operations (no rounding to windows). The baseline is the availability of the
+    operations that ended before the first fault started (1.0 when there are none, or no faults).
+    A span [x, x + window_ms) is back when operations start in it and at least baseline -
+    tolerance of them are ok. A fault that ended at end_ms has recovered at the earliest x that
+    is either end_ms itself or the start of an operation after end_ms, whose span is back. Only
+    the operations :func:`qsim.metrics.measured` keeps take part (not the warm-up's), so a fault
+    that ended before the first of them started is not judged.
 
     Args:
-        timeline: the result of :func:`availability_timeline`.
+        ops: the history (start_ms and end_ms in ms; ok; warmup).
         faults: the faults table.
-        tolerance: how far below the baseline a window may be and still count as recovered.
+        window_ms: the span over which availability is judged, ms (the run's ``metrics.window``).
+        tolerance: how far below the baseline a span may be and still count as recovered.
+        include_warmup: let the warm-up operations take part too.
 
     Returns:
-        One dict per fault with a finite end_ms, by fault_id: fault_id, kind, target, end_ms,
-        recovered_ms (a window start, ms) and time_to_recover_ms (recovered_ms - end_ms, at least
-        0); the last two are None when availability never came back.
+        One dict per judged fault (a finite end_ms, not before the first counted operation's
+        start), by fault_id: fault_id, kind, target, end_ms, recovered_ms (end_ms or an
+        operation's start, ms) and time_to_recover_ms (recovered_ms - end_ms); the last two are
+        None when availability never came back.
     """
-    threshold = _baseline(timeline, faults) - tolerance
-    has_ops = (timeline["reads"] + timeline["writes"]) > 0
-    good = timeline.loc[has_ops & (timeline["availability"] >= threshold), "window_start_ms"]
-    good = np.sort(good.to_numpy(dtype=float))
+    ops = measured(ops, include_warmup=include_warmup)
+    threshold = _baseline(ops, faults) - tolerance
+    order = np.argsort(ops["start_ms"].to_numpy(dtype=float), kind="stable")
+    start = ops["start_ms"].to_numpy(dtype=float)[order]
+    ok_before = np.concatenate([[0], np.cumsum(ops["ok"].to_numpy(dtype=bool)[order])])
+    good = _good_spans(start, ok_before, start, window_ms, threshold)
     results = []
+    first_ms = start[0] if start.size else -np.inf
     for fault in faults.sort_values("fault_id").itertuples():
-        if not np.isfinite(fault.end_ms):
-            continue
-        after = good[np.searchsorted(good, fault.end_ms, side="left") :]
-        recovered = float(after[0]) if after.size else None
+        if not np.isfinite(fault.end_ms) or fault.end_ms < first_ms:
+            continue  # still active at the end, or over before the first counted operation
+        recovered = _recovered_ms(start, ok_before, good, fault.end_ms, window_ms, threshold)
         results.append(
             {
                 "fault_id": int(fault.fault_id),
@@ -150,35 +177,68 @@ def recovery(timeline: pd.DataFrame, faults: pd.DataFrame, *, tolerance: float =
                 "target": str(fault.target),
                 "end_ms": float(fault.end_ms),
                 "recovered_ms": recovered,
-                "time_to_recover_ms": None if recovered is None else max(recovered - fault.end_ms, 0.0),
+                "time_to_recover_ms": None if recovered is None else recovered - fault.end_ms,
             }
         )
     return results
 
 
-def _baseline(timeline: pd.DataFrame, faults: pd.DataFrame) -> float:
-    """Return the availability of the windows that end at or before the first fault starts."""
+def _good_spans(
+    start: np.ndarray, ok_before: np.ndarray, x: np.ndarray, window_ms: float, threshold: float
+) -> np.ndarray:
+    """Return, for each x, whether operations start in [x, x + window_ms) and enough of them are ok.
+
+    ``start`` is sorted; ``ok_before[i]`` is how many of the first i operations were ok.
+    """
+    first = np.searchsorted(start, x, side="left")
+    last = np.searchsorted(start, x + window_ms, side="left")
+    count = last - first
+    ok = ok_before[last] - ok_before[first]
+    availability = np.divide(ok, count, out=np.zeros(len(count)), where=count > 0)
+    return (count > 0) & (availability >= threshold)
+
+
+def _recovered_ms(
+    start: np.ndarray,
+    ok_before: np.ndarray,
+    good: np.ndarray,
+    end_ms: float,
+    window_ms: float,
+    threshold: float,
+) -> float | None:
+    """Return end_ms if its span is back, else the start of the first later operation whose span is."""
+    if _good_spans(start, ok_before, np.array([end_ms]), window_ms, threshold)[0]:
+        return float(end_ms)
+    after = np.searchsorted(start, end_ms, side="right")
+    later = np.flatnonzero(good[after:])
+    return float(start[after + later[0]]) if later.size else None
+
+
+def _baseline(ops: pd.DataFrame, faults: pd.DataFrame) -> float:
+    """Return the availability of the operations that ended before the first fault started."""
     if faults.empty:
         return 1.0
-    before = timeline[timeline["window_end_ms"] <= faults["start_ms"].min()]
-    ops = int((before["reads"] + before["writes"]).sum())
-    return float((before["reads_ok"] + before["writes_ok"]).sum() / ops) if ops else 1.0
+    _, end = _op_intervals(ops)
+    before = ops["ok"].to_numpy(dtype=bool)[end < faults["start_ms"].min()]
+    return float(before.mean()) if before.size else 1.0
 
 
-def fault_windows_summary(ops: pd.DataFrame, faults: pd.DataFrame) -> dict:
-    """Compare operations during faults with the others.
+def fault_windows_summary(ops: pd.DataFrame, faults: pd.DataFrame, *, include_warmup: bool = False) -> dict:
+    """Compare operations during faults with the others (the warm-up's left out).
 
     An operation is inside when at least one fault overlaps it (see :func:`active_faults`).
 
     Args:
         ops: the history.
         faults: the faults table.
+        include_warmup: count the warm-up operations too.
 
     Returns:
         {"inside": {...}, "outside": {...}}, each with ops, availability, read_availability,
         write_availability, reads_checked, stale and stale_fraction: plain Python numbers, None
         where there is nothing to divide by.
     """
+    ops = measured(ops, include_warmup=include_warmup)
     inside = _in_any_fault(ops, faults)
     return {"inside": _side_summary(ops[inside]), "outside": _side_summary(ops[~inside])}
 

@@ -28,6 +28,20 @@ def test_the_monte_carlo_engine_writes_a_normal_run_folder(tmp_path):
     assert summary["reads"]["count"] == 6 * 300
 
 
+def test_a_monte_carlo_run_says_it_has_no_simulated_clock(tmp_path):
+    folder = tmp_path / "mc"
+    result = invoke("run", PROBE, "--engine", "montecarlo", "--out", str(folder), *FEW_TRIALS)
+    assert result.exit_code == 0, result.output
+    assert "Monte Carlo: 1800 trials, no simulated clock" in result.output
+    assert "s simulated" not in result.output
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert (manifest["sim_ms"], manifest["trials"]) == (None, 1800)
+    assert "simulated time: none" in (folder / "summary.md").read_text()
+    assert invoke("report", str(folder)).exit_code == 0
+    page = (folder / "report.html").read_text()
+    assert "Monte Carlo: 1800 trials, no simulated clock" in page and "s simulated" not in page
+
+
 def test_the_monte_carlo_engine_refuses_what_it_cannot_model_with_reasons():
     result = invoke("run", str(SCENARIOS / "quickstart.yaml"), "--engine", "montecarlo")
     assert result.exit_code == 1 and "Traceback" not in result.output

@@ -101,3 +101,17 @@ def test_an_empty_timeline_still_draws(draw):
     empty = timeline([], [])
     assert saves(draw(empty, fault_table()))
     assert saves(draw(empty, FAULTS))
+
+
+@pytest.mark.parametrize("draw", [plots.availability_timeline, plots.staleness_timeline])
+def test_a_timeline_without_windows_says_there_is_no_clock(draw):
+    [axes] = draw(timeline([], []), fault_table()).axes
+    assert [text.get_text() for text in axes.texts] == [plots.NO_CLOCK]
+    assert not axes.lines and not axes.get_xticks().size and axes.get_legend() is None
+
+
+def test_a_node_plot_without_samples_says_why():
+    for nodes in (None, pd.DataFrame(columns=["window_start_ms", "node", "messages", "utilization"])):
+        [axes] = plots.node_utilization(nodes, fault_table()).axes
+        [text] = axes.texts
+        assert "shorter than one window" in text.get_text() and "Monte Carlo" in text.get_text()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qsim.metrics import latency_stats, staleness_summary, summarize, wilson_interval
+from qsim.metrics import latency_stats, measured, staleness_summary, summarize, wilson_interval
 
 
 def test_latency_stats_are_numpy_percentiles_with_their_count():
@@ -65,7 +65,8 @@ def test_summarize_counts_only_operations_after_the_warmup():
             ("write", 5.0, 3.0, True, None, None, None),
         ]
     )
-    summary = summarize(ops, warmup_ms=1.0)
+    ops["warmup"] = ops["start_ms"] < 1.0
+    summary = summarize(ops)
     assert summary["reads"]["count"] == 3 and summary["reads"]["ok"] == 2
     assert summary["reads"]["availability"] == pytest.approx(2 / 3)
     assert summary["reads"]["latency_ms"]["mean"] == 3.0  # ok reads only
@@ -74,6 +75,14 @@ def test_summarize_counts_only_operations_after_the_warmup():
     staleness = summary["staleness"]
     assert (staleness["reads_checked"], staleness["stale"], staleness["reads_unchecked"]) == (1, 1, 1)
     assert staleness["k"] == {"1": 1}
+
+
+def test_measured_drops_the_rows_marked_warmup_unless_asked_not_to():
+    ops = ops_table([("read", float(t), 1.0, True, None, None, None) for t in range(4)])
+    assert measured(ops).equals(ops)  # no warmup column: no warm-up
+    ops["warmup"] = [True, False, True, False]
+    assert measured(ops)["start_ms"].tolist() == [1.0, 3.0]
+    assert measured(ops, include_warmup=True).equals(ops)
 
 
 def test_t_visibility_groups_probe_reads_by_their_delay():

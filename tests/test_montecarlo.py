@@ -18,6 +18,7 @@ from qsim.analysis.montecarlo import WarsResult, applies, wars
 from qsim.analysis.theory import pbs_stale_probability, quorum_latency_mean
 from qsim.errors import QsimError
 from qsim.history import OPS_COLUMNS
+from qsim.report import summary_markdown, terminal_table
 from qsim.rng import RandomStreams
 from qsim.staleness import check_staleness
 
@@ -277,6 +278,18 @@ def test_run_writes_a_normal_results_folder(tmp_path):
     assert visibility[0]["p_consistent"] < visibility[-1]["p_consistent"]
     assert len(saved.ops) == 3000 and (folder / "plots" / "t_visibility.png").exists()
     assert result.run_id == qsim.run_id(result.scenario) + "-mc"  # beside the scenario's simulated runs
+
+
+def test_a_run_says_it_has_trials_and_no_clock():
+    result = montecarlo.run(probe(3, 1, 1, EXPONENTIAL, delays=(0, 5), trials=200))
+    assert (result.manifest["sim_ms"], result.manifest["trials"]) == (None, 400)
+    runtime = result.summary["runtime"]
+    assert (runtime["sim_ms"], runtime["trials"], runtime["ops"]) == (None, 400, 800)
+    assert result.timeline.empty and "window_start_ms" in result.timeline  # no windows on no clock
+    table = terminal_table(result.summary, result.manifest)
+    assert "Monte Carlo: 400 trials, no simulated clock" in table and "s simulated" not in table
+    markdown = summary_markdown(result.summary, result.manifest)
+    assert "simulated time: none (Monte Carlo: 400 trials" in markdown
 
 
 def test_run_is_reproducible_from_its_seed():

@@ -8,7 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import qsim
+from qsim import plots
 from qsim.timeline import active_faults, availability_timeline, fault_windows_summary, recovery
+
+from .conftest import SCENARIOS
 
 NAN = float("nan")
 
@@ -169,6 +173,18 @@ def test_no_ops_gives_no_windows_unless_an_end_is_given():
     assert timeline["availability"].isna().all() and timeline["stale_fraction"].isna().all()
 
 
+def test_the_warm_up_is_left_out_unless_asked_for():
+    ops = history(("read", 1.0, 2.0, False), ("read", 4.0, 5.0, True), ("write", 12.0, 13.0, True))
+    ops["warmup"] = ops["start_ms"] < 3.0
+    timeline = availability_timeline(ops, 10.0)
+    assert timeline["reads"].tolist() == [1, 0] and timeline["reads_ok"].tolist() == [1, 0]
+    everything = availability_timeline(ops, 10.0, include_warmup=True)
+    assert everything["reads"].tolist() == [2, 0] and everything["reads_ok"].tolist() == [1, 0]
+    faults = fault_table(("crash", 0.0, 20.0))
+    assert fault_windows_summary(ops, faults)["inside"]["ops"] == 2
+    assert fault_windows_summary(ops, faults, include_warmup=True)["inside"]["ops"] == 3
+
+
 def test_the_window_must_have_a_positive_width():
     with pytest.raises(ValueError, match="window_ms"):
         availability_timeline(history(("read", 0.0, 1.0, True)), 0.0)
@@ -177,62 +193,69 @@ def test_the_window_must_have_a_positive_width():
 # recovery
 
 
-def windows(*availability: tuple[int, int], width: float = 10.0) -> pd.DataFrame:
-    """A timeline from (ok, ops) per window, all operations reads."""
-    ops = [total for _, total in availability]
-    ok = [good for good, _ in availability]
-    return pd.DataFrame(
-        {
-            "window_start_ms": width * np.arange(len(ops)),
-            "window_end_ms": width * np.arange(1, len(ops) + 1),
-            "reads": ops,
-            "reads_ok": ok,
-            "writes": 0,
-            "writes_ok": 0,
-            "availability": [g / t if t else NAN for g, t in availability],
-        }
-    )
+def reads(*rows: tuple[float, bool]) -> list[tuple]:
+    """History rows of reads (start_ms, ok), each lasting 0.5 ms."""
+    return [("read", start, start + 0.5, ok) for start, ok in rows]
 
 
-def test_recovery_is_the_first_window_back_at_the_baseline_skipping_empty_windows():
-    # Baseline: windows ending by 20 (the first fault's start): 18 of 20 ok = 0.9.
-    timeline = windows((10, 10), (8, 10), (0, 10), (1, 10), (0, 0), (895, 1000), (9, 10))
+def test_recovery_is_the_first_operation_whose_span_is_back_not_a_window_edge():
+    # Baseline: the ten reads that ended before the crash started at 20: 9 ok = 0.9.
+    before = reads(*((float(t), t != 3) for t in range(10)))
+    after = reads((26.0, False), (27.0, False), (28.0, False), (31.5, True), (32.5, True), (44.0, True))
     faults = fault_table(("crash", 20.0, 25.0))
-    assert recovery(timeline, faults) == [
+    assert recovery(history(*before, *after), faults, 10.0) == [
         {
             "fault_id": 0,
             "kind": "crash",
             "target": "n0",
             "end_ms": 25.0,
-            "recovered_ms": 50.0,  # 0.895 >= 0.9 - 0.01, after the empty window at 40
-            "time_to_recover_ms": 25.0,
+            "recovered_ms": 31.5,  # [31.5, 41.5) is all ok; every earlier span holds a failure
+            "time_to_recover_ms": 6.5,
         }
     ]
-    assert recovery(timeline, faults, tolerance=0.0)[0]["recovered_ms"] == 60.0
 
 
-def test_a_window_starting_exactly_at_the_fault_end_can_be_the_recovery():
-    timeline = windows((10, 10), (0, 10), (10, 10))
-    [result] = recovery(timeline, fault_table(("partition", 10.0, 20.0)))
-    assert (result["recovered_ms"], result["time_to_recover_ms"]) == (20.0, 0.0)
+def test_the_tolerance_lets_a_span_a_little_below_the_baseline_count():
+    # Baseline 1.0; after the fault, 99 of 100 reads in [30, 40) are ok, then all.
+    after = reads(*((30.0 + t / 10, t != 50) for t in range(100)), (45.0, True))
+    ops = history(*reads((0.0, True)), *after)
+    faults = fault_table(("partition", 10.0, 30.0))
+    assert recovery(ops, faults, 10.0)[0]["recovered_ms"] == 30.0  # 0.99 >= 1.0 - 0.01
+    assert recovery(ops, faults, 10.0, tolerance=0.0)[0]["recovered_ms"] == 35.1  # after the failure
+
+
+def test_a_fault_with_no_effect_recovers_at_its_end_exactly():
+    ops = history(*reads(*((float(t), True) for t in range(0, 40, 3))))
+    [result] = recovery(ops, fault_table(("crash", 12.3, 17.9)), 10.0)
+    assert (result["recovered_ms"], result["time_to_recover_ms"]) == (17.9, 0.0)
 
 
 def test_a_fault_that_never_recovers_and_faults_without_end():
-    timeline = windows((10, 10), (5, 10), (5, 10))
+    ops = history(*reads((0.0, True), (11.0, False), (16.0, True), (17.0, False)))
     faults = fault_table(("slow", 10.0, 15.0), ("crash", 12.0, NAN))
-    [result] = recovery(timeline, faults)  # the crash never ended: left out
+    [result] = recovery(ops, faults, 10.0)  # the crash never ended: left out
     assert result["fault_id"] == 0
     assert result["recovered_ms"] is None and result["time_to_recover_ms"] is None
 
 
-def test_the_baseline_is_one_without_windows_before_the_first_fault():
-    timeline = windows((5, 10), (95, 100), (99, 100))
+def test_the_baseline_is_one_without_operations_done_before_the_first_fault():
+    ops = history(*reads((6.0, False), (13.0, False), (21.0, True), (40.0, True)))
     faults = fault_table(("degrade", 30.0, 35.0), ("crash", 5.0, 12.0))  # the crash starts first
-    results = recovery(timeline, faults)
+    results = recovery(ops, faults, 10.0)
     assert [r["fault_id"] for r in results] == [0, 1]
-    assert results[0]["recovered_ms"] is None  # nothing starts at or after 35
-    assert results[1]["recovered_ms"] == 20.0  # 0.95 < 0.99 at 10; 0.99 at 20
-    assert recovery(timeline, NO_FAULTS) == []
+    assert results[0]["recovered_ms"] == 35.0  # [35, 45) holds one read, ok
+    assert results[1]["recovered_ms"] == 21.0  # 1.0, not the 0.0 of the read at 6 (it overlaps)
+    assert recovery(ops, NO_FAULTS, 10.0) == []
+
+
+def test_recovery_leaves_out_the_warm_up_and_the_faults_over_before_it():
+    ops = history(*reads((1.0, False), (2.0, False), (6.0, True), (8.5, False), (9.0, True), (30.0, True)))
+    ops["warmup"] = ops["start_ms"] < 5.0
+    faults = fault_table(("crash", 3.5, 4.0), ("crash", 7.0, 8.0))
+    [result] = recovery(ops, faults, 10.0)  # fault 0 ended before the first counted operation
+    assert (result["fault_id"], result["recovered_ms"]) == (1, 9.0)  # baseline 1.0: none ended by 3.5
+    everything = recovery(ops, faults, 10.0, include_warmup=True)
+    assert [r["recovered_ms"] for r in everything] == [4.0, 8.0]  # baseline 0.0: the two failed reads
 
 
 # fault_windows_summary
@@ -288,3 +311,46 @@ def test_without_faults_everything_is_outside_and_undefined_inside():
     assert summary["outside"]["ops"] == 2 and summary["outside"]["availability"] == 0.5
     assert summary["outside"]["stale_fraction"] is None
     json.dumps(summary)
+
+
+# on real runs
+
+
+def test_a_probe_runs_timeline_covers_the_operations_after_its_duration():
+    scenario = qsim.load_scenario(
+        SCENARIOS / "pbs-probe.yaml", ["workload.arrival.trials=100", "duration=500ms"]
+    )
+    result = qsim.simulate(scenario)
+    ops, timeline = result.ops, result.timeline
+    assert ops["start_ms"].max() > 2 * scenario.duration  # the probe went on past its duration
+    assert timeline["reads"].sum() + timeline["writes"].sum() == len(ops)
+    assert timeline["window_start_ms"].iloc[-1] <= ops["start_ms"].max() < timeline["window_end_ms"].iloc[-1]
+    [axes] = plots.availability_timeline(timeline, result.faults).axes
+    last = timeline.iloc[-1]
+    assert axes.lines[0].get_xdata().max() == (last["window_start_ms"] + last["window_end_ms"]) / 2000
+
+
+def test_a_plain_runs_timeline_ends_at_its_duration():
+    scenario = qsim.load_scenario(SCENARIOS / "quickstart.yaml", ["duration=2500ms", "warmup=0"])
+    timeline = qsim.simulate(scenario).timeline
+    assert timeline["window_end_ms"].tolist() == [1000.0, 2000.0, 3000.0]
+
+
+def test_a_crash_without_effect_recovers_the_moment_it_ends_on_a_real_run():
+    # Strict quorums of 2 of 3 survive one crash; it ends at 1.7 s, inside a 1 s window.
+    scenario = qsim.scenario_from_dict(
+        {
+            "name": "harmless-crash",
+            "duration": "3s",
+            "warmup": "200ms",
+            "cluster": {"nodes": 5},
+            "network": {"latency": {"dist": "exponential", "mean": 1}},
+            "quorum": {"n": 3, "r": 2, "w": 2, "timeout": "100ms"},
+            "workload": {"arrival": {"type": "poisson", "rate": "1000/s"}},
+            "faults": [{"at": "1.2s", "crash": "n2", "recover_at": "1.7s"}],
+        }
+    )
+    result = qsim.simulate(scenario)
+    assert result.ops["ok"].all()
+    [recovered] = result.summary["faults"]["recovery"]
+    assert (recovered["recovered_ms"], recovered["time_to_recover_ms"]) == (1700.0, 0.0)

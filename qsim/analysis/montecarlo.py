@@ -263,8 +263,11 @@ def run(scenario: Scenario, seed: int | None = None) -> RunResult:
 
     Runs ``workload.arrival.trials`` trials per probe delay from the ``"montecarlo"`` random stream,
     and lays them out one after another on a synthetic time axis, as a probe with concurrency 1
-    would run them: trial i writes key i, and the delays take turns. The result's run id is the
-    scenario's with ``-mc`` appended, so it never overwrites the discrete-event run of the scenario.
+    would run them: trial i writes key i, and the delays take turns. That axis is not a simulated
+    clock: the runtime and manifest give ``sim_ms`` None and the number of ``trials``, the
+    timeline has no windows, and no trial is a warm-up one (trials are independent, so every one
+    counts, whatever ``warmup`` says). The result's run id is the scenario's with ``-mc``
+    appended, so it never overwrites the discrete-event run of the scenario.
 
     Args:
         scenario: a validated scenario that :func:`applies` accepts.
@@ -284,19 +287,29 @@ def run(scenario: Scenario, seed: int | None = None) -> RunResult:
 
     ops = ops_history(outcome, [node.name for node in scenario.cluster.nodes])
     faults = faults_frame([])
-    timeline = availability_timeline(ops, scenario.metrics.window)
+    # Trials have no clock to lay windows on: the timeline has none (the plots say why).
+    timeline = availability_timeline(ops.iloc[:0], scenario.metrics.window)
     summary = _summary(scenario, ops, faults)
     wall_s = time.perf_counter() - wall_start
+    trials = outcome.fresh.size
     summary["runtime"] = {
         "wall_s": wall_s,
         "engine_s": engine_s,
-        "sim_ms": 0.0,
+        "sim_ms": None,
+        "trials": trials,
         "ops": len(ops),
         "ops_per_s": len(ops) / engine_s if engine_s > 0 else None,
         "events": None,
     }
     manifest = describe(
-        summary, engine="montecarlo", started=started, wall_s=wall_s, sim_ms=0.0, events=None, error=None
+        summary,
+        engine="montecarlo",
+        started=started,
+        wall_s=wall_s,
+        sim_ms=None,
+        events=None,
+        error=None,
+        trials=trials,
     )
     return RunResult(scenario, summary["run_id"], ops, summary, manifest, faults, timeline)
 
@@ -308,6 +321,7 @@ def ops_history(outcome: WarsResult, node_names: list[str]) -> pd.DataFrame:
     coordinates them; it starts when trial i-1's read ended. A failed operation ends at its
     timeout with version -1, as in the engine. A read returns the write (version 2i) when fresh;
     it is checked when it and its write succeeded, and then stale with k = 1 or fresh with k = 0.
+    No operation is a warm-up one: trials are independent.
     """
     count = outcome.fresh.size
     delay = np.tile(outcome.delays_ms, outcome.trials)  # trial-major, so the delays take turns
@@ -357,6 +371,7 @@ def ops_history(outcome: WarsResult, node_names: list[str]) -> pd.DataFrame:
             "t_ms": interleave(nan, np.where(checked, delay, np.nan)),
             "attempts": np.ones(2 * count, dtype=np.int8),
             "faults": pd.array(np.full(2 * count, ""), dtype="string"),
+            "warmup": np.zeros(2 * count, dtype=bool),
             "probe_delay_ms": interleave(nan, delay),
         }
     )
@@ -371,12 +386,12 @@ def _summary(scenario: Scenario, ops: pd.DataFrame, faults: pd.DataFrame) -> dic
         "seed": scenario.seed,
         "engine": "montecarlo",
         "quorum": {"n": scenario.quorum.n, "r": scenario.quorum.r, "w": scenario.quorum.w},
-        **summarize(ops, warmup_ms=scenario.warmup),
+        **summarize(ops),
         "faults": {
             "count": 0,
             "window_ms": scenario.metrics.window,
             "recovery": [],
-            **fault_windows_summary(ops[ops["start_ms"] >= scenario.warmup], faults),
+            **fault_windows_summary(ops, faults),
         },
         # Nothing is lost without faults, and one write per key leaves last-writer-wins nothing to drop.
         "durability": {

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from qsim import metrics
 from qsim.analysis import montecarlo, theory
 from qsim.distributions import Constant, Exponential
 from qsim.scenario.schema import Scenario
@@ -28,7 +29,7 @@ def oracle(scenario: Scenario, ops: pd.DataFrame, summary: dict) -> list[dict]:
     quorum = scenario.quorum
     if not (isinstance(quorum.r, int) and isinstance(quorum.w, int)):
         return checks  # levels counted per region: no model here
-    measured = ops[ops["start_ms"] >= scenario.warmup]
+    measured = metrics.measured(ops)
     reads = measured[measured["kind"] == "read"]
     if _intersection_applies(scenario):
         checks.append(_intersection(quorum, summary["staleness"]))

@@ -1,4 +1,8 @@
-"""Answers to the common questions about saved results, as DataFrames (no simulation is started)."""
+"""Answers to the common questions about saved results, as DataFrames (no simulation is started).
+
+Like the summary and the plots, every helper leaves out the operations that started in the
+warm-up (the ops table's ``warmup`` column); pass ``include_warmup=True`` to keep them.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qsim.metrics import PERCENTILES, staleness_summary
+from qsim.metrics import PERCENTILES, measured, staleness_summary
 
 
 def _windows(ops: pd.DataFrame, window_ms: float | None) -> pd.Series | None:
     return None if window_ms is None else (ops["start_ms"] // window_ms * window_ms).rename("window_start_ms")
 
 
-def latency_percentiles(ops: pd.DataFrame, *, window_ms: float | None = None) -> pd.DataFrame:
+def latency_percentiles(
+    ops: pd.DataFrame, *, window_ms: float | None = None, include_warmup: bool = False
+) -> pd.DataFrame:
     """Latency of ok operations (ms) by kind, and by window of start time if ``window_ms`` is given.
 
     Columns: count, mean, p50, p90, p99, p999, max.
     """
+    ops = measured(ops, include_warmup=include_warmup)
     ok = ops[ops["ok"]]
     keys = [ok["kind"].astype(str)] + ([_windows(ok, window_ms)] if window_ms is not None else [])
     grouped = ok.groupby(keys, observed=True)["latency_ms"]
@@ -31,8 +38,11 @@ def latency_percentiles(ops: pd.DataFrame, *, window_ms: float | None = None) ->
     return table
 
 
-def stale_fraction(ops: pd.DataFrame, *, window_ms: float | None = None) -> pd.DataFrame:
+def stale_fraction(
+    ops: pd.DataFrame, *, window_ms: float | None = None, include_warmup: bool = False
+) -> pd.DataFrame:
     """Checked reads, stale reads and their fraction, overall or per window of start time."""
+    ops = measured(ops, include_warmup=include_warmup)
     reads = ops[(ops["kind"] == "read") & ops["stale"].notna()]
     keys = _windows(reads, window_ms) if window_ms is not None else np.zeros(len(reads), dtype=int)
     grouped = reads.groupby(keys)["stale"]
@@ -41,14 +51,16 @@ def stale_fraction(ops: pd.DataFrame, *, window_ms: float | None = None) -> pd.D
     return table if window_ms is not None else table.reset_index(drop=True)
 
 
-def k_distribution(ops: pd.DataFrame) -> pd.Series:
+def k_distribution(ops: pd.DataFrame, *, include_warmup: bool = False) -> pd.Series:
     """How many checked reads missed k committed versions, for each k (k = 0: fresh)."""
+    ops = measured(ops, include_warmup=include_warmup)
     k = ops.loc[(ops["kind"] == "read") & ops["k"].notna(), "k"].astype(int)
     return k.value_counts().sort_index().rename("reads")
 
 
-def t_visibility(ops: pd.DataFrame) -> pd.DataFrame:
+def t_visibility(ops: pd.DataFrame, *, include_warmup: bool = False) -> pd.DataFrame:
     """P(consistent) against t with 95% Wilson bands: per probe delay, or per bin of t_ms."""
+    ops = measured(ops, include_warmup=include_warmup)
     reads = ops[ops["kind"] == "read"]
     return pd.DataFrame(staleness_summary(reads)["t_visibility"])
 
