@@ -105,13 +105,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         other = Path(scratch) / "other"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(other), args.against],
-                       check=True)  # fmt: skip
+        git = ["git", "-C", str(ROOT), "worktree"]
+        subprocess.run([*git, "add", "--detach", "-q", str(other), args.against], check=True)
         try:
             print(f"this tree vs {args.against}: {args.ops} ops of {SCENARIO.name} per run")
             compare_speed(other, args.rounds, args.ops)
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(other)], check=True)
+            subprocess.run([*git, "remove", "--force", str(other)], check=True)
     compare_timeouts()
 
 

@@ -9,7 +9,9 @@ results/<scenario name>/<run id>/
 
 Every file is written to a temporary name in the same folder and renamed into place, so an
 interrupted run never leaves a half-written file under a final name; ``manifest.json`` is written
-last, so a folder with a manifest is complete.
+last, so a folder with a manifest is complete. A temporary name says who writes it,
+``.<final name>.<host>-<pid>.<random>.tmp``, so that a later writer removes those left by a killed
+one (a process of this host that no longer runs) and never those of a writer still at work.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import socket
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +34,7 @@ from qsim.history import nodes_frame
 from qsim.outcome import RunResult
 from qsim.report import summary_markdown
 from qsim.scenario import resolved_dict
+from qsim.scenario.base import NAME_PATTERN
 
 RESULTS_ROOT = Path("results")
 PLOTS = (
@@ -40,9 +46,36 @@ PLOTS = (
 )
 
 
+TEMPORARY = re.compile(r"\..+\.(?P<host>[0-9a-f]{8})-(?P<pid>[1-9][0-9]{0,9})\.[a-z0-9_]+\.tmp")
+
+
 def default_run_dir(result: RunResult, root: str | Path = RESULTS_ROOT) -> Path:
-    """Return ``root/<scenario name>/<run id>``."""
-    return Path(root) / result.scenario.name / result.run_id
+    """Return ``root/<scenario name>/<run id>``.
+
+    Raises:
+        ValueError: if the name or the id is not a plain folder name (never a path).
+    """
+    return Path(root) / folder_name(result.scenario.name) / folder_name(result.run_id)
+
+
+def default_sweep_dir(name: str, root: str | Path = RESULTS_ROOT) -> Path:
+    """Return ``root/<scenario name>``, the folder of a sweep.
+
+    Raises:
+        ValueError: if the name is not a plain folder name (never a path).
+    """
+    return Path(root) / folder_name(name)
+
+
+def folder_name(name: str) -> str:
+    """Return ``name`` if it is a scenario name (letters, digits, ``.``, ``_``, ``-``; no leading dot).
+
+    Raises:
+        ValueError: for anything else, such as a path, ``..``, or an empty name.
+    """
+    if not isinstance(name, str) or re.fullmatch(NAME_PATTERN, name) is None:
+        raise ValueError(f"not a plain folder name: {name!r:.80}")
+    return name
 
 
 def write_run(result: RunResult, out_dir: str | Path | None = None, *, plots_too: bool = True) -> Path:
@@ -54,6 +87,8 @@ def write_run(result: RunResult, out_dir: str | Path | None = None, *, plots_too
     out = Path(out_dir) if out_dir is not None else default_run_dir(result)
     files = _render(result, plots_too)
     out.mkdir(parents=True, exist_ok=True)
+    for folder in (out, out / "plots"):
+        remove_stale_temporaries(folder)
     for stale in ("manifest.json", "messages.parquet", "sequence.svg", "sequence.png", *PLOTS):
         (out / stale).unlink(missing_ok=True)
     if (out / "plots").is_dir() and not any((out / "plots").iterdir()):
@@ -112,6 +147,8 @@ def redraw_run(path: str | Path) -> list[Path]:
     if saved.messages is not None:
         figure = diagram.sequence_diagram(saved.messages, saved.faults, saved.ops, title=title)
         files["sequence.svg"], files["sequence.png"] = svg_bytes(figure), png_bytes(figure)
+    for folder in (saved.path, saved.path / "plots"):
+        remove_stale_temporaries(folder)
     for name, data in files.items():
         (saved.path / name).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(saved.path / name, data)
@@ -136,12 +173,16 @@ class SavedRun:
 def load_run(path: str | Path) -> SavedRun:
     """Read a run folder written by :func:`write_run` (no simulation is started)."""
     path = Path(path)
+    scenario = yaml.safe_load((path / "scenario.resolved.yaml").read_text())
+    ops = pd.read_parquet(path / "ops.parquet")
+    if "warmup" not in ops:  # written before the ops table said which operations are warm-up ones
+        ops["warmup"] = ops["start_ms"] < float(scenario.get("warmup") or 0.0)
     return SavedRun(
         path=path,
-        scenario=yaml.safe_load((path / "scenario.resolved.yaml").read_text()),
+        scenario=scenario,
         manifest=json.loads((path / "manifest.json").read_text()),
         summary=json.loads((path / "summary.json").read_text()),
-        ops=pd.read_parquet(path / "ops.parquet"),
+        ops=ops,
         faults=pd.read_parquet(path / "faults.parquet"),
         timeline=pd.read_parquet(path / "timeline.parquet"),
         messages=pd.read_parquet(path / "messages.parquet") if (path / "messages.parquet").exists() else None,
@@ -171,7 +212,8 @@ def png_bytes(figure) -> bytes:
 
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    writer = f"{_host_tag()}-{os.getpid()}"  # read by remove_stale_temporaries
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data.encode() if isinstance(data, str) else data)
@@ -180,6 +222,50 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporary files that killed writers of this host left in ``folder`` (not below it).
+
+    A temporary file of :func:`atomic_write` is stale when the process named in it no longer runs:
+    it was killed before its rename. Files of live writers, of other hosts (a shared folder), and
+    every other file are left alone.
+
+    Returns:
+        The files removed.
+    """
+    folder, removed = Path(folder), []
+    if not folder.is_dir():
+        return removed
+    for entry in os.scandir(folder):
+        if _stale(entry):
+            Path(entry.path).unlink(missing_ok=True)  # another writer may have removed it first
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _stale(entry: os.DirEntry) -> bool:
+    found = TEMPORARY.fullmatch(entry.name)
+    if found is None or found["host"] != _host_tag() or not entry.is_file(follow_symlinks=False):
+        return False
+    return not _running(int(found["pid"]))
+
+
+def _host_tag() -> str:
+    # A pid names a process only on its own host; 8 hex digits keep the file name short.
+    return f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
+def _running(pid: int) -> bool:
+    if os.name == "nt":  # there os.kill ends the process: never guess, keep the file
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process, or not a pid: keep the file
+        pass
+    return True
 
 
 def _umask() -> int:

@@ -35,9 +35,14 @@ LOST_REPLIES = {
         "regions": [{"between": ["a", "b"], "loss": 0.3}],
     },
     "quorum": {
-        "n": 3, "r": 1, "w": W, "coordinator": "random",
-        "timeout": TIMEOUT_MS, "retries": RETRIES, "retry_backoff": BACKOFF_MS,
-    },  # fmt: skip
+        "n": 3,
+        "r": 1,
+        "w": W,
+        "coordinator": "random",
+        "timeout": TIMEOUT_MS,
+        "retries": RETRIES,
+        "retry_backoff": BACKOFF_MS,
+    },
     "workload": {
         "arrival": {"type": "poisson", "rate": "500/s"},
         "clients": 2,
@@ -89,9 +94,7 @@ def brute_force_staleness(ops: pd.DataFrame, commits: dict) -> dict:
     order = {op_id: (w.ts_ms, w.client, op_id) for op_id, w in writes.iterrows()}
     verdicts = {}
     for read in ops[(ops["kind"] == "read") & ops["ok"]].itertuples():
-        committed = [
-            order[w] for w in writes.index[writes["key"] == read.key] if commits[w] <= read.start_ms
-        ]
+        committed = [order[w] for w in writes.index[writes["key"] == read.key] if commits[w] <= read.start_ms]
         if not committed:
             continue
         returned = order[read.version] if read.version >= 0 else None

@@ -19,9 +19,14 @@ ORPHAN_RETRY = {
     "cluster": {"nodes": 3},
     "network": {"latency": "1ms", "loss": 0.3},
     "quorum": {
-        "n": 3, "r": 2, "w": 2, "coordinator": "random",
-        "timeout": "10ms", "retries": 1, "retry_backoff": "200ms",
-    },  # fmt: skip
+        "n": 3,
+        "r": 2,
+        "w": 2,
+        "coordinator": "random",
+        "timeout": "10ms",
+        "retries": 1,
+        "retry_backoff": "200ms",
+    },
     "workload": {"arrival": {"type": "poisson", "rate": "1000/s"}},
     "faults": [{"at": "1s", "crash": "n1", "recover_at": "2s"}],
 }
@@ -49,18 +54,29 @@ FAULTS = {
     ],
 }
 COMBINATIONS = list(
-    itertools.product(["client", "random", "local", "replica"], ["strict", "sloppy", "shrink"], [False, True],
-                      sorted(FAULTS))  # fmt: skip
+    itertools.product(
+        ["client", "random", "local", "replica"],
+        ["strict", "sloppy", "shrink"],
+        [False, True],
+        sorted(FAULTS),
+    )
 )
 
 
 @pytest.mark.parametrize(("coordinator", "failover", "hedge", "faults"), COMBINATIONS)
 def test_crashes_combine_with_every_mechanism(coordinator, failover, hedge, faults):
     quorum = {
-        "n": 3, "r": 2, "w": 2, "coordinator": coordinator, "failover": failover,
-        "timeout": "10ms", "retries": 2, "retry_backoff": "50ms", "suspicion": "100ms",
+        "n": 3,
+        "r": 2,
+        "w": 2,
+        "coordinator": coordinator,
+        "failover": failover,
+        "timeout": "10ms",
+        "retries": 2,
+        "retry_backoff": "50ms",
+        "suspicion": "100ms",
         "read_fanout": "quorum" if hedge else "all",
-    }  # fmt: skip
+    }
     if hedge:
         quorum["hedge"] = {"after": "2ms", "writes": True}
     spec = {

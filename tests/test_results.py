@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +15,7 @@ import pytest
 
 import qsim
 from qsim import plots
+from qsim.results import atomic_write, default_sweep_dir, folder_name, remove_stale_temporaries
 
 from .conftest import DATA_FILES as FILES
 from .conftest import PLOT_FILES as PLOTS
@@ -195,3 +199,71 @@ def test_failed_run_reraises_when_asked(failing_write):
     scenario = qsim.load_scenario(QUICKSTART, SHORT)
     with pytest.raises(RuntimeError, match="injected failure"):
         qsim.simulate(scenario, reraise=True)
+
+
+# --- temporary files and folder names ------------------------------------------------------------
+
+
+def temporary_name(folder: Path, monkeypatch) -> str:
+    """The name atomic_write gives the temporary file of ``folder/x.json`` in this process."""
+    names, replace = [], os.replace
+
+    def record(source, target):
+        names.append(Path(source).name)
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", record)
+    atomic_write(folder / "x.json", "{}")
+    monkeypatch.undo()
+    return names[0]
+
+
+def ended_process() -> int:
+    """The pid of a process that has ended and been reaped."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_temporary_name_says_which_process_of_which_host_writes_it(tmp_path, monkeypatch):
+    name = temporary_name(tmp_path, monkeypatch)
+    found = re.fullmatch(r"\.x\.json\.([0-9a-f]{8})-([0-9]+)\.[a-z0-9_]+\.tmp", name)
+    assert found and int(found[2]) == os.getpid()
+    assert found[1] == temporary_name(tmp_path, monkeypatch).split(".")[-3].split("-")[0]  # stable
+
+
+def test_only_the_temporaries_of_dead_writers_of_this_host_are_removed(tmp_path, monkeypatch):
+    host = temporary_name(tmp_path, monkeypatch).split(".")[-3].split("-")[0]
+    other = "00000000" if host != "00000000" else "11111111"
+    dead = ended_process()
+    stale = tmp_path / f".ops.parquet.{host}-{dead}.abc_1234.tmp"
+    kept = [
+        tmp_path / f".ops.parquet.{host}-{os.getpid()}.abc_1234.tmp",  # a writer at work
+        tmp_path / f".ops.parquet.{other}-{dead}.abc_1234.tmp",  # another host's pid
+        tmp_path / f"ops.parquet.{host}-{dead}.abc_1234.tmp",  # not hidden: not a temporary
+        tmp_path / f".ops.parquet.{host}-{dead}.abc_1234.tmp.bak",
+        tmp_path / ".notes",
+    ]
+    for path in [stale, *kept]:
+        path.write_bytes(b"data")
+    folder = tmp_path / f".plots.{host}-{dead}.abc_1234.tmp"  # a folder, whatever its name
+    folder.mkdir()
+    assert remove_stale_temporaries(tmp_path) == [stale]
+    assert not stale.exists() and all(path.exists() for path in [*kept, folder, tmp_path / "x.json"])
+    assert remove_stale_temporaries(tmp_path / "missing") == []
+
+
+NOT_NAMES = ["", ".", "..", "../x", "a/b", "/abs", ".hidden", "a\\b", "x\x00y", "a\n", 3]
+
+
+@pytest.mark.parametrize("name", NOT_NAMES)
+def test_a_results_folder_is_never_built_from_a_path(tmp_path, name):
+    with pytest.raises(ValueError, match="not a plain folder name"):
+        folder_name(name)
+    with pytest.raises(ValueError, match="not a plain folder name"):
+        default_sweep_dir(name, tmp_path)
+
+
+def test_a_scenario_name_is_its_folder_name(tmp_path, result):
+    assert default_sweep_dir("multi-region_1.5", tmp_path) == tmp_path / "multi-region_1.5"
+    assert qsim.results.default_run_dir(result, tmp_path) == tmp_path / "quickstart" / result.run_id

@@ -3,6 +3,7 @@ operations, on a real run and on the same run read back from its folder."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import qsim
@@ -119,3 +120,12 @@ def test_monte_carlo_trials_are_never_warm_up(tmp_path):
     assert legend_counts(plots.latency_cdf(result.ops)) == {"reads": trials, "writes": trials}
     assert latency_percentiles(result.ops)["count"].sum() == 2 * trials
     assert "warm-up" not in terminal_table(result.summary, result.manifest)
+
+
+def test_a_run_saved_before_the_warmup_column_gets_it_from_its_scenario(tmp_path):
+    scenario = qsim.load_scenario(SCENARIOS / "quickstart.yaml", ["duration=3s", "warmup=1s"])
+    folder = qsim.write_run(qsim.simulate(scenario), tmp_path / "run", plots_too=False)
+    ops = pd.read_parquet(folder / "ops.parquet")
+    ops.drop(columns="warmup").to_parquet(folder / "ops.parquet", index=False)  # the old layout
+    assert qsim.load_run(folder).ops["warmup"].tolist() == ops["warmup"].tolist()
+    assert ops["warmup"].any() and not ops["warmup"].all()

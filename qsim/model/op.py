@@ -70,7 +70,9 @@ class Op:
 
         It keeps the write's version timestamp and commit time, if an earlier attempt set them.
         """
-        op = Op(self.id, self.client, self.write, self.key, self.start, needed, self.on_done, self.attempt + 1)
+        op = Op(
+            self.id, self.client, self.write, self.key, self.start, needed, self.on_done, self.attempt + 1
+        )
         op.ts, op.commit = self.ts, self.commit
         return op
 

@@ -3,12 +3,22 @@
 Each executor maps a top-level function over payloads and yields ``(index, result)`` as results
 arrive, in whatever order they finish; the caller puts them back in order. Results do not depend
 on the executor or the number of workers, because each point carries its own seed.
+
+Workers never outlive the sweep: a pool worker exits as soon as the process that started it dies,
+even by SIGKILL (otherwise it would sit idle for ever, holding the sweep's pipes). The worker
+processes of a local Dask cluster do so by themselves: distributed ends each one when a pipe from
+its parent closes.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -16,6 +26,7 @@ from contextlib import contextmanager
 from qsim.errors import QsimError
 
 EXECUTORS = ("serial", "process", "dask")
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def default_workers() -> int:
@@ -50,7 +61,9 @@ def _process_pool(workers: int):
     # cores against 1.75x with spawn); where there is no fork, the platform default is used.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+    )
     try:
 
         def map_unordered(fn: Callable, payloads: Sequence) -> Iterator[tuple[int, object]]:
@@ -61,6 +74,40 @@ def _process_pool(workers: int):
         yield map_unordered
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this process exit as soon as ``parent_pid``, the process that started it, has died.
+
+    On Linux the kernel kills it (``prctl(PR_SET_PDEATHSIG, SIGKILL)``): at once, with no thread,
+    even in the middle of a long computation. Elsewhere a daemon thread polls the parent's pid.
+    """
+    if not _kernel_kills_orphans():
+        watch_parent(parent_pid)
+    if os.getppid() != parent_pid:  # the parent died before the request above took effect
+        os._exit(1)
+
+
+def watch_parent(parent_pid: int, interval_s: float = 0.2) -> None:
+    """Start a daemon thread that ends this process once its parent is no longer ``parent_pid``."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="qsim-watch-parent", daemon=True).start()
+
+
+def _kernel_kills_orphans() -> bool:
+    # The signal comes when the *thread* that forked this process ends: here the thread that runs
+    # the sweep, which submits every point before it can end.
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def _dask(workers: int, scheduler: str | None):

@@ -26,7 +26,7 @@ import pandas as pd
 
 from qsim.engine import simulate
 from qsim.errors import QsimError, ScenarioError
-from qsim.results import atomic_write, parquet_bytes, write_run
+from qsim.results import atomic_write, folder_name, parquet_bytes, remove_stale_temporaries, write_run
 from qsim.scenario import Scenario, resolved_dict, run_id, scenario_from_dict, with_values
 from qsim.sweep.aggregate import RUN_COLUMNS, aggregate, headline
 from qsim.sweep.executors import executor
@@ -117,6 +117,8 @@ def run_sweep(
     """
     out = Path(out)
     (out / "points").mkdir(parents=True, exist_ok=True)
+    for folder in (out, out / "points", out / "plots"):  # each run folder is cleaned as it is written
+        remove_stale_temporaries(folder)
     done = _finished_points(out) if resume else {}
     todo = [p for p in planned if p.run_id not in done or done[p.run_id].get("error") is not None]
     started = time.perf_counter()
@@ -124,7 +126,7 @@ def run_sweep(
              "workers": workers, "scheduler": scheduler, **(description or {})}  # fmt: skip
     failed = sum(1 for p in planned if p.run_id in done and p not in todo and done[p.run_id].get("error"))
     finished = len(planned) - len(todo)
-    keep = [str(out / "runs" / p.run_id) if keep_runs else None for p in todo]
+    keep = [str(out / "runs" / folder_name(p.run_id)) if keep_runs else None for p in todo]
     payloads = [(resolved_dict(p.scenario), folder, plots) for p, folder in zip(todo, keep, strict=True)]
     try:
         with executor(executor_name, workers, scheduler) as map_unordered:
@@ -189,7 +191,8 @@ def _finished_points(out: Path) -> dict[str, dict]:
 def _write_point(out: Path, planned: PlannedRun, row: dict) -> None:
     record = {"index": planned.point.index, "run_id": planned.run_id, "seed": planned.scenario.seed,
               "factors": {k: _cell(v) for k, v in planned.point.factors.items()}, **row}  # fmt: skip
-    atomic_write(out / "points" / f"{planned.run_id}.json", json.dumps(record, default=_json_number))
+    path = out / "points" / f"{folder_name(planned.run_id)}.json"
+    atomic_write(path, json.dumps(record, default=_json_number))
 
 
 def _write_state(out: Path, state: dict) -> None:
