@@ -14,7 +14,14 @@ from qsim.analysis import SavedSweep, load_sweep
 from qsim.engine import RunResult, simulate
 from qsim.errors import QsimError, ScenarioError
 from qsim.results import SavedRun, load_run, write_run
-from qsim.scenario import Scenario, load_scenario, resolved_dict, run_id, scenario_from_dict
+from qsim.scenario import (
+    Scenario,
+    consistency_warnings,
+    load_scenario,
+    resolved_dict,
+    run_id,
+    scenario_from_dict,
+)
 
 __all__ = [
     "QsimError",
@@ -23,6 +30,7 @@ __all__ = [
     "SavedSweep",
     "Scenario",
     "ScenarioError",
+    "consistency_warnings",
     "load_run",
     "load_scenario",
     "load_sweep",

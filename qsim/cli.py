@@ -8,11 +8,18 @@ from pathlib import Path
 import click
 
 from qsim.errors import QsimError, ScenarioError
-from qsim.scenario import load_scenario
+from qsim.scenario import Scenario, consistency_warnings, load_scenario
 
 
 def _scenario_error(exc: ScenarioError) -> click.ClickException:
     return click.ClickException(str(exc))
+
+
+def _warn(scenarios: list[Scenario], source: object) -> None:
+    """Print each distinct warning about ``scenarios`` once, to stderr; the exit status is unchanged."""
+    lines = dict.fromkeys(line for scenario in scenarios for line in consistency_warnings(scenario))
+    for line in lines:
+        click.echo(f"{source}: warning: {line}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,6 +83,7 @@ def run(
         loaded = load_scenario(scenario, overrides)
     except ScenarioError as exc:
         raise _scenario_error(exc) from None
+    _warn([loaded], scenario)
     if engine == "montecarlo":
         from qsim.analysis import montecarlo
 
@@ -167,26 +175,21 @@ def sweep(
     The grid is the scenario's `sweep:` block, or, when any of --factor, --where, --zip or
     --seeds is given, those options alone.
     """
-    from qsim.scenario import read_scenario_data
-    from qsim.sweep import describe, sweep_from_cli, sweep_from_mapping
+    from qsim.results import default_sweep_dir
+    from qsim.sweep import describe
     from qsim.sweep.plots import write_plots
     from qsim.sweep.report import Progress, pareto_table
-    from qsim.sweep.run import SweepInterrupted, plan, run_sweep
+    from qsim.sweep.run import SweepInterrupted, run_sweep
 
     try:
-        data = read_scenario_data(scenario, overrides)
-        if factors or where or zips or seeds:
-            spec = sweep_from_cli(factors, where=where, zips=zips, seeds=seeds)
-        else:
-            spec = sweep_from_mapping(data.get("sweep") or {})
-        planned = plan(data, spec, base_dir=scenario.parent)
+        name, planned = _plan_sweep(scenario, overrides, factors, where, zips, seeds)
     except QsimError as exc:
         raise click.ClickException(str(exc)) from None
+    _warn([p.scenario for p in planned], scenario)
     if dry_run:
         click.echo(describe([p.point for p in planned]))
         return
-    name = data["name"]
-    out = out if out is not None else Path("results") / str(name)
+    out = out if out is not None else default_sweep_dir(name)
     try:
         result = run_sweep(planned, out, executor_name=executor_name, workers=workers, scheduler=scheduler,
                            resume=resume, keep_runs=keep_runs, plots=not no_plots,
@@ -205,6 +208,27 @@ def sweep(
     failed = int(result.runs["error"].notna().sum())
     click.echo(f"{len(result.runs)} runs, {failed} failed; results: {out}")
     click.echo(pareto_table(result.aggregate, result.factors))
+
+
+def _plan_sweep(scenario: Path, overrides, factors=(), where=None, zips=(), seeds=None) -> tuple[str, list]:
+    """Return the base scenario's name (checked before any path is built from it) and the planned runs.
+
+    The grid is the scenario's ``sweep:`` block unless any of the command-line options is given.
+
+    Raises:
+        QsimError: for an invalid scenario, name or sweep, with every problem found.
+    """
+    from qsim.scenario import check_name, read_scenario_data
+    from qsim.sweep import sweep_from_cli, sweep_from_mapping
+    from qsim.sweep.run import plan
+
+    data = read_scenario_data(scenario, overrides)
+    name = check_name(data, str(scenario))
+    if factors or where or zips or seeds:
+        spec = sweep_from_cli(factors, where=where, zips=zips, seeds=seeds)
+    else:
+        spec = sweep_from_mapping(data.get("sweep") or {})
+    return name, plan(data, spec, base_dir=scenario.parent)
 
 
 @main.command()
@@ -252,15 +276,22 @@ def report(folder: Path, out: Path | None) -> None:
     "--set", "overrides", multiple=True, metavar="PATH=VALUE", help="Override a field before validating."
 )
 def validate(scenarios: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
-    """Check each SCENARIO and print OK or every problem found; exit 1 if any is invalid."""
+    """Check each SCENARIO as `qsim run` and `qsim sweep` would; print OK or every problem.
+
+    A scenario with a `sweep:` block is also expanded, and every point of its grid checked.
+    Exit status 1 if any scenario is invalid; warnings go to stderr and never change it.
+    """
     failed = 0
     for path in scenarios:
         try:
-            load_scenario(path, overrides)
+            loaded = load_scenario(path, overrides)
+            planned = _plan_sweep(path, overrides)[1] if loaded.sweep else []
         except QsimError as exc:
             failed += 1
-            click.echo(str(exc), err=True)
+            message = str(exc)  # a scenario's problems name the file; a sweep's do not
+            click.echo(message if isinstance(exc, ScenarioError) else f"{path}: {message}", err=True)
         else:
+            _warn([loaded, *(p.scenario for p in planned)], path)
             click.echo(f"{path}: OK")
     if failed:
         sys.exit(1)

@@ -10,8 +10,10 @@ share of a simulated operation.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
+from array import array
 from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path
@@ -29,7 +31,22 @@ from pydantic import (
 )
 
 from qsim.errors import problems
-from qsim.units import parse_duration, parse_rate
+from qsim.inputs import SAMPLES_BYTES, InputError, decode_text, read_bytes
+from qsim.units import MAX_TIME_MS, parse_duration, parse_rate
+
+
+def reject_bool(value: object) -> object:
+    """Refuse true/false where a number goes (pydantic would read them as 1 and 0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, found {value!r}")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(reject_bool)]
+"""An integer; true and false are refused."""
+
+Real = Annotated[float, BeforeValidator(reject_bool)]
+"""A real number; true and false are refused (models refuse NaN and infinities)."""
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """A time in milliseconds; YAML may say ``5ms``, ``2s`` or a bare number of milliseconds."""
@@ -38,17 +55,22 @@ Rate = Annotated[float, BeforeValidator(parse_rate)]
 """A rate in events per second; YAML may say ``2000/s``, ``2/ms`` or a bare number per second."""
 
 BATCH = 4096
+MAX_SAMPLES = 10_000_000  # empirical samples from one file
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False)
 
     shift: Duration = Field(0.0, ge=0, description="constant added to every draw, ms")
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Return ``size`` draws in milliseconds, ``shift`` included."""
+        """Return ``size`` draws in milliseconds, ``shift`` included, at most MAX_TIME_MS each.
+
+        The cap keeps heavy tails (Pareto, Weibull, lognormal with extreme parameters) from
+        drawing an infinite time; no realistic distribution ever reaches it.
+        """
         draws = self._draw(rng, size)
-        return draws + self.shift if self.shift else draws
+        return np.minimum(draws + self.shift if self.shift else draws, MAX_TIME_MS)
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         raise NotImplementedError
@@ -153,7 +175,7 @@ class Lognormal(_Spec):
     dist: Literal["lognormal"]
     median: Duration | None = Field(None, gt=0)
     mean: Duration | None = Field(None, gt=0)
-    sigma: float = Field(gt=0)
+    sigma: Real = Field(gt=0)
 
     @model_validator(mode="after")
     def _one_location(self):
@@ -178,7 +200,7 @@ class Pareto(_Spec):
 
     dist: Literal["pareto"]
     scale: Duration = Field(gt=0)
-    alpha: float = Field(gt=0)
+    alpha: Real = Field(gt=0)
 
     def _draw(self, rng, size):
         return (rng.pareto(self.alpha, size) + 1.0) * self.scale
@@ -188,7 +210,7 @@ class Weibull(_Spec):
     """Weibull with ``shape`` k and ``scale`` lambda (ms): P(X > x) = exp(-(x/lambda)^k)."""
 
     dist: Literal["weibull"]
-    shape: float = Field(gt=0)
+    shape: Real = Field(gt=0)
     scale: Duration = Field(gt=0)
 
     def _draw(self, rng, size):
@@ -202,15 +224,15 @@ class Empirical(_Spec):
     """
 
     dist: Literal["empirical"]
-    values: tuple[float, ...] | None = None
+    values: tuple[Real, ...] | None = None
     file: str | None = None
-    column: str | int = 0
+    column: str | Annotated[Int, Field(ge=0)] = 0
 
     @field_validator("values")
     @classmethod
     def _non_negative(cls, values):
-        if values is not None and (not values or min(values) < 0):
-            raise ValueError("expected a non-empty list of non-negative times (ms)")
+        if values is not None and (not values or min(values) < 0 or max(values) > MAX_TIME_MS):
+            raise ValueError(f"expected a non-empty list of non-negative times (ms) up to {MAX_TIME_MS:g}")
         return values
 
     @field_validator("file")
@@ -251,7 +273,7 @@ class Mixture(_Spec):
 
     dist: Literal["mixture"]
     components: tuple[Dist, ...] = Field(min_length=1)
-    weights: tuple[float, ...]
+    weights: tuple[Real, ...]
 
     @field_validator("weights")
     @classmethod
@@ -322,27 +344,42 @@ def read_csv_column(path: str, column: str | int) -> np.ndarray:
 @lru_cache(maxsize=64)
 def _read_csv_column(path: str, column: str | int, _stamp: int) -> np.ndarray:
     try:
-        with open(path, newline="") as handle:
-            rows = list(csv.reader(handle))
-    except OSError as exc:
-        raise ValueError(f"cannot read empirical samples file {path}: {exc.strerror}") from None
-    if not rows:
+        text = decode_text(read_bytes(path, SAMPLES_BYTES, "empirical samples file"), f"samples file {path}")
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
+    rows = csv.reader(io.StringIO(text))
+    first = next(rows, None)
+    if first is None:
         raise ValueError(f"empirical samples file {path} is empty")
     if isinstance(column, str):
-        if column not in rows[0]:
-            raise ValueError(f"column {column!r} not in the header of {path}: {rows[0]}")
-        index, rows = rows[0].index(column), rows[1:]
+        if column not in first:
+            shown = first[:10] + (["..."] if len(first) > 10 else [])
+            raise ValueError(f"column {column!r} not in the header of {path}: {shown}")
+        index, header = first.index(column), True
     else:
-        index = column
-        if rows and not _is_number(rows[0][index] if index < len(rows[0]) else ""):
-            rows = rows[1:]  # a header line
+        index, header = column, not _is_number(first[column] if column < len(first) else "")
+    values = array("d")
     try:
-        values = np.array([float(row[index]) for row in rows if row], dtype=float)
+        for row in rows if header else _chain(first, rows):
+            if row:
+                values.append(float(row[index]))
+                if len(values) > MAX_SAMPLES:
+                    break
     except (ValueError, IndexError):
         raise ValueError(f"column {column!r} of {path} must hold numbers (ms) on every row") from None
-    if values.size == 0 or values.min() < 0:
-        raise ValueError(f"column {column!r} of {path} must hold non-negative times (ms)")
-    return values
+    if len(values) > MAX_SAMPLES:
+        raise ValueError(f"{path} holds more than the limit of {MAX_SAMPLES:,} samples")
+    found = np.frombuffer(values, dtype=float)
+    if found.size == 0 or not np.isfinite(found).all() or found.min() < 0 or found.max() > MAX_TIME_MS:
+        raise ValueError(
+            f"column {column!r} of {path} must hold finite non-negative times (ms) up to {MAX_TIME_MS:g}"
+        )
+    return found
+
+
+def _chain(first: list, rest):
+    yield first
+    yield from rest
 
 
 def _is_number(text: str) -> bool:

@@ -8,12 +8,14 @@ parameterisation (a rate taken as a mean, ms taken as s) fails by a wide margin.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pydantic
 import pytest
 
 from qsim.distributions import BATCH, Dist, Sampler, spec_sampler, uniform_sampler
+from qsim.units import MAX_TIME_MS
 
 DIST = pydantic.TypeAdapter(Dist)
 N = 200_000
@@ -339,3 +341,49 @@ def test_uniform_sampler_in_unit_interval():
     x = np.array([sampler() for _ in range(20_000)])
     assert x.min() >= 0 and x.max() < 1
     assert_mean(x, 0.5, math.sqrt(1 / 12))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"dist": "pareto", "scale": 1, "alpha": 0.01},
+        {"dist": "weibull", "shape": 0.001, "scale": 1},
+        {"dist": "lognormal", "median": "1h", "sigma": 100},
+    ],
+)
+def test_extreme_parameters_never_draw_an_infinite_time(data):
+    draws = spec(data).sample(np.random.default_rng(1), 100_000)
+    assert np.isfinite(draws).all()
+    assert draws.max() <= MAX_TIME_MS
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"dist": "lognormal", "median": 1, "sigma": float("inf")}, "finite"),
+        ({"dist": "weibull", "shape": float("nan"), "scale": 1}, "finite"),
+        ({"dist": "mixture", "components": [1, 2], "weights": [True, 1]}, "expected a number, found True"),
+        ({"dist": "empirical", "values": [1, float("nan")]}, "finite"),
+        ({"dist": "empirical", "values": [1, 2], "column": True}, "column"),
+    ],
+)
+def test_non_finite_numbers_and_booleans_are_refused(data, match):
+    with pytest.raises(pydantic.ValidationError, match=match):
+        spec(data)
+
+
+@pytest.mark.parametrize("text", ["1\nnan\n", "1\ninf\n", "1\n2e400\n"])
+def test_empirical_files_must_hold_finite_times(tmp_path, text):
+    path = tmp_path / "samples.csv"
+    path.write_text(text)
+    with pytest.raises(pydantic.ValidationError, match="finite non-negative times"):
+        spec({"dist": "empirical", "file": str(path)})
+
+
+def test_an_empirical_file_that_is_not_a_regular_file_is_refused_without_reading(tmp_path):
+    fifo = tmp_path / "samples.fifo"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer came
+    with pytest.raises(pydantic.ValidationError, match="is a FIFO"):
+        spec({"dist": "empirical", "file": str(fifo)})
+    with pytest.raises(pydantic.ValidationError, match="is a character device"):
+        spec({"dist": "empirical", "file": "/dev/zero"})

@@ -391,6 +391,7 @@ def test_the_faults_table_has_a_row_per_fault_that_started():
         {"at": 50, "slow": "n3", "factor": 2, "until": 9000},
         {"at": 60, "clock_skew": "default", "offset": "-2ms", "until": 70},
         quorum={"r": 1, "w": 1},
+        cluster={"replica": {"service_time": "0.1ms"}},  # a slow fault needs a service time
     )
     faults = run(spec).faults
     expected = pd.DataFrame(
@@ -414,6 +415,7 @@ def test_each_operation_lists_the_faults_active_while_it_ran():
         {"at": 20, "until": 40, "slow": "n1", "factor": 2},
         {"at": 30, "until": 50, "degrade": "all", "latency": "1ms"},
         quorum={"r": 1, "w": 1},
+        cluster={"replica": {"service_time": "0.1ms"}},
     )
     ops = run(spec).ops
     start, end = ops["start_ms"], ops["end_ms"]

@@ -546,3 +546,88 @@ def test_scenario_error_text(problems, source, start):
     assert str(error).startswith(start)
     assert error.problems == problems
     assert str(error).splitlines()[1:] == [f"  - {p}" for p in problems]
+
+
+# --- consistency levels: the majority alias and the warnings -----------------------------------
+
+
+@pytest.mark.parametrize(("n", "count"), [(1, 1), (3, 2), (4, 3), (5, 3)])
+def test_majority_is_another_name_for_quorum(n, count):
+    quorum = {"n": n, "r": "majority", "w": "majority"}
+    scenario = qsim.scenario_from_dict({"name": "m", "cluster": {"nodes": 5}, "quorum": quorum})
+    assert (scenario.quorum.r, scenario.quorum.w) == (count, count)
+    quorum = {"n": n, "r": "quorum", "w": "quorum"}
+    same = qsim.scenario_from_dict({"name": "m", "cluster": {"nodes": 5}, "quorum": quorum})
+    assert same.quorum == scenario.quorum
+
+
+@pytest.mark.parametrize("n", [3, 3.0, "3"])
+def test_an_alias_resolves_against_n_however_n_is_written(n):
+    # An unresolved alias would pass for a per-region level (a string) and reach the model.
+    quorum = {"n": n, "r": "quorum", "w": "majority", "replicas": {"default": 3}}
+    scenario = qsim.scenario_from_dict({"name": "m", "cluster": {"nodes": 5}, "quorum": quorum})
+    assert (scenario.quorum.r, scenario.quorum.w) == (2, 2)
+
+
+def warnings_of(**quorum) -> list[str]:
+    return qsim.scenario.consistency_warnings(qsim.scenario_from_dict({"name": "w", "quorum": quorum}))
+
+
+def test_no_warning_for_a_strict_quorum_that_tolerates_a_failure():
+    assert warnings_of(n=3, r=2, w=2) == []
+    assert warnings_of(n=5, r=3, w=3) == []
+    assert warnings_of(n=3, r=1, w=1) == []  # weak, but a choice, and it survives failures
+
+
+@pytest.mark.parametrize(("field", "r", "w"), [("r", 3, 1), ("w", 1, 3)])
+def test_r_or_w_equal_to_n_warns_that_no_failure_is_tolerated(field, r, w):
+    lines = warnings_of(n=3, r=r, w=w)
+    assert lines == [
+        f"quorum.{field}: {field.upper()} = N = 3: one unavailable replica stops every "
+        f"{'read' if field == 'r' else 'write'} of its keys (no failure tolerated); "
+        f"{field.upper()} = 2 or less tolerates one"
+    ]
+
+
+def test_r_plus_w_above_n_plus_one_is_oversized():
+    lines = warnings_of(n=5, r=3, w=4)
+    assert len(lines) == 1
+    assert lines[0].startswith("quorum.r, quorum.w: R + W = 7 > N + 1 = 6: oversized")
+    assert warnings_of(n=5, r=2, w=4) == []  # R + W = N + 1: the smallest sum that intersects
+
+
+def test_r_equal_w_equal_n_gets_every_warning():
+    fields = [line.split(":")[0] for line in warnings_of(n=3, r="all", w="all")]
+    assert fields == ["quorum.r", "quorum.w", "quorum.r, quorum.w"]
+
+
+def test_hedging_under_fan_out_all_warns_that_it_does_nothing():
+    assert warnings_of(hedge={"after": "5ms"})[0].startswith("quorum.hedge: with read_fanout: all")
+    assert warnings_of(hedge={"after": "5ms"}, read_fanout="quorum") == []
+
+
+def test_warnings_go_to_stderr_once_and_never_change_the_exit_status(tmp_path):
+    from click.testing import CliRunner
+
+    from qsim.cli import main
+
+    path = write(tmp_path, "name: w\ncluster: {nodes: 3}\nquorum: {n: 3, r: 3, w: 1}\n")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0
+    assert result.stdout == f"{path}: OK\n"
+    assert result.stderr.count("warning: quorum.r: R = N = 3") == 1
+    sweep = CliRunner().invoke(
+        main, ["sweep", str(path), "--factor", "quorum.w=1,2", "--seeds", "3", "--dry-run"]
+    )  # six points share one R = N warning, and two of them are oversized
+    assert sweep.exit_code == 0
+    assert sweep.stderr.count("warning: quorum.r: R = N = 3") == 1
+    assert sweep.stderr.count("oversized") == 1
+    assert "6 runs" in sweep.stdout
+
+
+def test_a_name_is_checked_before_any_path_is_built():
+    assert qsim.scenario.check_name({"name": "ok-1.2_x"}) == "ok-1.2_x"
+    for bad in ("../x", "/abs", ".", "..", "a/b", "", "x" * 101, None, 7):
+        with pytest.raises(ScenarioError) as info:
+            qsim.scenario.check_name({"name": bad})
+        assert all(line.startswith("name: ") for line in info.value.problems), info.value.problems

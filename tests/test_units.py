@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from qsim.units import parse_duration, parse_rate
@@ -70,3 +72,32 @@ def test_parse_rate_rejects(value):
     with pytest.raises(ValueError, match="expected") as info:
         parse_rate(value)
     assert repr(value) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (float("inf"), "expected a finite duration"),
+        (float("nan"), "expected a finite duration"),
+        (float("-inf"), "expected a finite duration"),
+        ("1e400ms", "expected a finite duration"),
+        (10**400, "expected a duration of at most 1e+15 ms"),
+        ("2e12s", "expected a duration of at most 1e+15 ms"),
+        ("x" * 10_000, "found 'xxxxxxxx"),
+    ],
+)
+def test_parse_duration_refuses_non_finite_and_absurd_times(value, expected):
+    with pytest.raises(ValueError, match=re.escape(expected)) as info:
+        parse_duration(value)
+    assert len(str(info.value)) < 200  # never the whole input
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), "nan", "inf", "infinity", "1e999/s", "1e13/s"])
+def test_parse_rate_refuses_non_finite_and_absurd_rates(value):
+    with pytest.raises(ValueError, match=r"expected a (finite )?rate"):
+        parse_rate(value)
+
+
+def test_a_duration_at_the_limit_is_accepted():
+    assert parse_duration("1e12s") == 1e15
+    assert parse_duration(-5) == -5.0  # negative times (clock offsets) are the fields' business

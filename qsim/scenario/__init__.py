@@ -1,6 +1,8 @@
 """Scenarios: the schema, loading from YAML, overrides and the resolved form."""
 
+from qsim.scenario.advice import consistency_warnings
 from qsim.scenario.load import (
+    check_name,
     load_scenario,
     read_scenario_data,
     resolved_dict,
@@ -14,6 +16,8 @@ from qsim.scenario.schema import Scenario
 
 __all__ = [
     "Scenario",
+    "check_name",
+    "consistency_warnings",
     "load_scenario",
     "read_scenario_data",
     "resolved_dict",

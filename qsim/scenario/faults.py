@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from qsim.distributions import Dist, Duration
+from qsim.distributions import Dist, Duration, Real
 from qsim.errors import problems
 from qsim.scenario.base import Model
 
@@ -82,7 +82,7 @@ class Degrade(_Timed):
     degrade: Literal["all"] | str | tuple[str, str]
     until: Duration | None = None
     latency: Dist | None = None
-    loss: float = Field(0.0, ge=0, le=1)
+    loss: Real = Field(0.0, ge=0, le=1)
     _end_field = "until"
 
     @model_validator(mode="after")
@@ -98,7 +98,7 @@ class Slow(_Timed):
     """A node's service time is multiplied by ``factor`` from ``at`` to ``until``."""
 
     slow: str
-    factor: float = Field(gt=0)
+    factor: Real = Field(gt=0, le=1e6)
     until: Duration | None = None
     _end_field = "until"
 
@@ -203,6 +203,19 @@ def fault_problems(faults: tuple, node_regions: dict[str, str]) -> list[tuple[st
                 if t not in names
             ]
     return found
+
+
+def slow_problems(faults: tuple, zero_service: set[str]) -> list[tuple[str, str]]:
+    """Return (path, message) for ``slow`` faults on nodes whose service time is zero (a no-op)."""
+    return [
+        (
+            f"faults.{i}.slow",
+            f"node {fault.slow!r} has a zero service time, so slowing it changes nothing; give "
+            "cluster.replica.service_time (or the node's own service_time) a non-zero distribution",
+        )
+        for i, fault in enumerate(faults)
+        if isinstance(fault, Slow) and fault.slow in zero_service
+    ]
 
 
 def _partition_problems(i: int, fault: Partition, node_regions: dict[str, str]) -> list[tuple[str, str]]:

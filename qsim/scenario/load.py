@@ -10,11 +10,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from qsim.distributions import DIST_NAMES, Dist
 from qsim.errors import ScenarioError
+from qsim.inputs import SCENARIO_BYTES, InputError, YamlSyntaxError, brief, decode_text, load_yaml, read_bytes
 from qsim.scenario.faults import FAULT_TAGS, Fault
 from qsim.scenario.schema import (
     ARRIVAL_TYPES,
@@ -25,6 +25,7 @@ from qsim.scenario.schema import (
     Quorum,
     Scenario,
     Workload,
+    _sweep_problems,
     cross_problems,
     resolve_consistency,
 )
@@ -59,15 +60,9 @@ def read_scenario_data(path: str | Path, overrides: Iterable[str] = ()) -> dict:
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ScenarioError([f"cannot read the scenario file: {exc.strerror}"], source) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError([f"not valid YAML{where}: {getattr(exc, 'problem', exc)}"], source) from None
+        data = load_yaml(decode_text(read_bytes(path, SCENARIO_BYTES, "scenario file"), "scenario file"))
+    except InputError as exc:
+        raise ScenarioError(str(exc).splitlines(), source) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -108,6 +103,8 @@ def _lenient_cross_problems(data: Mapping, context: dict) -> list[tuple[str, str
     if isinstance(faults, list):
         sections["faults"] = tuple(_valid_or_none(TypeAdapter(Fault), item, context) for item in faults)
     found = cross_problems(**sections)
+    if isinstance(data.get("sweep"), Mapping):
+        found += _sweep_problems(data["sweep"])
     if isinstance(data.get("quorum"), Mapping):
         found += _lenient_quorum_problems(resolve_consistency(dict(data["quorum"])))
     try:
@@ -178,6 +175,20 @@ def _lenient_quorum_problems(quorum: dict) -> list[tuple[str, str]]:
     return [(f"quorum.{f}", f"{count(f)} is larger than quorum.n ({n})") for f in "rw" if (count(f) or 0) > n]
 
 
+def check_name(data: Mapping, source: str | None = None) -> str:
+    """Return the scenario name in ``data`` if it is valid; check it before building any path from it.
+
+    Raises:
+        ScenarioError: if the name is missing or not a single safe path component.
+    """
+    field = Scenario.model_fields["name"]
+    try:
+        return TypeAdapter(Annotated[field.annotation, field]).validate_python(data.get("name"))
+    except ValidationError as exc:
+        lines = [line.replace("(top level)", "name", 1) for line in format_errors(exc)]
+        raise ScenarioError(lines, source) from None
+
+
 def with_values(data: Mapping, values: Mapping[str, object], source: str | None = None) -> dict:
     """Return a copy of ``data`` with each ``dotted.path: value`` set (values are already parsed).
 
@@ -206,15 +217,18 @@ def with_overrides(data: Mapping, overrides: Iterable[str], source: str | None =
     for item in overrides:
         path, sep, text = item.partition("=")
         if not sep or not path.strip():
-            found.append(f"--set {item!r}: expected path=value, such as quorum.r=2")
+            found.append(f"--set {brief(item)}: expected path=value, such as quorum.r=2")
             continue
         try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            value = text
+            value = load_yaml(text, path.strip()) if text.strip() else None
+        except YamlSyntaxError:
+            value = text  # not YAML: the text itself (the field's validation says if it fits)
+        except InputError as exc:
+            found += [f"--set {brief(item)}: {line}" for line in str(exc).splitlines()]
+            continue
         problem = _set_path(result, path.strip().split("."), value)
         if problem:
-            found.append(f"--set {item!r}: {problem}")
+            found.append(f"--set {brief(item)}: {problem}")
     if found:
         raise ScenarioError(found, source)
     return result
@@ -299,6 +313,9 @@ def format_errors(exc: ValidationError) -> list[str]:
             lines[f"{path}: unknown key{_suggestion(loc)}"] = None
         elif kind == "missing":
             lines[f"{path}: required field is missing"] = None
+        elif kind == "string_pattern_mismatch":
+            lines[f"{path}: expected letters, digits, '.', '_' or '-', starting with a letter or digit; "
+                  f"found {_show(err['input'])}"] = None  # fmt: skip
         elif kind == "union_tag_invalid":
             tags = err["ctx"]["expected_tags"]
             lines[
@@ -331,8 +348,7 @@ def _expected(err: dict) -> str:
 
 
 def _show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return brief(value)
 
 
 def _dotted(loc: tuple) -> str:

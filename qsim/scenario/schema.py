@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, model_validator
 
-from qsim.distributions import Dist, Duration, Rate
+from qsim.distributions import Dist, Duration, Int, Rate, Real
 from qsim.errors import problems
-from qsim.scenario.base import NAME_PATTERN, Model
-from qsim.scenario.faults import Fault, fault_problems
+from qsim.scenario.base import NAME_MAX_LENGTH, NAME_PATTERN, Model
+from qsim.scenario.faults import Fault, fault_problems, slow_problems
+from qsim.scenario.limits import MAX_CLIENTS, MAX_KEYS, MAX_N, MAX_NODES, MAX_VNODES, size_problems
 from qsim.units import parse_duration
 
 MESSAGE_KINDS = (
@@ -30,7 +31,7 @@ MESSAGE_KINDS = (
     "hint_ack",
     "anti_entropy",
 )
-CONSISTENCY_ALIASES = ("one", "quorum", "all")
+CONSISTENCY_ALIASES = ("one", "quorum", "majority", "all")  # majority: another name for quorum
 REGION_LEVELS = ("local_one", "local_quorum", "each_quorum")  # counted per region, at run time
 
 
@@ -40,7 +41,7 @@ class Node(Model):
     name: str = Field(pattern=NAME_PATTERN)
     region: str = Field("default", pattern=NAME_PATTERN)
     service_time: Dist | None = None
-    concurrency: int | None = Field(None, ge=1)
+    concurrency: Int | None = Field(None, ge=1)
 
 
 def _numbered_nodes(value: object) -> object:
@@ -48,6 +49,8 @@ def _numbered_nodes(value: object) -> object:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise ValueError(f"expected at least one node, found {value}")
+        if value > MAX_NODES:  # refused before a list of that length is built
+            raise ValueError(f"expected at most {MAX_NODES} nodes (the limit), found {value}")
         return [{"name": f"n{i + 1}"} for i in range(value)]
     return value
 
@@ -56,17 +59,17 @@ class Replica(Model):
     """How a replica serves requests: a queue in front of ``concurrency`` parallel servers."""
 
     service_time: Dist = Field(default_factory=lambda: {"dist": "constant", "value": 0.0})
-    concurrency: int | None = Field(8, ge=1, description="parallel requests; null = unbounded")
+    concurrency: Int | None = Field(8, ge=1, description="parallel requests; null = unbounded")
 
 
 class Cluster(Model):
     """The replica servers and how keys map onto them."""
 
     nodes: Annotated[tuple[Node, ...], BeforeValidator(_numbered_nodes)] = Field(
-        default_factory=lambda: _numbered_nodes(5), min_length=1
+        default_factory=lambda: _numbered_nodes(5), min_length=1, max_length=MAX_NODES
     )
     replica: Replica = Replica()
-    vnodes: int = Field(64, ge=1, description="tokens per node on the consistent-hashing ring")
+    vnodes: Int = Field(64, ge=1, le=MAX_VNODES, description="tokens per node on the consistent-hashing ring")
 
     @model_validator(mode="after")
     def _unique_names(self):
@@ -110,7 +113,7 @@ class Override(Model):
     to: str | None = None
     latency: Dist | None = None
     kinds: KindLatencies = KindLatencies()
-    loss: float | None = Field(None, ge=0, lt=1)
+    loss: Real | None = Field(None, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _one_shape(self):
@@ -137,30 +140,29 @@ class Network(Model):
 
     latency: Dist = Field(default_factory=lambda: {"dist": "exponential", "mean": 1.0})
     kinds: KindLatencies = KindLatencies()
-    loss: float = Field(0.0, ge=0, lt=1)
+    loss: Real = Field(0.0, ge=0, lt=1)
     regions: tuple[Override, ...] = ()
     links: tuple[Override, ...] = ()
 
 
 def resolve_consistency(data: object) -> object:
-    """Replace ``one``/``quorum``/``all`` in r and w by counts, using n (or its default)."""
+    """Replace ``one``/``quorum``/``majority``/``all`` in r and w by counts, using n (or its default)."""
     if not isinstance(data, dict):
         return data
     replicas = data.get("replicas")
     if isinstance(replicas, dict) and "n" not in data and all(isinstance(c, int) for c in replicas.values()):
         data = {**data, "n": sum(replicas.values())}  # n follows the per-region counts
-    n = data.get("n", Quorum.model_fields["n"].default)
-    if isinstance(n, str) and n.strip().isdigit():
-        n = int(n)
-    if not isinstance(n, int) or isinstance(n, bool):
+    try:  # n as its field reads it (3, 3.0 and "3" alike); an invalid n is reported by the field
+        n = TypeAdapter(Int).validate_python(data.get("n", Quorum.model_fields["n"].default))
+    except ValidationError:
         return data
-    counts = {"one": 1, "quorum": n // 2 + 1, "all": n}
+    counts = {"one": 1, "quorum": n // 2 + 1, "majority": n // 2 + 1, "all": n}
     return {k: counts.get(v, v) if k in ("r", "w") and isinstance(v, str) else v for k, v in data.items()}
 
 
 def _count_or_alias(value: object) -> object:
-    if isinstance(value, str) and value in REGION_LEVELS:
-        return value
+    if isinstance(value, str) and value in REGION_LEVELS + CONSISTENCY_ALIASES:
+        return value  # an alias left unresolved only when quorum.n is invalid, which is reported
     if isinstance(value, bool):
         raise ValueError(f"expected a number of replicas or a consistency level, found {value!r}")
     if isinstance(value, int) and value < 1:
@@ -174,7 +176,8 @@ def _count_or_alias(value: object) -> object:
 
 
 Count = Annotated[
-    Annotated[int, Field(ge=1)] | Literal["local_one", "local_quorum", "each_quorum"],
+    Annotated[int, Field(ge=1)]
+    | Literal["local_one", "local_quorum", "each_quorum", "one", "quorum", "majority", "all"],
     BeforeValidator(_count_or_alias),
 ]
 
@@ -189,7 +192,10 @@ def _delay_or_percentile(value: object) -> object:
         if not 0 < level < 100:
             raise ValueError(f"expected a delay or a percentile such as p95 or p99.9, found {value!r}")
         return value
-    return parse_duration(value)
+    delay = parse_duration(value)
+    if delay < 0:
+        raise ValueError(f"expected a delay >= 0 or a percentile such as p99, found {value!r}")
+    return delay
 
 
 class Hedge(Model):
@@ -210,7 +216,7 @@ class Quorum(Model):
     """The leaderless (Dynamo-style) replication protocol."""
 
     protocol: Literal["leaderless"] = "leaderless"
-    n: int = Field(3, ge=1, description="replicas per key")
+    n: Int = Field(3, ge=1, le=MAX_N, description="replicas per key")
     r: Count = Field(
         2, description="read replies needed; or one | quorum | all | local_one | local_quorum | each_quorum"
     )
@@ -222,12 +228,12 @@ class Quorum(Model):
     replica_selection: Literal[
         "random", "ring", "nearest", "least_outstanding", "latency_ewma", "two_choices"
     ] = "random"
-    ewma_alpha: float = Field(0.2, gt=0, le=1, description="latency_ewma: weight of the newest response time")
+    ewma_alpha: Real = Field(0.2, gt=0, le=1, description="latency_ewma: weight of the newest response time")
     ewma_reset: Duration | None = Field(
         10_000.0, gt=0, description="latency_ewma: forget all scores this often"
     )
     hedge: Hedge | None = None
-    replicas: dict[str, int] | None = Field(None, description="replicas per region (NetworkTopologyStrategy)")
+    replicas: dict[str, Int] | None = Field(None, description="replicas per region (NetworkTopologyStrategy)")
     coordinator: Literal["client", "random", "local", "replica"] = "client"
     timeout: Duration = Field(1000.0, gt=0, description="per attempt, ms")
     failover: Literal["strict", "sloppy", "shrink"] = "strict"
@@ -237,7 +243,7 @@ class Quorum(Model):
         "suspected replica from them (R and W fall by one per suspected replica)",
     )
     suspicion: Duration = Field(1000.0, gt=0, description="how long a silent replica stays suspected, ms")
-    retries: int = Field(0, ge=0, le=20, description="further attempts after a timeout")
+    retries: Int = Field(0, ge=0, le=20, description="further attempts after a timeout")
     retry_backoff: Duration = Field(10.0, ge=0, description="wait before retry k: backoff x 2^(k-1), ms")
 
     _resolve = model_validator(mode="before")(resolve_consistency)
@@ -312,8 +318,8 @@ class Probe(Model):
 
     type: Literal["probe"]
     delays: tuple[Duration, ...] = Field(min_length=1, description="the t values, ms")
-    trials: int = Field(1000, ge=1, description="write-then-read trials per delay")
-    concurrency: int = Field(1, ge=1, description="trials in flight at once")
+    trials: Int = Field(1000, ge=1, description="write-then-read trials per delay")
+    concurrency: Int = Field(1, ge=1, le=MAX_CLIENTS, description="trials in flight at once")
 
     @model_validator(mode="after")
     def _non_negative(self):
@@ -332,32 +338,32 @@ ARRIVAL_TYPES = ("poisson", "closed", "probe")
 class Keys(Model):
     """The key space and how often each key is used."""
 
-    count: int = Field(1000, ge=1)
+    count: Int = Field(1000, ge=1, le=MAX_KEYS)
     popularity: Literal["uniform", "zipf", "hotset"] = "uniform"
-    s: float = Field(0.99, ge=0, description="Zipf exponent: P(rank i) ~ 1/i^s")
-    hot_fraction: float = Field(0.01, gt=0, le=1, description="hotset: share of keys that are hot")
-    hot_weight: float = Field(0.9, ge=0, le=1, description="hotset: share of accesses to hot keys")
+    s: Real = Field(0.99, ge=0, description="Zipf exponent: P(rank i) ~ 1/i^s")
+    hot_fraction: Real = Field(0.01, gt=0, le=1, description="hotset: share of keys that are hot")
+    hot_weight: Real = Field(0.9, ge=0, le=1, description="hotset: share of accesses to hot keys")
 
 
 class Workload(Model):
     """Who issues operations, how often, and on which keys."""
 
     arrival: Arrival = Field(default_factory=lambda: {"type": "poisson", "rate": 1000.0})
-    clients: int = Field(1, ge=1)
+    clients: Int = Field(1, ge=1, le=MAX_CLIENTS)
     client_regions: tuple[str, ...] | None = Field(
         None, description="regions the clients are spread over, round-robin; null = node regions"
     )
-    read_fraction: float = Field(0.5, ge=0, le=1)
+    read_fraction: Real = Field(0.5, ge=0, le=1)
     keys: Keys = Keys()
-    max_ops: int | None = Field(None, ge=1, description="stop issuing after this many operations")
+    max_ops: Int | None = Field(None, ge=1, description="stop issuing after this many operations")
 
 
 class Scenario(Model):
     """A complete, validated scenario; build it with :func:`qsim.load_scenario`."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX_LENGTH)
     description: str = ""
-    seed: int = Field(1, ge=0)
+    seed: Int = Field(1, ge=0, le=2**63 - 1)
     duration: Duration = Field(10_000.0, gt=0, description="operations are issued until then, ms")
     warmup: Duration = Field(0.0, ge=0, description="operations starting earlier are not summarized")
     cluster: Cluster = Cluster()
@@ -381,6 +387,9 @@ class Scenario(Model):
                     f"{self.warmup:g} ms is not shorter than duration ({self.duration:g} ms)",
                 )
             )
+        found += _sweep_problems(self.sweep)
+        if not found:  # the estimates assume a consistent scenario
+            found = size_problems(self)
         if found:
             raise problems(*found)
         return self
@@ -389,6 +398,19 @@ class Scenario(Model):
     def client_regions(self) -> tuple[str, ...]:
         """The region of each client, in client order."""
         return client_regions(self.cluster, self.workload)
+
+
+def _sweep_problems(block: dict | None) -> list[tuple[str, str]]:
+    """Check the ``sweep:`` block's shape, as ``qsim sweep`` would (its points are checked there)."""
+    if block is None:
+        return []
+    from qsim.sweep.spec import SweepError, sweep_from_mapping  # the sweep package builds on scenarios
+
+    try:
+        sweep_from_mapping(block)
+    except SweepError as exc:
+        return [("sweep", problem) for problem in exc.problems]
+    return []
 
 
 def client_regions(cluster: Cluster, workload: Workload) -> tuple[str, ...]:
@@ -461,4 +483,6 @@ def cross_problems(
                     if end not in known
                 )
     found += fault_problems(faults, {node.name: node.region for node in cluster.nodes})
+    service = cluster.replica.service_time
+    found += slow_problems(faults, {n.name for n in cluster.nodes if (n.service_time or service).is_zero()})
     return found

@@ -23,9 +23,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-import yaml
-
 from qsim.errors import QsimError
+from qsim.inputs import InputError, YamlSyntaxError, brief, load_yaml
 from qsim.sweep.expr import Expression, ExpressionError, parse
 
 MAX_RUNS = 100_000  # runs (and seeds) in one sweep, so that a mistyped bound cannot hang expansion
@@ -137,7 +136,7 @@ def sweep_from_cli(
             broken.add(item.partition("=")[0].strip())
     where_ = _gather(found, _where, where) if where is not None else None
     groups = [_gather(found, _cli_zip, text) for text in zips]
-    seeds_ = _gather(found, _seeds, None if seeds is None else _cli_seeds(seeds))
+    seeds_ = _gather(found, lambda text: _seeds(None if text is None else _cli_seeds(text)), seeds)
     return _build(built, broken, groups, where_, seeds_, found)
 
 
@@ -193,18 +192,24 @@ def _cli_factor(item: str) -> Factor:
         raise SweepError([f"--factor {item!r}: {missing}; expected path=values, such as quorum.n=3,5,7"])
     if ".." in text:
         return _factor(path.strip(), text.strip())
-    values = _flow_list(text)
+    values = _flow_list(text, path.strip())
     if values is None:
         raise SweepError([f"--factor {item!r}: the values are not a comma-separated list of YAML values"])
     return _factor(path.strip(), values)
 
 
-def _flow_list(text: str) -> list | None:
-    """Read ``text`` as the items of a YAML flow list, or return None if it is not valid YAML."""
+def _flow_list(text: str, where: str = "") -> list | None:
+    """Read ``text`` as the items of a YAML flow list, or return None if it is not valid YAML.
+
+    Raises:
+        SweepError: if it is YAML refused for its size or shape (alias bombs, huge integers).
+    """
     try:
-        return yaml.safe_load(f"[{text}]")
-    except yaml.YAMLError:
+        return load_yaml(f"[{text}]", where)
+    except YamlSyntaxError:
         return None
+    except InputError as exc:
+        raise SweepError(str(exc).splitlines()) from None  # each line names its path
 
 
 def _cli_zip(text: str) -> tuple[str, ...]:
@@ -217,7 +222,7 @@ def _cli_zip(text: str) -> tuple[str, ...]:
 
 
 def _cli_seeds(text: str) -> object:
-    items = _flow_list(text)
+    items = _flow_list(text, "seeds")
     if not items:
         return text
     return items if "," in text else items[0]
@@ -438,8 +443,4 @@ def _freeze(value: object) -> object:
 
 
 def _brief(value: object) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an integer with too many digits to show
-        text = f"a {type(value).__name__} too large to show"
-    return text if len(text) <= 60 else text[:57] + "..."
+    return brief(value, 60)
