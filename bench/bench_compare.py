@@ -2,7 +2,9 @@
 
 The hosts are noisy, so a change is judged by pairs measured a moment apart: each round times
 ``model.run()`` of bench/scenarios/core.yaml once with this tree's qsim (A) and once with the
-revision's (B), in fresh subprocesses, alternating which goes first. It prints each pair, the
+revision's (B), in fresh subprocesses, alternating which goes first. It times the CPU time of the
+process (``time.process_time``), not the wall clock, so that time spent waiting for a core that
+another job holds does not count; a busy host still slows both sides (shared caches, clocks). It prints each pair, the
 median ops/s of each side and the median of the per-pair ratios A/B, the figure to quote
 (1.00 = the same speed; 0.97 = this tree is 3% slower). The revision is checked out into a
 temporary git worktree, removed afterwards.
@@ -37,9 +39,9 @@ from qsim.rng import RandomStreams
 scenario = qsim.load_scenario(sys.argv[2], [f"workload.max_ops={sys.argv[3]}"])
 model = build(scenario, RandomStreams(scenario.seed))
 gc.collect()
-started = time.perf_counter()
+started = time.process_time()
 model.run()
-print(json.dumps({"ops": len(model.recorder), "seconds": time.perf_counter() - started}))
+print(json.dumps({"ops": len(model.recorder), "seconds": time.process_time() - started}))
 """
 
 # Peak traced memory (bytes) of a probe run's event loop with the given timeout.

@@ -10,9 +10,24 @@ import click
 from qsim.errors import QsimError, ScenarioError
 from qsim.scenario import Scenario, consistency_warnings, load_scenario
 
+SEED_MAX = 2**63 - 1  # the scenario schema's limit on seed
 
-def _scenario_error(exc: ScenarioError) -> click.ClickException:
-    return click.ClickException(str(exc))
+
+class _Main(click.Group):
+    """The command group; any qsim error that reaches it, from any command, is printed as a message."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except QsimError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _out_given(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    # An empty --out (an unset shell variable) would otherwise mean the current folder.
+    if value is not None and not value.strip():
+        raise click.BadParameter("an empty path; name where to write", ctx, param)
+    return None if value is None else Path(value)
 
 
 def _warn(scenarios: list[Scenario], source: object) -> None:
@@ -22,7 +37,7 @@ def _warn(scenarios: list[Scenario], source: object) -> None:
         click.echo(f"{source}: warning: {line}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qsim")
 def main() -> None:
     """qsim: a discrete-event simulator of quorum-replicated storage.
@@ -34,12 +49,18 @@ def main() -> None:
 
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="Replace the scenario's seed (>= 0).")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, SEED_MAX),
+    default=None,
+    help="Replace the scenario's seed (0 to 2^63-1).",
+)
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
     default=None,
-    help="Folder for the results [default: results/<scenario name>/<run id>].",
+    callback=_out_given,
+    help="Folder for the results: new, empty, or an earlier run's [default: results/<name>/<run id>].",
 )
 @click.option(
     "--set",
@@ -77,20 +98,16 @@ def run(
     """Run SCENARIO once and write its results folder."""
     from qsim.engine import simulate
     from qsim.report import terminal_table
-    from qsim.results import write_run
+    from qsim.results import check_run_folder, write_run
 
-    try:
-        loaded = load_scenario(scenario, overrides)
-    except ScenarioError as exc:
-        raise _scenario_error(exc) from None
+    loaded = load_scenario(scenario, overrides)
     _warn([loaded], scenario)
+    if out is not None:  # before the run, not after it
+        check_run_folder(out, "--out")
     if engine == "montecarlo":
         from qsim.analysis import montecarlo
 
-        try:
-            result = montecarlo.run(loaded, seed)
-        except QsimError as exc:
-            raise click.ClickException(str(exc)) from None
+        result = montecarlo.run(loaded, seed)
     else:
         result = simulate(loaded, seed, trace_messages=trace_messages)
     try:
@@ -144,9 +161,10 @@ def run(
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
     default=None,
-    help="Folder for the results [default: results/<scenario name>].",
+    callback=_out_given,
+    help="Folder for the results: new, empty, or an earlier sweep's [default: results/<scenario name>].",
 )
 @click.option("--resume", is_flag=True, help="Skip the points already done in --out.")
 @click.option("--keep-runs", is_flag=True, help="Also write every run's full results folder.")
@@ -175,31 +193,31 @@ def sweep(
     The grid is the scenario's `sweep:` block, or, when any of --factor, --where, --zip or
     --seeds is given, those options alone.
     """
-    from qsim.results import default_sweep_dir
+    from qsim.results import check_sweep_folder, default_sweep_dir
     from qsim.sweep import describe
     from qsim.sweep.plots import write_plots
     from qsim.sweep.report import Progress, pareto_table
     from qsim.sweep.run import SweepInterrupted, run_sweep
 
-    try:
-        name, planned = _plan_sweep(scenario, overrides, factors, where, zips, seeds)
-    except QsimError as exc:
-        raise click.ClickException(str(exc)) from None
+    name, planned = _plan_sweep(scenario, overrides, factors, where, zips, seeds)
     _warn([p.scenario for p in planned], scenario)
     if dry_run:
         click.echo(describe([p.point for p in planned]))
         return
+    option = "--out" if out is not None else "the results folder"
     out = out if out is not None else default_sweep_dir(name)
+    check_sweep_folder(out, option)  # before any point runs
     try:
         result = run_sweep(planned, out, executor_name=executor_name, workers=workers, scheduler=scheduler,
                            resume=resume, keep_runs=keep_runs, plots=not no_plots,
                            progress=None if quiet else Progress(),
-                           description={"scenario": str(scenario), "name": name})  # fmt: skip
+                           description={"scenario": str(scenario), "name": name},
+                           warn=lambda line: click.echo(f"warning: {line}", err=True))  # fmt: skip
     except SweepInterrupted as exc:
         click.echo(str(exc), err=True)
         sys.exit(130)
-    except QsimError as exc:
-        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the results: {exc}") from None
     if not no_plots:
         write_plots(result.runs, result.aggregate, result.factors, out, str(name))
     if quiet:
@@ -258,16 +276,19 @@ def plot(folder: Path) -> None:
 
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", type=click.Path(dir_okay=False), default=None, callback=_out_given,
               help="Where to write the HTML file [default: FOLDER/report.html].")  # fmt: skip
 def report(folder: Path, out: Path | None) -> None:
-    """Write one self-contained HTML report of a run or sweep FOLDER (plots, tables, scenario)."""
+    """Write one self-contained HTML report of a run or sweep FOLDER (plots, tables, scenario).
+
+    An existing --out file is replaced only if it is a report written by qsim.
+    """
     from qsim.html_report import write_report
 
     try:
         click.echo(str(write_report(folder, out)))
-    except QsimError as exc:
-        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the report: {exc}") from None
 
 
 @main.command()

@@ -22,6 +22,10 @@ class ScenarioError(QsimError):
         super().__init__(f"{where}{count} {noun} in the scenario:\n{lines}")
 
 
+class ResultsError(QsimError):
+    """A results folder or file that qsim must not write into, or cannot read back."""
+
+
 def problems(*items: tuple[str, str]) -> PydanticCustomError:
     """Return a validation error carrying (sub-path, message) pairs relative to the model raising it.
 

@@ -3,13 +3,16 @@
 Everything is inside the page: plots as base64 data URIs, SVG diagrams inline, CSS in a
 ``<style>`` element; nothing is fetched, so the file can be mailed or archived alone. Every piece
 of text from the folder is escaped.
+
+A report never replaces a file it did not write: an existing file is overwritten only if its name
+ends in ``.html`` and it starts with qsim's ``<meta name="generator">`` marker (or ends with the
+footer of reports written before the marker).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -17,7 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from qsim.errors import QsimError
+from qsim.analysis import load_sweep
+from qsim.errors import QsimError, ResultsError
 from qsim.report import (
     HEADER,
     clock_text,
@@ -28,10 +32,12 @@ from qsim.report import (
     staleness_line,
     t_range,
 )
-from qsim.results import atomic_write, load_run
+from qsim.results import atomic_write, load_run, read_mapping
 from qsim.sweep.aggregate import pareto
 
 REPORT = "report.html"
+MARKER = '<meta name="generator" content="qsim">'  # in the first lines of every report
+FOOTER = '<p class="note">Written by qsim.</p>\n</body>\n</html>\n'  # the last lines, marker or not
 SWEEP_METRICS = {  # aggregate metric -> column title, in the order shown
     "read_latency_p50_ms": "read p50 ms",
     "read_latency_p99_ms": "read p99 ms",
@@ -89,14 +95,42 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
 
     Returns:
         The path written; ``out`` may also name an existing folder to write report.html into.
+
+    Raises:
+        QsimError: if ``folder`` is not a results folder or is damaged, or ``out`` is a file that is
+            not a report of qsim (nothing is written).
     """
-    text = render(folder)
     path = Path(out) if out is not None else Path(folder) / REPORT
     if path.is_dir():
         path = path / REPORT
+    check_report_target(path)
+    text = render(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, text)
     return path
+
+
+def check_report_target(path: Path) -> None:
+    """Accept ``path`` if nothing is there or it holds an HTML report written by qsim.
+
+    Raises:
+        ResultsError: otherwise.
+    """
+    if not path.exists() and not path.is_symlink():
+        return
+    if not (path.is_file() and path.suffix.lower() == ".html" and _ours(path)):
+        raise ResultsError(
+            f"{path} exists and is not an HTML report written by qsim (a .html file that starts with "
+            f"{MARKER}); refusing to replace it"
+        )
+
+
+def _ours(path: Path) -> bool:
+    with path.open("rb") as file:
+        head = file.read(512)
+        file.seek(max(0, path.stat().st_size - len(FOOTER)))
+        tail = file.read()
+    return (head.startswith(b"<!DOCTYPE html>") and MARKER.encode() in head) or tail == FOOTER.encode()
 
 
 # --- a run ----------------------------------------------------------------------------------------
@@ -224,14 +258,15 @@ def _oracle(summary: dict) -> str:
 def render_sweep(folder: str | Path) -> str:
     """Return the HTML report of a sweep folder written by ``qsim sweep``."""
     folder = Path(folder)
-    state = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").is_file() else {}
+    saved = load_sweep(folder) if (folder / "runs.parquet").exists() else None
+    state = saved.sweep if saved is not None else read_mapping(folder / "sweep.json")
     name = state.get("name", folder.name)
     body = [
         f"<h1>Sweep {_e(name)}</h1>",
         _section("Sweep", _table(["field", "value"], _flat(state), id_="sweep")),
     ]
-    if (folder / "runs.parquet").is_file():
-        runs, table = pd.read_parquet(folder / "runs.parquet"), pd.read_parquet(folder / "aggregate.parquet")
+    if saved is not None:
+        runs, table = saved.runs, saved.aggregate
         factors = list(table.columns[: table.columns.get_loc("runs")])
         best = pareto(table)
         body += [
@@ -305,10 +340,11 @@ def _mean_ci(row: Mapping, metric: str) -> str:
 
 def _document(title: str, body: Iterable[str]) -> str:
     return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n{MARKER}\n'
         f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         + "\n".join(part for part in body if part)
-        + '\n<p class="note">Written by qsim.</p>\n</body>\n</html>\n'
+        + "\n"
+        + FOOTER
     )
 
 
@@ -355,8 +391,17 @@ def _png_img(path: Path) -> str:
 
 
 def _inline_svg(path: Path) -> str:
-    """The SVG element alone: no XML declaration or DOCTYPE (which names a DTD URL), no metadata."""
-    text = path.read_text()
+    """The SVG element alone: no XML declaration or DOCTYPE (which names a DTD URL), no metadata.
+
+    Raises:
+        ResultsError: if the file is not readable text holding an ``<svg`` element.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        raise ResultsError(f"{path}: not readable ({exc})") from None
+    if "<svg" not in text:
+        raise ResultsError(f"{path}: no <svg> element; the file is damaged")
     text = text[text.index("<svg") :]
     return re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
 

@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import yaml
 
 from qsim import diagram, plots
+from qsim.errors import ResultsError
 from qsim.history import nodes_frame
 from qsim.outcome import RunResult
 from qsim.report import summary_markdown
@@ -47,6 +49,9 @@ PLOTS = (
 
 
 TEMPORARY = re.compile(r"\..+\.(?P<host>[0-9a-f]{8})-(?P<pid>[1-9][0-9]{0,9})\.[a-z0-9_]+\.tmp")
+RUN_MARKERS = ("manifest.json", "scenario.resolved.yaml")  # the first and the last file write_run writes
+OPS_NEEDED = ("op_id", "kind", "start_ms", "end_ms", "latency_ms", "ok")  # what every reader of ops uses
+SUMMARY_NEEDED = ("scenario", "run_id", "seed", "quorum", "reads", "writes", "staleness", "runtime")
 
 
 def default_run_dir(result: RunResult, root: str | Path = RESULTS_ROOT) -> Path:
@@ -83,8 +88,12 @@ def write_run(result: RunResult, out_dir: str | Path | None = None, *, plots_too
 
     Everything is rendered in memory first, so a rendering error writes nothing; a folder that
     held an earlier run loses that run's manifest (and plots) before anything new is written.
+
+    Raises:
+        ResultsError: if the folder is neither new, nor empty, nor a run folder (nothing is written).
     """
     out = Path(out_dir) if out_dir is not None else default_run_dir(result)
+    check_run_folder(out)
     files = _render(result, plots_too)
     out.mkdir(parents=True, exist_ok=True)
     for folder in (out, out / "plots"):
@@ -97,6 +106,62 @@ def write_run(result: RunResult, out_dir: str | Path | None = None, *, plots_too
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(out / name, data)
     return out
+
+
+def check_run_folder(path: str | Path, option: str = "the results folder") -> None:
+    """Accept ``path`` for a run if it does not exist, is an empty folder, or is a run folder.
+
+    Args:
+        option: how the message names the folder, such as ``--out``.
+
+    Raises:
+        ResultsError: otherwise, saying what was found and what is expected.
+    """
+    found = _unknown_entries(path, option)
+    if found and not any((Path(path) / marker).is_file() for marker in RUN_MARKERS):
+        raise ResultsError(
+            f"{option}: {path} holds {_listing(found)}; expected a new or empty folder, or the folder "
+            "of an earlier qsim run (with manifest.json or scenario.resolved.yaml)"
+        )
+
+
+def check_sweep_folder(path: str | Path, option: str = "the results folder") -> None:
+    """Accept ``path`` for a sweep if it does not exist, is empty, is a sweep folder, or holds only runs.
+
+    A sweep folder holds ``sweep.json`` or ``points/``; the default folder of a scenario,
+    ``results/<name>``, may also hold the run folders of ``qsim run``.
+
+    Raises:
+        ResultsError: otherwise, saying what was found and what is expected.
+    """
+    path = Path(path)
+    found = _unknown_entries(path, option)
+    if (path / "sweep.json").is_file() or (path / "points").is_dir():
+        return
+    others = [name for name in found if not any((path / name / m).is_file() for m in RUN_MARKERS)]
+    if others:
+        raise ResultsError(
+            f"{option}: {path} holds {_listing(others)}; expected a new or empty folder, or the folder "
+            "of an earlier qsim sweep (with sweep.json or points/)"
+        )
+
+
+def _unknown_entries(path: str | Path, option: str) -> list[str]:
+    """The names in folder ``path`` other than qsim's temporary files ([] if it does not exist)."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return []
+    if not path.is_dir():
+        raise ResultsError(f"{option}: {path} is a file; expected a folder")
+    try:
+        return sorted(e.name for e in os.scandir(path) if TEMPORARY.fullmatch(e.name) is None)
+    except OSError as exc:
+        raise ResultsError(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(repr(name) for name in names[:3])
+    return f"{shown} and {len(names) - 3} more" if len(names) > 3 else shown
 
 
 def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
@@ -171,25 +236,81 @@ class SavedRun:
 
 
 def load_run(path: str | Path) -> SavedRun:
-    """Read a run folder written by :func:`write_run` (no simulation is started)."""
+    """Read a run folder written by :func:`write_run` (no simulation is started).
+
+    Raises:
+        ResultsError: naming the file, if one is missing, damaged, or lacks what readers use.
+    """
     path = Path(path)
-    scenario = yaml.safe_load((path / "scenario.resolved.yaml").read_text())
-    ops = pd.read_parquet(path / "ops.parquet")
+    scenario = read_mapping(path / "scenario.resolved.yaml")
+    ops = read_table(path / "ops.parquet", OPS_NEEDED)
     if "warmup" not in ops:  # written before the ops table said which operations are warm-up ones
         ops["warmup"] = ops["start_ms"] < float(scenario.get("warmup") or 0.0)
+    optional = {name: path / f"{name}.parquet" for name in ("messages", "nodes")}
+    optional = {name: read_table(file) for name, file in optional.items() if file.exists()}
     return SavedRun(
         path=path,
         scenario=scenario,
-        manifest=json.loads((path / "manifest.json").read_text()),
-        summary=json.loads((path / "summary.json").read_text()),
+        manifest=read_mapping(path / "manifest.json"),
+        summary=read_mapping(path / "summary.json", SUMMARY_NEEDED),
         ops=ops,
-        faults=pd.read_parquet(path / "faults.parquet"),
-        timeline=pd.read_parquet(path / "timeline.parquet"),
-        messages=pd.read_parquet(path / "messages.parquet") if (path / "messages.parquet").exists() else None,
-        nodes=pd.read_parquet(path / "nodes.parquet")
-        if (path / "nodes.parquet").exists()
-        else nodes_frame([], []),
+        faults=read_table(path / "faults.parquet"),
+        timeline=read_table(path / "timeline.parquet"),
+        messages=optional.get("messages"),  # when the run traced messages
+        nodes=optional["nodes"] if "nodes" in optional else nodes_frame([], []),
     )
+
+
+def read_table(path: Path, needed: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a Parquet file of a results folder.
+
+    Raises:
+        ResultsError: naming the file, if it is missing, not Parquet, or lacks a ``needed`` column.
+    """
+    _regular(path)
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException) as exc:  # ArrowInvalid is a ValueError
+        raise ResultsError(f"{path}: not a readable Parquet table ({_first_line(exc)})") from None
+    _has(path, frame.columns, needed, "column")
+    return frame
+
+
+def read_mapping(path: Path, needed: tuple[str, ...] = ()) -> dict:
+    """Read a JSON or YAML (by its suffix) file of a results folder that holds one mapping.
+
+    Raises:
+        ResultsError: naming the file, if it is missing, unreadable, not a mapping, or lacks a key.
+    """
+    _regular(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # JSONDecodeError and UnicodeError are ValueErrors
+        raise ResultsError(f"{path}: not readable ({_first_line(exc)})") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: expected a mapping, found {type(data).__name__}")
+    _has(path, data, needed, "key")
+    return data
+
+
+def _regular(path: Path) -> None:
+    """Refuse a missing file, or one that is not a regular file (a device or a pipe would never end)."""
+    if not path.exists():
+        raise ResultsError(f"{path}: missing")
+    if not path.is_file():
+        raise ResultsError(f"{path}: not a regular file")
+
+
+def _has(path: Path, present, needed: tuple[str, ...], noun: str) -> None:
+    missing = [name for name in needed if name not in present]
+    if missing:
+        raise ResultsError(f"{path}: no {noun} {', '.join(map(repr, missing))}; the file is damaged")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:

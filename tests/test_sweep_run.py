@@ -157,6 +157,28 @@ def test_a_point_that_fails_is_recorded_and_rerun_on_resume(tmp_path):
     assert [name for name in before if after[name] != before[name]] == [f"{planned[1].run_id}.json"]
 
 
+def test_run_sweep_refuses_a_folder_that_is_not_a_sweeps(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine\n")
+    with pytest.raises(qsim.QsimError, match=r"notes\.txt"):
+        run_sweep(plan_quickstart({"quorum.r": [1]}), tmp_path / "out", executor_name="serial")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["notes.txt"]
+
+
+def test_resume_reruns_a_damaged_point_and_warns_through_the_callback(tmp_path):
+    planned = plan_quickstart({"quorum.r": [1, 2]})
+    run_sweep(planned, tmp_path / "out", executor_name="serial")
+    damaged = tmp_path / "out" / "points" / f"{planned[0].run_id}.json"
+    row = json.loads(damaged.read_text())
+    damaged.write_text("")
+    warnings, calls = [], []
+    result = run_sweep(planned, tmp_path / "out", executor_name="serial", resume=True,
+                       progress=lambda *c: calls.append(c), warn=warnings.append)  # fmt: skip
+    assert len(warnings) == 1 and warnings[0].startswith(f"{damaged}: ") and "run again" in warnings[0]
+    assert calls == [(2, 2, 0)]  # only the damaged point ran
+    assert json.loads(damaged.read_text()) == row and result.runs["error"].isna().all()
+
+
 def test_a_sweep_whose_every_point_fails_still_writes_its_tables(tmp_path):
     path, empirical = samples_file(tmp_path)
     planned = plan_quickstart({"network.latency": [empirical]})

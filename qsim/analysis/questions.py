@@ -6,7 +6,6 @@ warm-up (the ops table's ``warmup`` column); pass ``include_warmup=True`` to kee
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,10 @@ import numpy as np
 import pandas as pd
 
 from qsim.metrics import PERCENTILES, measured, staleness_summary
+from qsim.results import read_mapping, read_table
+
+RUNS_NEEDED = ("point", "run_id", "seed", "error")  # what the readers of a sweep's tables use
+AGGREGATE_NEEDED = ("runs", "failed")
 
 
 def _windows(ops: pd.DataFrame, window_ms: float | None) -> pd.Series | None:
@@ -90,12 +93,16 @@ class SavedSweep:
 
 
 def load_sweep(path: str | Path) -> SavedSweep:
-    """Read a sweep folder written by ``qsim sweep`` (no simulation is started)."""
+    """Read a sweep folder written by ``qsim sweep`` (no simulation is started).
+
+    Raises:
+        ResultsError: naming the file, if a table is missing or damaged, or sweep.json is damaged.
+    """
     path = Path(path)
     state = path / "sweep.json"
     return SavedSweep(
         path=path,
-        runs=pd.read_parquet(path / "runs.parquet"),
-        aggregate=pd.read_parquet(path / "aggregate.parquet"),
-        sweep=json.loads(state.read_text()) if state.exists() else {},
+        runs=read_table(path / "runs.parquet", RUNS_NEEDED),
+        aggregate=read_table(path / "aggregate.parquet", AGGREGATE_NEEDED),
+        sweep=read_mapping(state) if state.exists() else {},
     )

@@ -10,7 +10,9 @@ results/<sweep name>/
 
 A point's run id is the id of its resolved scenario (seed included), so ``resume`` recognises the
 points already done whatever order they finished in; the tables hold only what the simulation
-determines, so they are identical whatever the executor and the number of workers.
+determines, so they are identical whatever the executor and the number of workers. A point file
+that cannot be read, or lacks its fields, is not a finished point: it is run again, with a warning;
+files in ``points/`` not named after a planned run are left alone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +29,21 @@ import pandas as pd
 
 from qsim.engine import simulate
 from qsim.errors import QsimError, ScenarioError
-from qsim.results import atomic_write, folder_name, parquet_bytes, remove_stale_temporaries, write_run
+from qsim.results import (
+    atomic_write,
+    check_sweep_folder,
+    folder_name,
+    parquet_bytes,
+    remove_stale_temporaries,
+    write_run,
+)
 from qsim.scenario import Scenario, resolved_dict, run_id, scenario_from_dict, with_values
 from qsim.sweep.aggregate import RUN_COLUMNS, aggregate, headline
 from qsim.sweep.executors import executor
 from qsim.sweep.expand import Point, expand
 from qsim.sweep.spec import Sweep, SweepError
+
+MAX_POINT_BYTES = 1 << 20  # a point's row is about 2 KB; anything this large is not one
 
 
 class SweepInterrupted(QsimError):
@@ -104,6 +116,7 @@ def run_sweep(
     plots: bool = True,
     progress: Callable[[int, int, int], None] | None = None,
     description: dict | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> SweepResult:
     """Run the planned points not yet done, write each as it finishes, then assemble the tables.
 
@@ -111,15 +124,19 @@ def run_sweep(
         resume: skip points whose row is already written without an error (failed ones rerun).
         keep_runs: also write each run's full results folder under ``out/runs`` (with ``plots``).
         progress: called as ``progress(done, total, failed)`` after each point.
+        warn: called with each warning, such as a damaged point file (default: ``warnings.warn``).
 
     Raises:
+        ResultsError: if ``out`` is neither new, nor empty, nor a sweep folder (nothing is run).
         SweepInterrupted: on Ctrl-C, after recording how far it got.
     """
     out = Path(out)
+    check_sweep_folder(out)
+    warn = warn or _python_warning
     (out / "points").mkdir(parents=True, exist_ok=True)
     for folder in (out, out / "points", out / "plots"):  # each run folder is cleaned as it is written
         remove_stale_temporaries(folder)
-    done = _finished_points(out) if resume else {}
+    done = _finished_points(out, planned, warn) if resume else {}
     todo = [p for p in planned if p.run_id not in done or done[p.run_id].get("error") is not None]
     started = time.perf_counter()
     state = {"points": len(planned), "skipped": len(planned) - len(todo), "executor": executor_name,
@@ -143,15 +160,15 @@ def run_sweep(
         raise SweepInterrupted(
             f"interrupted: {finished} of {len(planned)} points are done in {out}; rerun with --resume"
         ) from None
-    result = assemble(out, planned)
+    result = assemble(out, planned, warn)
     _write_state(out, state | {"status": "complete", "done": finished, "failed": failed,
                                "wall_s": time.perf_counter() - started})  # fmt: skip
     return result
 
 
-def assemble(out: Path, planned: list[PlannedRun]) -> SweepResult:
+def assemble(out: Path, planned: list[PlannedRun], warn: Callable[[str], None] | None = None) -> SweepResult:
     """Build and write runs and aggregate tables from the points written under ``out``."""
-    rows = _finished_points(out)
+    rows = _finished_points(out, planned, warn or _python_warning)
     factors = list(planned[0].point.factors) if planned else []
     records = []
     for p in planned:
@@ -180,12 +197,40 @@ def assemble(out: Path, planned: list[PlannedRun]) -> SweepResult:
     return SweepResult(out, runs, table, factors)
 
 
-def _finished_points(out: Path) -> dict[str, dict]:
+def _finished_points(out: Path, planned: list[PlannedRun], warn: Callable[[str], None]) -> dict[str, dict]:
+    """The rows of the planned points written under ``out``, by run id; a damaged file is left out."""
     rows = {}
-    for path in sorted((out / "points").glob("*.json")):
-        row = json.loads(path.read_text())
-        rows[row["run_id"]] = row
+    for p in planned:
+        path = out / "points" / f"{folder_name(p.run_id)}.json"
+        if not path.exists():
+            continue
+        row, problem = _read_point(path, p.run_id)
+        if problem:
+            warn(f"{path}: {problem}; the point is run again")
+        else:
+            rows[p.run_id] = row
     return rows
+
+
+def _read_point(path: Path, run_id: str) -> tuple[dict, str | None]:
+    """A point file's row, or why it is not one (unreadable, not a row, or missing fields)."""
+    if not path.is_file() or path.stat().st_size > MAX_POINT_BYTES:  # a device or a pipe never ends
+        return {}, "not a point file"
+    try:
+        row = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeError are ValueErrors
+        return {}, f"not readable ({type(exc).__name__}: {exc})"
+    if not isinstance(row, dict) or row.get("run_id") != run_id:
+        return {}, f"not the row of run {run_id}"
+    error = row.get("error", 0)
+    if error is not None and not isinstance(error, str):
+        return {}, "no error field (null or text)"
+    missing = [c for c in RUN_COLUMNS if c not in row] if error is None else []
+    return (row, None) if not missing else ({}, f"no {', '.join(missing[:3])}")
+
+
+def _python_warning(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
 
 
 def _write_point(out: Path, planned: PlannedRun, row: dict) -> None:
