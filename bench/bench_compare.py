@@ -4,10 +4,10 @@ The hosts are noisy, so a change is judged by pairs measured a moment apart: eac
 ``model.run()`` of bench/scenarios/core.yaml once with this tree's qsim (A) and once with the
 revision's (B), in fresh subprocesses, alternating which goes first. It times the CPU time of the
 process (``time.process_time``), not the wall clock, so that time spent waiting for a core that
-another job holds does not count; a busy host still slows both sides (shared caches, clocks). It prints each pair, the
-median ops/s of each side and the median of the per-pair ratios A/B, the figure to quote
-(1.00 = the same speed; 0.97 = this tree is 3% slower). The revision is checked out into a
-temporary git worktree, removed afterwards.
+another job holds does not count; a busy host still slows both sides (shared caches, clocks).
+It prints each pair, the median ops/s of each side and the median of the per-pair ratios A/B,
+the figure to quote (1.00 = the same speed; 0.97 = this tree is 3% slower). The revision is
+checked out into a temporary git worktree, removed afterwards.
 
 It also compares the peak memory of the event loop of a probe run (scenarios/pbs-probe.yaml)
 with a 1 s and a 1 h timeout, on this tree: the deadline queues hold the operations in flight,

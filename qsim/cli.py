@@ -9,8 +9,7 @@ import click
 
 from qsim.errors import QsimError, ScenarioError
 from qsim.scenario import Scenario, consistency_warnings, load_scenario
-
-SEED_MAX = 2**63 - 1  # the scenario schema's limit on seed
+from qsim.scenario.limits import MAX_SEED
 
 
 class _Main(click.Group):
@@ -51,7 +50,7 @@ def main() -> None:
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--seed",
-    type=click.IntRange(0, SEED_MAX),
+    type=click.IntRange(0, MAX_SEED),
     default=None,
     help="Replace the scenario's seed (0 to 2^63-1).",
 )

@@ -10,9 +10,11 @@ share of a simulated operation.
 from __future__ import annotations
 
 import csv
+import decimal
 import io
 import math
 import os
+import re
 from array import array
 from collections.abc import Callable
 from functools import lru_cache, partial
@@ -42,8 +44,42 @@ def reject_bool(value: object) -> object:
     return value
 
 
-Int = Annotated[int, BeforeValidator(reject_bool)]
-"""An integer; true and false are refused."""
+_NUMBER_RE = re.compile(r"\s*[+-]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*")
+_WHOLE_DIGITS = 30  # a longer whole number is out of range for every field (and slow to convert)
+
+
+def whole_number(value: object) -> object:
+    """Return ``value`` as an int if it is a whole number, else raise ValueError.
+
+    A whole number is an integer, or a float or number-looking string of integral value:
+    ``5.0``, ``"5"`` and ``"1e18"`` are whole numbers; ``2.5``, true, false and null are not.
+
+    Raises:
+        ValueError: saying that a whole number was expected, and what was found.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    number = None
+    if isinstance(value, float) and math.isfinite(value):
+        number = decimal.Decimal(value)
+    elif isinstance(value, str) and len(value) <= 100 and _NUMBER_RE.fullmatch(value):
+        number = decimal.Decimal(value.strip().replace("_", ""))
+    if number is not None and number == number.to_integral_value():
+        if number.adjusted() >= _WHOLE_DIGITS:
+            raise ValueError(f"expected a whole number of at most {_WHOLE_DIGITS} digits, found {value!r}")
+        return int(number)
+    raise ValueError(f"expected a whole number, found {_shown(value)}")
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "binary data (a !!binary value)"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+Int = Annotated[int, BeforeValidator(whole_number)]
+"""A whole number: an integer, or a float or number-looking string with an integral value."""
 
 Real = Annotated[float, BeforeValidator(reject_bool)]
 """A real number; true and false are refused (models refuse NaN and infinities)."""

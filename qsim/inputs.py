@@ -187,12 +187,32 @@ def _node_problems(root: yaml.Node, where: str) -> list[str]:
             open_nodes.add(key)
             stack.append((node, True))
             stack.extend((child, False) for child in _children(node) if id(child) not in size)
-    return [
+    nodes = _nodes(root)
+    return _duplicate_keys(nodes, paths) + [
         f"{paths[id(node)] or '(top level)'}: an integer of {len(node.value)} characters is out of range "
         f"(at most {INT_DIGITS}); found {node.value[:20]}..."
-        for node in _nodes(root)
+        for node in nodes
         if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int") and len(node.value) > INT_DIGITS
     ]
+
+
+def _duplicate_keys(nodes: list[yaml.Node], paths: dict[int, str]) -> list[str]:
+    """Refuse a key given twice in one mapping."""
+    # YAML would silently keep the last value: a fault could then name two kinds, and a field set
+    # twice would show only one of its values.
+    found = []
+    for node in nodes:
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        seen: set[tuple[str, str]] = set()
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                continue  # a collection as a key is refused by the schema (keys are names)
+            if (key.tag, key.value) in seen:
+                path = _join(paths.get(id(node)) or "", key.value[:40])
+                found.append((key.start_mark.line, f"{path}: duplicate key (line {key.start_mark.line + 1})"))
+            seen.add((key.tag, key.value))
+    return [message for _, message in sorted(found)]
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

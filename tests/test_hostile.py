@@ -158,10 +158,10 @@ FILE_CASES = [
     ("slow-factor-inf", doc(faults=[{"at": 10, "slow": "n1", "factor": float("inf")}]), "faults.0.factor"),
     ("crash-at-inf", doc(faults=[{"at": float("inf"), "crash": "n1"}]), "faults.0.at: expected a finite"),
     # booleans where counts and fractions go
-    ("n-true", doc(quorum={"n": True}), "quorum.n: expected a number, found True"),
-    ("r-true", doc(quorum={"r": True}), "quorum.r: expected a number of replicas"),
-    ("clients-true", doc(workload={"clients": True}), "workload.clients: expected a number"),
-    ("vnodes-false", doc(cluster={"vnodes": False}), "cluster.vnodes: expected a number"),
+    ("n-true", doc(quorum={"n": True}), "quorum.n: expected a whole number, found True"),
+    ("r-true", doc(quorum={"r": True}), "quorum.r: expected a whole number of replicas"),
+    ("clients-true", doc(workload={"clients": True}), "workload.clients: expected a whole number"),
+    ("vnodes-false", doc(cluster={"vnodes": False}), "cluster.vnodes: expected a whole number"),
     (
         "read-fraction-true",
         doc(workload={"read_fraction": True}),
@@ -175,7 +175,7 @@ FILE_CASES = [
     (
         "trials-true",
         doc(workload={"arrival": {"type": "probe", "delays": [0], "trials": True}}),
-        "workload.arrival.trials: expected a number",
+        "workload.arrival.trials: expected a whole number",
     ),
     # negative delays
     (
@@ -205,7 +205,11 @@ FILE_CASES = [
     ("rate-1e12", doc(workload={"arrival": {"rate": "1e12/s"}}), "workload.arrival.rate: 1e+12/s for 200 ms"),
     ("duration-centuries", doc(duration="1e11s"), "workload.arrival.rate: 1e+03/s for 1e+14 ms"),
     ("duration-too-long", doc(duration="1e13s"), "duration: expected a duration of at most 1e+15 ms"),
-    ("window-1e-9", doc(metrics={"window": 1e-9}), "metrics.window: 1e-09 ms windows"),
+    (
+        "window-1e-9",
+        doc(metrics={"window": 1e-9}),
+        "metrics.window: about 250 ms of simulated time: 2.5e+11 windows of 1e-09 ms",
+    ),
     ("anti-entropy-1e-9", doc(repair={"anti_entropy": {"interval": 1e-9}}), "repair.anti_entropy.interval"),
     (
         "handoff-1e-9",
@@ -233,6 +237,58 @@ FILE_CASES = [
     ("name-parent", doc(name="../escape"), "name: expected letters, digits"),
     ("name-absolute", doc(name="/tmp/escape"), "name: expected letters, digits"),
     ("name-too-long", doc(name="n" * 300), "name: String should have at most 100 characters"),
+    # keys given twice (YAML keeps the last silently)
+    ("duplicate-seed", "name: d\nseed: 5\nseed: 6\n", "seed: duplicate key (line 3)"),
+    ("duplicate-quorum-r", "name: d\nquorum: {n: 3, r: 2, w: 2, r: 1}\n", "quorum.r: duplicate key (line 2)"),
+    (
+        "duplicate-fault-kind",
+        "name: d\nfaults:\n  - {at: 100ms, crash: n1, crash: n2}\n",
+        "faults.0.crash: duplicate key (line 3)",
+    ),
+    # names that fault targets would read two ways
+    (
+        "node-named-all",
+        doc(cluster={"nodes": [{"name": "all"}, {"name": "n2"}]}),
+        "cluster.nodes.0.name: 'all' is a fault keyword",
+    ),
+    (
+        "region-named-majority",
+        doc(cluster={"nodes": [{"name": "n1", "region": "majority"}]}),
+        "cluster.nodes.0.region: 'majority' is a fault keyword",
+    ),
+    (
+        "region-named-like-a-node",
+        doc(cluster={"nodes": [{"name": "n1"}, {"name": "n2", "region": "n1"}]}),
+        "cluster.nodes.1.region: 'n1' is also a node name",
+    ),
+    # pydantic's words, and values no field takes
+    ("binary-seed", "name: b\nseed: !!binary aGVsbG8=\n", "seed: expected a whole number, found binary data"),
+    ("key-true", "name: k\ntrue: 3\n", "(top level): keys must be names, found the key True"),
+    ("key-null", "name: k\nnull: 3\n", "(top level): keys must be names, found the key None"),
+    ("r-fraction", doc(quorum={"r": 2.5}), "quorum.r: expected a whole number of replicas or one of one"),
+    ("nodes-fraction", doc(cluster={"nodes": 5.5}), "cluster.nodes: expected a number of nodes or a list"),
+    ("seed-1e40-text", "name: s\nseed: 1e40\n", "seed: expected a whole number of at most 30 digits"),
+    # a local level where coordinators hold no replicas: every such operation would time out
+    (
+        "local-level-without-replicas",
+        doc(
+            cluster={"nodes": [{"name": "a1", "region": "a"}, {"name": "b1", "region": "b"}]},
+            quorum={"n": 1, "replicas": {"b": 1}, "r": "local_quorum", "w": 1},
+            workload={"client_regions": ["a", "b"], "clients": 2},
+        ),
+        "quorum.r: local_quorum counts only replicas in the coordinator's region",
+    ),
+    # a size blamed on the field that causes it
+    (
+        "retries-span",
+        doc(duration="3s", cluster={"nodes": 100}, quorum={"retries": 20, "retry_backoff": "100ms"}),
+        "quorum.retry_backoff: 20 retries with a doubling backoff from 100 ms",
+    ),
+    (
+        "retry-backoff-1e15",
+        doc(quorum={"retries": 20, "retry_backoff": 1e15}),
+        "quorum.retry_backoff: 20 retries with a doubling backoff from 1e+15 ms",
+    ),
 ]
 SPECIAL = {"dev-zero": "/dev/zero", "dev-urandom": "/dev/urandom"}
 SPECIAL_CASES = [
@@ -433,7 +489,7 @@ def scenario(tmp_path) -> Path:
     ("override", "expected"),
     [
         ("duration=.inf", "duration: expected a finite duration"),
-        ("quorum.n=true", "quorum.n: expected a number, found True"),
+        ("quorum.n=true", "quorum.n: expected a whole number, found True"),
         ("quorum.hedge={after: -5ms}", "quorum.hedge.after: expected a delay >= 0"),
         ("cluster.nodes=1000000000", "cluster.nodes: expected at most 1000 nodes"),
         ("workload.keys.count=" + "9" * 5000, "workload.keys.count: an integer of 5000 characters"),
@@ -456,7 +512,7 @@ def test_set_refuses_with_the_field_path(scenario, override, expected):
 @pytest.mark.parametrize(
     ("factor", "expected"),
     [
-        ("quorum.n=true,3", "quorum.n: expected a number, found True"),
+        ("quorum.n=true,3", "quorum.n: expected a whole number, found True"),
         ("duration=.inf,1s", "duration: expected a finite duration"),
         ("workload.keys.count=" + "9" * 5000, "workload.keys.count.0: an integer of 5000 characters"),
         ("metrics.window=1e-9", "metrics.window"),
@@ -501,3 +557,135 @@ def test_large_but_plausible_clusters_and_sweeps_are_not_refused(scenario):
     ):
         result = invoke("validate", str(scenario), *(a for o in override for a in ("--set", o)))
         assert result.exit_code == 0, (override, result.output)
+
+
+# --- one problem per field, in qsim's words ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("quorum.r=2.5", "quorum.r: expected a whole number of replicas"),
+        ("quorum.r=null", "quorum.r: expected a whole number of replicas"),
+        ("quorum.r=", "quorum.r: expected a whole number of replicas"),
+        ("cluster.nodes=5.5", "cluster.nodes: expected a number of nodes or a list of nodes, found 5.5"),
+        ("faults=", "faults: expected a list of faults, found None"),
+        ("faults.0.at=1s", "faults: no item 0: the scenario has no faults; set the whole list"),
+        ("quorum=3", "quorum: expected a mapping of quorum fields, found 3"),
+        ("faults=[{at: 1, degrade: [n1]}]", "faults.0.degrade: expected 'all', a name or a list of 2 items"),
+        ("faults=[{at: 1, partition: [[n1, 5]]}]", "faults.0.partition.0: expected a list or one of"),
+        ("quorum.replicas={1: 3}", "quorum.replicas: keys must be names, found the key 1"),
+        (
+            "network.latency={dist: empirical, file: x.csv, column: 1.5}",
+            "network.latency.column: expected a name or a whole number, found 1.5",
+        ),
+    ],
+)
+def test_one_problem_per_field_in_qsim_words(scenario, override, expected):
+    result = invoke("validate", str(scenario), "--set", override)
+    assert result.exit_code == 1
+    assert expected in result.output, result.output
+    assert "1 problem in the scenario" in result.output, result.output
+    for leak in (
+        "constrained-int",
+        "valid tuple",
+        "valid dictionary",
+        "instance of",
+        "literal[",
+        "Keys should",
+    ):
+        assert leak not in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "value"),
+    [
+        (["cluster.nodes=5.0"], "nodes", 5),
+        (["cluster.nodes='4'"], "nodes", 4),
+        (["quorum.n=3.0", "quorum.r=2.0"], "r", 2),
+        (['quorum.r="2"'], "r", 2),
+        (["seed=1_000"], "seed", 1000),
+        (["seed=1e18"], "seed", 10**18),  # YAML 1.1 reads 1e18 as text: a number-looking string
+        (["workload.clients=2.0"], "clients", 2),
+    ],
+)
+def test_a_whole_number_is_accepted_however_it_is_written(scenario, overrides, field, value):
+    loaded = load_scenario(scenario, overrides)
+    found = {
+        "nodes": len(loaded.cluster.nodes),
+        "r": loaded.quorum.r,
+        "seed": loaded.seed,
+        "clients": loaded.workload.clients,
+    }[field]
+    assert found == value and isinstance(found, int)
+
+
+def test_duplicate_keys_are_refused_in_set_and_factor_values(scenario):
+    result = invoke("validate", str(scenario), "--set", "quorum={r: 1, r: 2}")
+    assert result.exit_code == 1
+    assert "quorum.r: duplicate key (line 1)" in result.output, result.output
+    result = invoke("sweep", str(scenario), "--factor", "quorum={r: 1, r: 2},{r: 2}", "--dry-run")
+    assert result.exit_code == 1
+    assert "quorum.0.r: duplicate key (line 1)" in result.output, result.output
+
+
+def test_a_file_name_that_cannot_be_the_name_is_reported_as_such(tmp_path):
+    folder = tmp_path / "dir with space"
+    folder.mkdir()
+    path = folder / "my scen.yaml"
+    path.write_text(
+        yaml.safe_dump({k: v for k, v in merged(BASE, {"quorum": {"r": 9}}).items() if k != "name"})
+    )
+    result = invoke("validate", str(path))
+    assert result.exit_code == 1
+    assert "name: not given, and the file name 'my scen' cannot stand in for it" in result.output
+    assert "give the scenario a name" in result.output
+    assert "quorum.r: 9 is larger than quorum.n" in result.output  # every problem at once
+    assert "found 'my scen'" not in result.output
+    assert invoke("validate", str(path), "--set", "name=ok", "--set", "quorum.r=2").exit_code == 0
+
+
+# --- sweep errors: once, up front, in qsim's words ---------------------------------------------
+
+
+def test_an_invalid_seed_is_reported_once_before_expansion(scenario):
+    result = invoke("sweep", str(scenario), "--seeds", "99999999999999999999,1", "--dry-run")
+    assert result.exit_code == 1
+    assert result.output.count("99999999999999999999") == 1, result.output
+    assert "seeds: 99999999999999999999 is not a seed" in result.output
+    assert "where" not in result.output
+
+
+def test_an_unknown_factor_path_is_reported_once_without_the_where_hint(scenario):
+    # Needs plan() in qsim/sweep/run.py to report through qsim.sweep.expand.invalid_points.
+    result = invoke("sweep", str(scenario), "--factor", "quorum.nosuch=1,2", "--seeds", "100", "--dry-run")
+    assert result.exit_code == 1
+    assert "every run: quorum.nosuch: unknown key" in result.output, result.output
+    assert result.output.count("quorum.nosuch") == 1, result.output
+    assert "where" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("0.1**-1000 > 1", "a number too large to compute"),
+        ("(-8)**0.5 > 0", "is not a real number"),
+        ("max(r)", "max() takes two or more numbers"),
+        ("1", "'1' gives 1, not true or false"),
+        ("r", "'r' gives 1, not true or false"),
+    ],
+)
+def test_where_errors_are_in_qsim_words(scenario, where, expected):
+    result = invoke("sweep", str(scenario), "--factor", "quorum.r=1,2", "--where", where, "--dry-run")
+    assert result.exit_code == 1
+    assert expected in result.output, result.output
+    for leak in ("Numerical result", "complex", "not iterable", "not supported between"):
+        assert leak not in result.output, result.output
+
+
+def test_a_huge_where_is_refused_with_a_short_message(scenario):
+    where = "r > 1 and " * 50_000 + "r > 0"  # 500 KB
+    result = invoke("sweep", str(scenario), "--factor", "quorum.r=1,2", "--where", where, "--dry-run")
+    assert result.exit_code == 1
+    assert "longer than the limit of 1,000" in result.output, result.output[:500]
+    assert len(result.output) < 1000

@@ -631,3 +631,55 @@ def test_a_name_is_checked_before_any_path_is_built():
         with pytest.raises(ScenarioError) as info:
             qsim.scenario.check_name({"name": bad})
         assert all(line.startswith("name: ") for line in info.value.problems), info.value.problems
+
+
+def all_warnings(**changes) -> list[str]:
+    return qsim.scenario.consistency_warnings(qsim.scenario_from_dict({"name": "w", **changes}))
+
+
+def test_a_shrink_variant_without_shrink_failover_warns_that_it_does_nothing():
+    assert all_warnings(quorum={"shrink": "drop"})[0].startswith(
+        "quorum.shrink: drop does nothing with failover: strict"
+    )
+    assert all_warnings(quorum={"shrink": "drop", "failover": "shrink"}) == []
+
+
+def test_a_fault_at_or_after_the_end_warns_except_in_probe_runs():
+    late = [{"at": "10s", "crash": "n1"}, {"at": "9s", "crash": "n2"}]
+    assert all_warnings(duration="10s", faults=late) == [
+        "faults.0.at: 10000 ms is not before duration (10000 ms): no operation is issued after the "
+        "fault starts, so it changes nothing"
+    ]
+    probe = {"arrival": {"type": "probe", "delays": [0], "trials": 10}}
+    assert all_warnings(duration="10s", faults=late, workload=probe) == []
+
+
+def test_an_empty_partition_group_warns():
+    faults = [{"at": 10, "partition": [[], ["n1"]], "heal_at": 20}]
+    assert all_warnings(faults=faults) == [
+        "faults.0.partition.0: an empty group holds no node, so it cuts nothing off"
+    ]
+
+
+TWO_REGIONS = [{"name": "a1", "region": "a"}, {"name": "b1", "region": "b"}, {"name": "b2", "region": "b"}]
+
+
+@pytest.mark.parametrize("coordinator", ["client", "local", "random", "replica"])
+@pytest.mark.parametrize("level", ["local_one", "local_quorum"])
+def test_a_local_level_where_coordinators_hold_no_replicas_is_refused(coordinator, level):
+    quorum = {"replicas": {"b": 2}, "r": level, "w": 1, "coordinator": coordinator}
+    with pytest.raises(ScenarioError) as error:
+        qsim.scenario_from_dict({"name": "l", "cluster": {"nodes": TWO_REGIONS}, "quorum": quorum})
+    assert [p for p in error.value.problems if p.startswith(f"quorum.r: {level} counts only replicas")]
+
+
+def test_each_quorum_and_local_levels_with_replicas_everywhere_are_accepted():
+    for quorum in (
+        {"replicas": {"b": 2}, "r": "each_quorum", "w": "each_quorum"},
+        {"replicas": {"a": 1, "b": 2}, "r": "local_quorum", "w": "local_one", "coordinator": "random"},
+        {"replicas": {"b": 2}, "r": "local_quorum", "w": 1, "coordinator": "local"},
+    ):
+        workload = {"client_regions": ["b"]} if quorum.get("coordinator") == "local" else {}
+        qsim.scenario_from_dict(
+            {"name": "l", "cluster": {"nodes": TWO_REGIONS}, "quorum": quorum, "workload": workload}
+        )

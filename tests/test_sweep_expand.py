@@ -8,7 +8,7 @@ import itertools
 import pytest
 import yaml
 
-from qsim.sweep.expand import Point, describe, expand
+from qsim.sweep.expand import WHERE_HINT, Point, describe, expand, invalid_points
 from qsim.sweep.expr import parse
 from qsim.sweep.spec import MAX_RUNS, Factor, Sweep, SweepError, sweep_from_cli, sweep_from_mapping
 
@@ -177,7 +177,7 @@ def test_a_misspelt_reserved_key_is_a_factor_for_scenario_validation_to_reject()
     [
         (
             {"quorum.n": [3], "quorum.r": "1..n / 2"},
-            "quorum.r: range high bound: 'n / 2' gives 1.5, not an integer",
+            "quorum.r: range high bound: 'n / 2' gives 1.5, not a whole number",
         ),
         ({"quorum.n": [3], "quorum.r": "1..n // 0"}, "quorum.r: range high bound: cannot evaluate 'n // 0'"),
         ({"quorum.n": [3], "quorum.r": "n..1"}, "no runs: the range quorum.r (n..1) is empty for every"),
@@ -208,7 +208,7 @@ def test_a_misspelt_reserved_key_is_a_factor_for_scenario_validation_to_reject()
         ({"seeds": True}, "found True"),
         ({"seeds": 10**9}, "found 1000000000"),
         ({"seeds": []}, "seeds: an empty list"),
-        ({"seeds": [1, -1, 2.5]}, "seeds: -1 is not a seed (an integer >= 0)"),
+        ({"seeds": [1, -1, 2.5]}, "seeds: -1 is not a seed (a whole number from 0 to 2**63 - 1)"),
         ({"seeds": [1, 2, 1]}, "seeds: 1 is listed twice"),
         ({"where": 3}, "where: expected an expression in a string, found 3"),
     ],
@@ -242,7 +242,7 @@ def test_every_problem_is_reported_at_once_without_echoes():
 
 def test_a_bad_bound_is_reported_once_not_for_every_configuration():
     found = problems({"quorum.n": [3, 5, 7], "quorum.r": "1..n / 2", "quorum.w": "1..n", "where": "r / 0"})
-    assert found == ["quorum.r: range high bound: 'n / 2' gives 1.5, not an integer (at n=3)"]
+    assert found == ["quorum.r: range high bound: 'n / 2' gives 1.5, not a whole number (at n=3)"]
 
 
 @pytest.mark.parametrize(
@@ -333,3 +333,35 @@ def test_describe_shows_yaml_values_and_the_scenarios_seed():
     assert "true" in text.splitlines()[1] and "scenario's seed" in text
     assert text.splitlines()[-1] == "1 run (1 configuration x 1 seed)"
     assert describe(expand(cli("a=1", seeds="3,7,11"))).splitlines()[1].split(maxsplit=1) == ["1", "3, 7, 11"]
+
+
+def test_invalid_points_report_a_shared_problem_once_without_the_where_hint():
+    points = expand(cli("quorum.r=1,2", seeds="3"))
+    error = invalid_points([(p, ["quorum.x: unknown key"]) for p in points], points)
+    assert error.problems == ["every run: quorum.x: unknown key"]
+    assert "where" not in str(error)
+
+
+def test_invalid_points_give_the_where_hint_when_some_configurations_are_valid():
+    points = expand(cli("quorum.r=1,4"))
+    error = invalid_points([(points[1], ["quorum.r: 4 is larger than quorum.n (3)"])], points)
+    assert error.problems == ["run 1 (r=4): quorum.r: 4 is larger than quorum.n (3)"]
+    assert WHERE_HINT in str(error)
+
+
+def test_invalid_points_without_a_valid_configuration_get_no_where_hint():
+    points = expand(cli("quorum.r=4,5"))
+    error = invalid_points([(p, [f"quorum.r: {p.factors['quorum.r']} is too large"]) for p in points], points)
+    assert len(error.problems) == 2 and WHERE_HINT not in str(error)
+
+
+def test_where_must_give_true_or_false_not_a_number():
+    for where in ("1", "0", "r"):
+        with pytest.raises(SweepError, match="not true or false"):
+            expand(cli("quorum.r=1,2", where=where))
+
+
+def test_a_range_bound_of_integral_float_value_counts_as_a_whole_number():
+    points = expand(cli("quorum.n=4", "quorum.r=1..n / 2"))
+    assert [p.factors["quorum.r"] for p in points] == [1, 2]
+    assert all(type(p.factors["quorum.r"]) is int for p in points)

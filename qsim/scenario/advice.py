@@ -11,6 +11,13 @@ The rules, with N replicas per key and R, W the replies each read and write wait
 
 Only counted consistency (numbers, ``one``, ``quorum``, ``majority``, ``all``) is checked; the
 per-region levels (``local_quorum`` ...) are counted at run time.
+
+Settings that do nothing:
+
+- ``quorum.shrink`` other than ``majority`` with a failover other than ``shrink``.
+- A fault whose ``at`` is at or after ``duration`` (except in probe runs, which simulate past
+  ``duration`` until their trials are done): no operation is issued after it starts.
+- An empty partition group: it holds no node, so it cuts nothing off.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ if TYPE_CHECKING:
 
 def consistency_warnings(scenario: Scenario) -> list[str]:
     """Return ``path: message`` lines for the warnings that apply to ``scenario`` (see the module)."""
+    return _quorum_warnings(scenario) + _idle_setting_warnings(scenario)
+
+
+def _quorum_warnings(scenario: Scenario) -> list[str]:
     quorum = scenario.quorum
     n, r, w = quorum.n, quorum.r, quorum.w
     found = [
@@ -47,4 +58,28 @@ def consistency_warnings(scenario: Scenario) -> list[str]:
             "quorum.hedge: with read_fanout: all every replica is asked at once, so no request is "
             "ever hedged; hedging needs read_fanout: quorum (or writes: true with write_fanout: quorum)"
         )
+    return found
+
+
+def _idle_setting_warnings(scenario: Scenario) -> list[str]:
+    """Settings that change nothing in this scenario."""
+    quorum = scenario.quorum
+    found = []
+    if quorum.shrink != "majority" and quorum.failover != "shrink":
+        found.append(
+            f"quorum.shrink: {quorum.shrink} does nothing with failover: {quorum.failover} "
+            "(it applies to failover: shrink only)"
+        )
+    probe = scenario.workload.arrival.type == "probe"
+    for i, fault in enumerate(scenario.faults):
+        if not probe and fault.at >= scenario.duration:
+            found.append(
+                f"faults.{i}.at: {fault.at:g} ms is not before duration ({scenario.duration:g} ms): no "
+                "operation is issued after the fault starts, so it changes nothing"
+            )
+        found += [
+            f"faults.{i}.partition.{g}: an empty group holds no node, so it cuts nothing off"
+            for g, group in enumerate(getattr(fault, "partition", ()))
+            if group == ()
+        ]
     return found

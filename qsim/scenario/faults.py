@@ -33,6 +33,8 @@ from qsim.distributions import Dist, Duration, Real
 from qsim.errors import problems
 from qsim.scenario.base import Model
 
+TARGET_KEYWORDS = ("all", "majority", "minority")  # fault targets that are not names: nodes may not use them
+
 
 class _Timed(Model):
     at: Duration = Field(ge=0, description="when the fault starts, ms")

@@ -18,6 +18,7 @@ from qsim.distributions import mean_latency
 if TYPE_CHECKING:
     from qsim.scenario.schema import Scenario
 
+MAX_SEED = 2**63 - 1  # seeds are numpy SeedSequence entropy kept to 63 bits
 MAX_NODES = 1000  # the network keeps (nodes + regions)^2 routes per message kind
 MAX_VNODES = 10_000
 MAX_RING_ENTRIES = 10_000_000  # the ring keeps every node's order from every token: nodes^2 x vnodes
@@ -84,13 +85,13 @@ def size_problems(scenario: Scenario) -> list[tuple[str, str]]:
     nodes = len(scenario.cluster.nodes)
     found = []
     if work.windows * nodes > MAX_WINDOW_ROWS:
+        rows = (
+            f"{work.windows:.3g} windows of {scenario.metrics.window:g} ms x {nodes} nodes = "
+            f"{work.windows * nodes:.3g} rows of per-node load, more than the limit of {MAX_WINDOW_ROWS:.3g}"
+        )
         found.append(
-            (
-                "metrics.window",
-                f"{scenario.metrics.window:g} ms windows over about {work.sim_ms:.3g} ms of simulated time "
-                f"are {work.windows:.3g} windows x {nodes} nodes = {work.windows * nodes:.3g} rows of "
-                f"per-node load, more than the limit of {MAX_WINDOW_ROWS:.3g}",
-            )
+            _retry_blame(scenario, work, rows)
+            or ("metrics.window", f"about {work.sim_ms:.3g} ms of simulated time: {rows}")
         )
     if work.ring_entries > MAX_RING_ENTRIES:
         found.append(
@@ -118,9 +119,9 @@ def size_problems(scenario: Scenario) -> list[tuple[str, str]]:
 
 def _operations(scenario: Scenario) -> tuple[float, float]:
     """Return (operations, simulated time in ms) of the workload."""
-    workload, quorum = scenario.workload, scenario.quorum
+    workload = scenario.workload
     arrival = workload.arrival
-    tail = quorum.timeout * (quorum.retries + 1) + quorum.retry_backoff * (2**quorum.retries - 1)
+    tail = sum(_retry_tail(scenario))
     if arrival.type == "probe":
         trials = arrival.trials * len(arrival.delays)
         per_trial = sum(arrival.delays) / len(arrival.delays) + 2 * _round_trip(scenario)
@@ -133,6 +134,32 @@ def _operations(scenario: Scenario) -> tuple[float, float]:
     if workload.max_ops is not None:
         operations = min(operations, workload.max_ops)
     return operations, scenario.duration + tail
+
+
+def _retry_tail(scenario: Scenario) -> tuple[float, float]:
+    """Return the (timeouts, backoffs) an operation may add to the run's end, ms: every attempt's."""
+    quorum = scenario.quorum
+    return quorum.timeout * (quorum.retries + 1), quorum.retry_backoff * (2**quorum.retries - 1)
+
+
+def _retry_blame(scenario: Scenario, work: Work, cost: str) -> tuple[str, str] | None:
+    """Name the retry field for ``cost`` if the retries of the last operation dominate the simulated time.
+
+    The simulated time is an upper bound: the last operation issued may time out on every attempt
+    and wait out every backoff, so the run may last that much past its workload.
+    """
+    timeouts, backoffs = _retry_tail(scenario)
+    if timeouts + backoffs <= work.sim_ms / 2:
+        return None
+    quorum = scenario.quorum
+    field = "quorum.retry_backoff" if backoffs >= timeouts else "quorum.timeout"
+    span = (
+        f"{quorum.retries} retries with a doubling backoff from {quorum.retry_backoff:g} ms and a "
+        f"{quorum.timeout:g} ms timeout per attempt make one operation span up to "
+        f"{timeouts + backoffs:.3g} ms"
+    )
+    why = "the last operation issued may take that long, so the run may simulate that long"
+    return field, f"{span}; {why}: about {work.sim_ms:.3g} ms of simulated time, {cost}"
 
 
 def _round_trip(scenario: Scenario) -> float:
@@ -191,13 +218,13 @@ def _background_problems(scenario: Scenario, work: Work) -> list[tuple[str, str]
     for path, interval, per_round, what in periodic:
         steps = work.sim_ms / interval * per_round
         if steps > MAX_EVENTS:
+            rounds = (
+                f"{work.sim_ms / interval:.3g} rounds of {path} ({interval:g} ms) x {per_round:.3g} ({what}) "
+                f"= {steps:.3g} steps, more than the limit of {MAX_EVENTS:.3g}"
+            )
             found.append(
-                (
-                    path,
-                    f"every {interval:g} ms over about {work.sim_ms:.3g} ms is {work.sim_ms / interval:.3g} "
-                    f"rounds x {per_round:.3g} ({what}) = {steps:.3g} steps, more than the limit of "
-                    f"{MAX_EVENTS:.3g}",
-                )
+                _retry_blame(scenario, work, rounds)
+                or (path, f"about {work.sim_ms:.3g} ms of simulated time: {rounds}")
             )
     return found + _crash_problems(scenario, work)
 

@@ -7,15 +7,17 @@ milliseconds (YAML may use units), rates are per second. Cross-field rules raise
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, model_validator
 
-from qsim.distributions import Dist, Duration, Int, Rate, Real
+from qsim.distributions import Dist, Duration, Int, Rate, Real, whole_number
 from qsim.errors import problems
+from qsim.inputs import brief
 from qsim.scenario.base import NAME_MAX_LENGTH, NAME_PATTERN, Model
-from qsim.scenario.faults import Fault, fault_problems, slow_problems
-from qsim.scenario.limits import MAX_CLIENTS, MAX_KEYS, MAX_N, MAX_NODES, MAX_VNODES, size_problems
+from qsim.scenario.faults import TARGET_KEYWORDS, Fault, fault_problems, slow_problems
+from qsim.scenario.limits import MAX_CLIENTS, MAX_KEYS, MAX_N, MAX_NODES, MAX_SEED, MAX_VNODES, size_problems
 from qsim.units import parse_duration
 
 MESSAGE_KINDS = (
@@ -46,7 +48,13 @@ class Node(Model):
 
 def _numbered_nodes(value: object) -> object:
     """Let ``nodes: 5`` mean nodes n1..n5 in region ``default``."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, list | tuple):
+        return value
+    try:
+        value = whole_number(value)
+    except ValueError:
+        raise ValueError(f"expected a number of nodes or a list of nodes, found {brief(value)}") from None
+    if isinstance(value, int):
         if value < 1:
             raise ValueError(f"expected at least one node, found {value}")
         if value > MAX_NODES:  # refused before a list of that length is built
@@ -79,6 +87,7 @@ class Cluster(Model):
             if node.name in seen:
                 found.append((f"nodes.{i}.name", f"duplicate node name {node.name!r}"))
             seen.add(node.name)
+        found += _name_clashes(self.nodes)
         if found:
             raise problems(*found)
         return self
@@ -87,6 +96,29 @@ class Cluster(Model):
     def regions(self) -> tuple[str, ...]:
         """Regions that hold nodes, in order of first appearance."""
         return tuple(dict.fromkeys(node.region for node in self.nodes))
+
+
+def _name_clashes(nodes: tuple[Node, ...]) -> list[tuple[str, str]]:
+    """Refuse node and region names that a fault target could read two ways."""
+    keywords = ", ".join(TARGET_KEYWORDS)
+    names = {node.name for node in nodes}
+    first = {node.region: i for i, node in reversed(list(enumerate(nodes)))}  # each region once
+    found = []
+    for i, node in enumerate(nodes):
+        found += [
+            (f"nodes.{i}.{field}", f"{value!r} is a fault keyword ({keywords}); choose another {what}")
+            for field, value, what in (("name", node.name, "name"), ("region", node.region, "region name"))
+            if value in TARGET_KEYWORDS and (field == "name" or first[value] == i)
+        ]
+        if node.region in names and node.region not in TARGET_KEYWORDS and first[node.region] == i:
+            found.append(
+                (
+                    f"nodes.{i}.region",
+                    f"{node.region!r} is also a node name; fault targets name nodes and regions alike, "
+                    "so the two must differ",
+                )
+            )
+    return found
 
 
 class KindLatencies(Model):
@@ -150,8 +182,9 @@ def resolve_consistency(data: object) -> object:
     if not isinstance(data, dict):
         return data
     replicas = data.get("replicas")
-    if isinstance(replicas, dict) and "n" not in data and all(isinstance(c, int) for c in replicas.values()):
-        data = {**data, "n": sum(replicas.values())}  # n follows the per-region counts
+    if isinstance(replicas, dict) and "n" not in data:
+        with contextlib.suppress(ValueError):  # an invalid count is reported by its field
+            data = {**data, "n": sum(whole_number(c) for c in replicas.values())}  # n follows the counts
     try:  # n as its field reads it (3, 3.0 and "3" alike); an invalid n is reported by the field
         n = TypeAdapter(Int).validate_python(data.get("n", Quorum.model_fields["n"].default))
     except ValidationError:
@@ -163,15 +196,15 @@ def resolve_consistency(data: object) -> object:
 def _count_or_alias(value: object) -> object:
     if isinstance(value, str) and value in REGION_LEVELS + CONSISTENCY_ALIASES:
         return value  # an alias left unresolved only when quorum.n is invalid, which is reported
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number of replicas or a consistency level, found {value!r}")
-    if isinstance(value, int) and value < 1:
-        raise ValueError(f"expected at least 1 replica, found {value}")
-    if isinstance(value, str) and not value.strip().isdigit():
+    try:
+        value = whole_number(value)
+    except ValueError:
+        levels = ", ".join(CONSISTENCY_ALIASES + REGION_LEVELS)
         raise ValueError(
-            f"expected a number of replicas or one of {', '.join(CONSISTENCY_ALIASES + REGION_LEVELS)}, "
-            f"found {value!r}"
-        )
+            f"expected a whole number of replicas or one of {levels}, found {brief(value)}"
+        ) from None
+    if value < 1:
+        raise ValueError(f"expected at least 1 replica, found {value}")
     return value
 
 
@@ -363,7 +396,7 @@ class Scenario(Model):
 
     name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX_LENGTH)
     description: str = ""
-    seed: Int = Field(1, ge=0, le=2**63 - 1)
+    seed: Int = Field(1, ge=0, le=MAX_SEED)
     duration: Duration = Field(10_000.0, gt=0, description="operations are issued until then, ms")
     warmup: Duration = Field(0.0, ge=0, description="operations starting earlier are not summarized")
     cluster: Cluster = Cluster()
@@ -419,6 +452,32 @@ def client_regions(cluster: Cluster, workload: Workload) -> tuple[str, ...]:
     return tuple(regions[i % len(regions)] for i in range(workload.clients))
 
 
+def _local_level_problems(cluster: Cluster, quorum: Quorum, workload: Workload) -> list[tuple[str, str]]:
+    """Refuse local_one / local_quorum where a coordinator's region holds no replicas: never satisfied.
+
+    These levels count replies from the coordinator's region only; with none of a key's replicas
+    there, every such operation waits its full timeout and fails. (each_quorum counts every region
+    that holds replicas, wherever the coordinator is.)
+    """
+    if quorum.replicas is None:
+        return []
+    if quorum.coordinator in ("client", "local"):
+        where, regions = "clients coordinate from", set(client_regions(cluster, workload))
+    else:
+        where, regions = f"coordinator: {quorum.coordinator} picks nodes in", set(cluster.regions)
+    bare = sorted(regions - {region for region, count in quorum.replicas.items() if count > 0})
+    return [
+        (
+            f"quorum.{field}",
+            f"{level} counts only replicas in the coordinator's region, and {where} regions {bare}, "
+            "which hold none (no quorum.replicas entry): every such operation would time out; give "
+            "those regions replicas, or use each_quorum or a count",
+        )
+        for field, level in (("r", quorum.r), ("w", quorum.w))
+        if level in ("local_one", "local_quorum") and bare
+    ]
+
+
 def cross_problems(
     cluster: Cluster | None,
     network: Network | None,
@@ -456,6 +515,8 @@ def cross_problems(
                         f"unknown region {region!r}; regions with nodes: {sorted(regions)}",
                     )
                 )
+        if quorum is not None:
+            found += _local_level_problems(cluster, quorum, workload)
         if quorum is not None and quorum.coordinator == "local":
             empty = sorted(set(client_regions(cluster, workload)) - regions)
             if empty:

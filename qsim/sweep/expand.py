@@ -9,7 +9,10 @@ Choices made where the design is silent:
   varies fastest, as in ``itertools.product``), with the seeds innermost. A zip group stands at the
   place of whichever of its members comes first among the factors. A range may use factors listed
   after it: ranges are evaluated in dependency order, but that never changes the order of points.
-- ``where`` must give true or false (0 or 1 are accepted as well).
+- ``where`` must give true or false (a comparison, or ``and``/``or``/``not`` of comparisons); a
+  number, even 0 or 1, is refused, so that ``where: r`` is not read as ``r != 0``.
+- A range bound must give a whole number: an integer, or a float of integral value (``n / 2``
+  with n = 4 gives 2.0, which counts as 2).
 - A sweep has at most ``MAX_RUNS`` runs, so that a mistyped bound cannot hang expansion.
 """
 
@@ -108,7 +111,7 @@ def _filtered(sweep: Sweep, configs: list[dict[str, object]]) -> list[dict[str, 
     if found:
         raise SweepError(list(found.values()))
     if not kept:
-        raise SweepError([f"no runs: the filter {sweep.where.text!r} removed every configuration"])
+        raise SweepError([f"no runs: the filter {sweep.where.excerpt} removed every configuration"])
     return kept
 
 
@@ -165,7 +168,10 @@ def _options(
 def _bound(
     factor: Factor, side: str, bound: Expression, scope: Mapping[str, object], found: dict
 ) -> int | None:
-    return _checked(bound, scope, f"{factor.path}: range {side} bound", _is_int, "not an integer", found)
+    value = _checked(
+        bound, scope, f"{factor.path}: range {side} bound", _is_whole, "not a whole number", found
+    )
+    return None if value is None else int(value)
 
 
 def _keep(where: Expression, scope: Mapping[str, object], found: dict) -> bool:
@@ -188,13 +194,55 @@ def _checked(
         return None
     if accept(value):
         return value
-    shown = f"{expression.text!r} gives {_brief(value)}, {expected}{_at(expression, scope)}"
+    shown = f"{expression.excerpt} gives {_brief(value)}, {expected}{_at(expression, scope)}"
     found.setdefault(what, f"{what}: {shown}")
     return None
 
 
 def _scope(values: Mapping[str, object], aliases: Mapping[str, str]) -> dict[str, object]:
     return {name: values[path] for name, path in aliases.items() if path in values}
+
+
+# --- points whose scenario is invalid ---------------------------------------------------------
+
+WHERE_HINT = "A `where` filter can leave out configurations that cannot be valid (such as r > n)."
+
+
+def invalid_points(
+    failures: Sequence[tuple[Point, Sequence[str]]], points: Sequence[Point], shown: int = 20
+) -> SweepError:
+    """Return one error for the points of a sweep whose scenarios are invalid.
+
+    A problem that every point has (an unknown factor path, a bad base scenario) is reported once,
+    up front, as ``every run: ...``; the others once per point. The hint about ``where`` is added
+    only when some configurations are valid, so that a filter on the factors could leave out the
+    others; it cannot help when every configuration fails.
+
+    Args:
+        failures: each invalid point with its problems, in point order.
+        points: every point of the sweep.
+    """
+    every = (
+        set(failures[0][1]).intersection(*(p for _, p in failures[1:]))
+        if len(failures) == len(points)
+        else set()
+    )
+    lines = [f"every run: {problem}" for problem in dict.fromkeys(failures[0][1]) if problem in every]
+    lines += [
+        f"run {point.index} ({label(point.factors)}): {problem}"
+        for point, problems in failures
+        for problem in problems
+        if problem not in every
+    ]
+    failed = {point.config for point, _ in failures}
+    valid_configs = any(point.config not in failed for point in points)
+    filterable = valid_configs and any(point.factors for point, _ in failures)
+    return SweepError(lines, note=WHERE_HINT if filterable else None, shown=shown)
+
+
+def label(factors: Mapping[str, object]) -> str:
+    """Name a point by its factor values, such as ``r=2, w=3``."""
+    return ", ".join(f"{path.split('.')[-1]}={_cell(value)}" for path, value in factors.items())
 
 
 # --- describing points -------------------------------------------------------------------------
@@ -250,7 +298,11 @@ def _count_line(runs: int, seeds: Mapping[tuple, list]) -> str:
 
 
 def _is_truth(value: object) -> bool:
-    return isinstance(value, bool) or (_is_int(value) and value in (0, 1))
+    return isinstance(value, bool)
+
+
+def _is_whole(value: object) -> bool:
+    return _is_int(value) or (isinstance(value, float) and value.is_integer())
 
 
 def _at(expression: Expression, scope: Mapping[str, object]) -> str:

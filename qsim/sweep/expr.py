@@ -17,8 +17,12 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from qsim.errors import QsimError
+from qsim.inputs import brief
 
 FUNCTIONS = {"min": min, "max": max, "abs": abs}
+_ARITY = {"min": "two or more numbers", "max": "two or more numbers", "abs": "one number"}
+MAX_CHARS = 1000  # a filter or bound names a few factors; longer text is a mistake (or an attack)
+EXCERPT_CHARS = 60  # of an expression, in messages
 _CONSTANTS = (int, float, str, bool, type(None))
 _NUMBERS = (int, float)
 _MAX_POWER_BITS = 10_000  # keeps 10**10**10 from hanging expansion
@@ -28,6 +32,10 @@ def _power(base: object, exponent: object) -> object:
     is_int = isinstance(base, int) and isinstance(exponent, int)
     if is_int and abs(base) > 1 and exponent > 0 and base.bit_length() * exponent > _MAX_POWER_BITS:
         raise ValueError(f"the power is too large (more than {_MAX_POWER_BITS} bits)")
+    if base < 0 and not float(exponent).is_integer():
+        raise ValueError(
+            f"({base:g}) ** {exponent:g} is not a real number (a negative base, a fractional power)"
+        )
     return base**exponent
 
 
@@ -128,13 +136,27 @@ class Expression:
         if missing:
             known = ", ".join(sorted(values)) or "none"
             noun = "name" if len(missing) == 1 else "names"
-            raise ExpressionError(f"{self.text!r} uses unknown {noun} {', '.join(missing)}; known: {known}")
+            raise ExpressionError(f"{self.excerpt} uses unknown {noun} {', '.join(missing)}; known: {known}")
         try:
             return _evaluate(self._tree.body, values)
-        except (ArithmeticError, TypeError, ValueError) as exc:
-            raise ExpressionError(f"cannot evaluate {self.text!r}: {exc}") from None
+        except ZeroDivisionError:
+            raise ExpressionError(f"cannot evaluate {self.excerpt}: a division by zero") from None
+        except OverflowError:
+            raise ExpressionError(f"cannot evaluate {self.excerpt}: a number too large to compute") from None
+        except (TypeError, ValueError) as exc:  # raised by the checks below, in qsim's words
+            raise ExpressionError(f"cannot evaluate {self.excerpt}: {exc}") from None
         except RecursionError:
-            raise ExpressionError(f"cannot evaluate {self.text!r}: too deeply nested") from None
+            raise ExpressionError(f"cannot evaluate {self.excerpt}: too deeply nested") from None
+
+    @property
+    def excerpt(self) -> str:
+        """The text quoted for a message, cut to EXCERPT_CHARS characters."""
+        return excerpt(self.text)
+
+
+def excerpt(text: str) -> str:
+    """Return ``text`` quoted for a message, cut short if long."""
+    return repr(text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 3] + "...")
 
 
 def parse(text: str) -> Expression:
@@ -149,14 +171,19 @@ def parse(text: str) -> Expression:
 def _parse_checked(text: object) -> ast.Expression:
     """Return the syntax tree of ``text`` if every construct in it is allowed."""
     if not isinstance(text, str):
-        raise ExpressionError(f"expected an expression in a string, found {text!r}")
+        raise ExpressionError(f"expected an expression in a string, found {brief(text)}")
+    if len(text) > MAX_CHARS:
+        raise ExpressionError(
+            f"an expression of {len(text):,} characters is longer than the limit of {MAX_CHARS:,} "
+            f"(a filter or bound names a few factors): {excerpt(text)}"
+        )
     try:
         tree = ast.parse(text.strip(), mode="eval")
         _check(tree.body, text)
     except SyntaxError as exc:
-        raise ExpressionError(f"not a valid expression ({exc.msg}): {text!r}") from None
+        raise ExpressionError(f"not a valid expression ({exc.msg}): {excerpt(text)}") from None
     except (RecursionError, MemoryError):
-        raise ExpressionError(f"too deeply nested: {text!r}") from None
+        raise ExpressionError(f"too deeply nested: {excerpt(text)}") from None
     return tree
 
 
@@ -213,6 +240,9 @@ def _check_call(node: ast.Call, text: str) -> None:
     if node.keywords:
         _reject("a keyword argument", text)
     _check_all(node.args, text)
+    name = node.func.id
+    if (len(node.args) == 1) != (name == "abs") or not node.args:
+        raise ExpressionError(f"{name}() takes {_ARITY[name]}: {excerpt(text)}")
 
 
 def _dotted(node: ast.expr, text: str = "") -> str:
@@ -231,7 +261,7 @@ def _dotted(node: ast.expr, text: str = "") -> str:
 
 
 def _reject(what: str, text: str) -> NoReturn:
-    raise ExpressionError(f"{what} is not allowed in an expression: {text!r}")
+    raise ExpressionError(f"{what} is not allowed in an expression: {excerpt(text)}")
 
 
 def _names(node: ast.expr) -> set[str]:
@@ -258,7 +288,7 @@ def _evaluate(node: ast.expr, values: Mapping[str, object]) -> object:
         case ast.Compare():
             return _compare(node, values)
         case ast.Call(func=ast.Name(id=name), args=args):
-            return FUNCTIONS[name](*(_evaluate(arg, values) for arg in args))
+            return FUNCTIONS[name](*_numbers(name, *(_evaluate(arg, values) for arg in args)))
         case ast.Tuple(elts=items) | ast.List(elts=items):
             return tuple(_evaluate(item, values) for item in items)
     raise AssertionError(f"unchecked node {ast.dump(node)}")  # _check admits nothing else
@@ -277,14 +307,38 @@ def _compare(node: ast.Compare, values: Mapping[str, object]) -> bool:
     left = _evaluate(node.left, values)
     for op, comparator in zip(node.ops, node.comparators, strict=True):
         right = _evaluate(comparator, values)
+        if isinstance(op, _ORDERING) and not _comparable(left, right):
+            found = f"{_kind(left)} and {_kind(right)}"
+            raise TypeError(f"{_ORDERING_SYMBOLS[type(op)]!r} orders two numbers or two texts, found {found}")
         if not _COMPARE[type(op)](left, right):
             return False
         left = right
     return True
 
 
-def _numbers(op: ast.AST, *operands: object) -> tuple[object, ...]:
+def _numbers(op: ast.AST | str, *operands: object) -> tuple[object, ...]:
     if not all(isinstance(value, _NUMBERS) for value in operands):
-        found = " and ".join(type(value).__name__ for value in operands)
-        raise TypeError(f"{_SYMBOLS[type(op)]!r} needs numbers, found {found}")
+        found = " and ".join(_kind(value) for value in operands)
+        what = f"{op}()" if isinstance(op, str) else repr(_SYMBOLS[type(op)])
+        raise TypeError(f"{what} needs numbers, found {found}")
     return operands
+
+
+_ORDERING = ast.Lt | ast.LtE | ast.Gt | ast.GtE
+_ORDERING_SYMBOLS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+
+def _comparable(left: object, right: object) -> bool:
+    both = (left, right)
+    return all(isinstance(v, _NUMBERS) for v in both) or all(isinstance(v, str) for v in both)
+
+
+def _kind(value: object) -> str:
+    """What a value is, in a user's words."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, _NUMBERS):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    return "null" if value is None else "a list or mapping"

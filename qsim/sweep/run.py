@@ -40,8 +40,8 @@ from qsim.results import (
 from qsim.scenario import Scenario, resolved_dict, run_id, scenario_from_dict, with_values
 from qsim.sweep.aggregate import RUN_COLUMNS, aggregate, headline
 from qsim.sweep.executors import executor
-from qsim.sweep.expand import Point, expand
-from qsim.sweep.spec import Sweep, SweepError
+from qsim.sweep.expand import Point, expand, invalid_points
+from qsim.sweep.spec import Sweep
 
 MAX_POINT_BYTES = 1 << 20  # a point's row is about 2 KB; anything this large is not one
 
@@ -66,18 +66,18 @@ def plan(base: Mapping, sweep: Sweep, *, base_dir: str | Path | None = None) -> 
         SweepError: for a bad sweep, or points whose scenario is invalid (all of them at once).
     """
     base = {key: value for key, value in base.items() if key != "sweep"}
-    planned, problems = [], []
-    for point in expand(sweep):
+    points = expand(sweep)
+    planned, failures = [], []
+    for point in points:
         values = dict(point.factors) | ({"seed": point.seed} if point.seed is not None else {})
         try:
             scenario = scenario_from_dict(with_values(base, values), base_dir=base_dir)
         except ScenarioError as exc:
-            problems += [f"run {point.index} ({_label(point.factors)}): {p}" for p in exc.problems]
+            failures.append((point, exc.problems))
             continue
         planned.append(PlannedRun(point, scenario, run_id(scenario)))
-    if problems:
-        note = "A `where` filter can leave out configurations that cannot be valid (such as r > n)."
-        raise SweepError(problems, note=note, shown=20)
+    if failures:
+        raise invalid_points(failures, points)
     return planned
 
 
@@ -257,10 +257,6 @@ def _one_type(values: list) -> list:
     if len(kinds - {type(None)}) > 1:
         return [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
     return values
-
-
-def _label(factors: Mapping) -> str:
-    return ", ".join(f"{k.split('.')[-1]}={_cell(v)}" for k, v in factors.items())
 
 
 def _json_number(value):

@@ -23,8 +23,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from qsim.distributions import whole_number
 from qsim.errors import QsimError
 from qsim.inputs import InputError, YamlSyntaxError, brief, load_yaml
+from qsim.scenario.limits import MAX_SEED
 from qsim.sweep.expr import Expression, ExpressionError, parse
 
 MAX_RUNS = 100_000  # runs (and seeds) in one sweep, so that a mistyped bound cannot hang expansion
@@ -251,10 +253,11 @@ def _where(text: object) -> Expression:
 def _seeds(raw: object) -> tuple[int | None, ...]:
     if raw is None:
         return (None,)
+    raw = _whole(raw)
     if _is_int(raw) and 0 < raw <= MAX_RUNS:
         return tuple(range(raw))
     if isinstance(raw, list):
-        return tuple(raw)
+        return tuple(_whole(seed) for seed in raw)
     raise SweepError(
         [f"seeds: expected a count from 1 to {MAX_RUNS} or a list of seeds; found {_brief(raw)}"]
     )
@@ -343,7 +346,7 @@ def _unknown_names(what: str, expression: Expression, aliases: Mapping[str, str]
         return []
     known = ", ".join(sorted(aliases)) or "none"
     names = f"{_plural(len(unknown), 'name')} {', '.join(unknown)}"
-    return [f"{what}: {expression.text!r} uses unknown {names}; known names: {known}"]
+    return [f"{what}: {expression.excerpt} uses unknown {names}; known names: {known}"]
 
 
 def _cycle_problems(sweep: Sweep, aliases: Mapping[str, str]) -> list[str]:
@@ -355,9 +358,9 @@ def _seed_problems(seeds: tuple) -> list[str]:
     if not seeds:
         return ["seeds: an empty list"]
     found = [
-        f"seeds: {_brief(s)} is not a seed (an integer >= 0)"
+        f"seeds: {_brief(s)} is not a seed (a whole number from 0 to 2**63 - 1)"
         for s in seeds
-        if s is not None and not (_is_int(s) and s >= 0)
+        if s is not None and not (_is_int(s) and 0 <= s <= MAX_SEED)
     ]
     return found + [f"seeds: {_brief(s)} is listed twice" for s in _repeated(seeds)[:1]]
 
@@ -407,6 +410,14 @@ def _topological(deps: Mapping[str, Sequence[str]]) -> tuple[list[str], list[lis
 # --- small helpers -----------------------------------------------------------------------------
 
 
+def _whole(value: object) -> object:
+    """``value`` as an int if it is a whole number (5, 5.0, "5"), else unchanged (and refused later)."""
+    try:
+        return whole_number(value)
+    except ValueError:
+        return value
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -416,7 +427,8 @@ def _plural(count: int, noun: str) -> str:
 
 
 def _range_text(factor: Factor) -> str:
-    return f"{factor.low.text}..{factor.high.text}"
+    text = f"{factor.low.text}..{factor.high.text}"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _repeated(items: Sequence) -> list:
