@@ -61,9 +61,9 @@ class Op:
         self.best = None
         self.commit = self.ts = _NAN
         self.arrived = self.reached = self.done = self.orphaned = False
-        self.need = None  # replies still needed per region, for local_* and each_quorum levels
-        self.hedged = None  # (node, time) of the hedged request, if one was sent
-        self.coordinator = None  # set when the attempt is dispatched (a retry waits out its backoff)
+        # need: replies still needed per region (local_* and each_quorum levels); hedged: (node, time)
+        # of the hedged request; coordinator: set at dispatch (a retry first waits out its backoff).
+        self.need = self.hedged = self.coordinator = None
 
     def retry(self, needed: int) -> Op:
         """Return the next attempt: the same operation with fresh quorum state needing ``needed``.

@@ -45,8 +45,9 @@ class Deadlines:
     def add(self, op, deadline: float) -> None:
         """Watch ``op`` until ``deadline`` (ms)."""
         op.deadline = deadline
-        self._pending.append(op)
-        if len(self._pending) > self._prune_at:
+        pending = self._pending
+        pending.append(op)
+        if len(pending) > self._prune_at:
             self._prune()
         if not self._armed:
             self._arm(deadline)
