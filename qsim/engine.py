@@ -16,7 +16,7 @@ from qsim.history import add_probe_delays, faults_frame, messages_frame, nodes_f
 from qsim.metrics import measured, summarize
 from qsim.model.build import Model, build
 from qsim.model.workload import ProbeLoop
-from qsim.outcome import RunResult
+from qsim.outcome import RunResult, runtime
 from qsim.outcome import manifest as describe
 from qsim.rng import RandomStreams
 from qsim.scenario import Scenario, run_id, with_seed
@@ -62,14 +62,7 @@ def simulate(
     wall_s = time.perf_counter() - wall_start
     events = _event_count(model.env)
     sim_ms = float(model.env.now)
-    summary["runtime"] = {
-        "wall_s": wall_s,
-        "engine_s": engine_s,
-        "sim_ms": sim_ms,
-        "ops": len(ops),
-        "ops_per_s": len(ops) / engine_s if engine_s > 0 else None,
-        "events": events,
-    }
+    summary["runtime"] = runtime(wall_s=wall_s, engine_s=engine_s, sim_ms=sim_ms, ops=len(ops), events=events)
     manifest = describe(
         summary,
         engine="discrete-event",

@@ -34,6 +34,22 @@ class RunResult:
         return self.manifest["error"]
 
 
+def runtime(
+    *,
+    wall_s: float,
+    engine_s: float,
+    sim_ms: float | None,
+    ops: int,
+    events: int | None,
+    trials: int | None = None,
+) -> dict:
+    """The summary's ``runtime`` section; ``trials`` only for an engine without a clock (Monte Carlo)."""
+    section = {"wall_s": wall_s, "engine_s": engine_s, "sim_ms": sim_ms}
+    if trials is not None:
+        section["trials"] = trials
+    return section | {"ops": ops, "ops_per_s": ops / engine_s if engine_s > 0 else None, "events": events}
+
+
 def manifest(
     summary: dict,
     *,

@@ -7,7 +7,7 @@ import re
 from pydantic import BaseModel
 
 from qsim.history import OPS_COLUMNS
-from qsim.scenario.load import _models_in
+from qsim.scenario.messages import _models_in
 from qsim.scenario.schema import Scenario
 
 from .conftest import ROOT

@@ -34,7 +34,7 @@ from qsim.errors import QsimError
 from qsim.history import faults_frame
 from qsim.metrics import summarize
 from qsim.model.recorder import ERROR_TEXT, NO_VERSION, QUORUM_TIMEOUT
-from qsim.outcome import RunResult
+from qsim.outcome import RunResult, runtime
 from qsim.outcome import manifest as describe
 from qsim.rng import RandomStreams
 from qsim.scenario import Scenario, run_id, with_seed
@@ -292,15 +292,9 @@ def run(scenario: Scenario, seed: int | None = None) -> RunResult:
     summary = _summary(scenario, ops, faults)
     wall_s = time.perf_counter() - wall_start
     trials = outcome.fresh.size
-    summary["runtime"] = {
-        "wall_s": wall_s,
-        "engine_s": engine_s,
-        "sim_ms": None,
-        "trials": trials,
-        "ops": len(ops),
-        "ops_per_s": len(ops) / engine_s if engine_s > 0 else None,
-        "events": None,
-    }
+    summary["runtime"] = runtime(
+        wall_s=wall_s, engine_s=engine_s, sim_ms=None, ops=len(ops), events=None, trials=trials
+    )
     manifest = describe(
         summary,
         engine="montecarlo",
