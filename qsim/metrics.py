@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from qsim import nines
+
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 QUANTILE_GRID = np.linspace(0.0, 1.0, 101)  # latency_ms.quantiles: the 0th, 1st, ..., 100th percentiles
 _T_EDGES_MS = np.array(
@@ -22,12 +24,17 @@ def latency_stats(latency_ms: np.ndarray) -> dict:
     latency_ms = np.asarray(latency_ms, dtype=float)
     stats: dict = {"count": int(latency_ms.size)}
     if latency_ms.size == 0:
-        return stats | {"mean": None} | dict.fromkeys(PERCENTILES) | {"max": None, "quantiles": None}
+        return stats | {"mean": None} | dict.fromkeys(PERCENTILES) | {"max": None, "quantiles": None,
+                                                                        "percentiles": None}  # fmt: skip
     stats["mean"] = float(latency_ms.mean())
     values = np.percentile(latency_ms, list(PERCENTILES.values()))
     stats.update({name: float(v) for name, v in zip(PERCENTILES, values, strict=True)})
     stats["max"] = float(latency_ms.max())
     stats["quantiles"] = np.quantile(latency_ms, QUANTILE_GRID).tolist()  # for CDFs across runs
+    # At qsim.nines.GRID, for percentile plots across runs; beyond what the sample resolves: None.
+    levels = nines.grid_points(latency_ms.size)
+    values = np.percentile(latency_ms, levels).tolist()
+    stats["percentiles"] = values + [None] * (len(nines.GRID) - len(values))
     return stats
 
 

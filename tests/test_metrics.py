@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qsim import nines
 from qsim.metrics import latency_stats, measured, staleness_summary, summarize, wilson_interval
 
 
@@ -29,6 +30,7 @@ def test_latency_stats_of_nothing_are_none():
         "p999": None,
         "max": None,
         "quantiles": None,
+        "percentiles": None,
     }
 
 
@@ -108,3 +110,14 @@ def test_t_visibility_bins_workload_reads_by_t():
         (0.2, 0.5, 2, 1.0),
         (50.0, 100.0, 1, 1.0),
     ]
+
+
+def test_percentiles_follow_the_nines_grid_and_stop_where_the_sample_does():
+    latency = np.random.default_rng(3).exponential(2.0, size=2000)
+    stats = latency_stats(latency)
+    resolved = [p for p, v in zip(nines.GRID, stats["percentiles"], strict=True) if v is not None]
+    # 2000 values resolve p99.95 (1 - 1/2000) and nothing finer.
+    assert resolved[-1] == 99.95 and len(resolved) == nines.GRID.index(99.95) + 1
+    for percent, value in zip(resolved, stats["percentiles"], strict=False):
+        assert value == np.percentile(latency, percent)
+    assert stats["percentiles"][nines.GRID.index(99.0)] == stats["p99"]

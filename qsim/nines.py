@@ -1,0 +1,61 @@
+"""The percentile ("nines") axis of latency plots, as HdrHistogram draws them.
+
+A latency tail lives in the top 1% of operations, where a CDF's linear y axis shows nothing. On
+the nines axis a percentile p sits at x = -log10(1 - p/100): 0 at p0, 1 at p90, 2 at p99, 3 at
+p99.9, so each further nine gets as much room as the first 90%. A sample of n latencies resolves
+percentiles up to 100 (1 - 1/n); the axis stops there, never promising a tail it did not see.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.axes import Axes
+
+# The percentiles each run's summary records (latency_ms.percentiles), dense where tails live.
+GRID = (0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 75.0, 80.0, 85.0, 90.0, 95.0, 97.5, 99.0,
+        99.5, 99.75, 99.9, 99.95, 99.975, 99.99, 99.995, 99.999)  # fmt: skip
+
+
+def nines(percent: np.ndarray | float) -> np.ndarray:
+    """Position of ``percent`` (0 <= percent < 100) on the nines axis: -log10(1 - percent/100)."""
+    return -np.log10(1.0 - np.asarray(percent, dtype=float) / 100.0)
+
+
+def resolved(count: int) -> float:
+    """The highest percentile a sample of ``count`` values resolves: 100 (1 - 1/count) (0 if empty)."""
+    return 100.0 * (1.0 - 1.0 / count) if count > 0 else 0.0
+
+
+def empirical(latency: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every sorted value of ``latency`` with its percentile: the share of values below it, in percent.
+
+    The i-th smallest of n values (from 0) sits at 100 i / n, so the largest sits at the highest
+    resolved percentile (finite on the nines axis) and ties draw as a flat step.
+    """
+    values = np.sort(np.asarray(latency, dtype=float))
+    return 100.0 * np.arange(values.size) / max(values.size, 1), values
+
+
+def grid_points(count: int) -> np.ndarray:
+    """The GRID percentiles a sample of ``count`` values resolves (for curves built from GRID)."""
+    grid = np.asarray(GRID)
+    return grid[grid <= resolved(count) + 1e-9]
+
+
+def set_nines_axis(axes: Axes, top_percent: float) -> None:
+    """Put plain percentile ticks (0, 90, 99, 99.9, ...) on ``axes``' x axis, up to ``top_percent``.
+
+    The axis runs from p0 to the first tick at or beyond ``top_percent`` (at least p99), so the
+    data's last point is always inside it and the reader sees how far the tail reaches.
+    """
+    top = max(2, int(np.ceil(float(nines(min(top_percent, 99.9999999))) - 1e-9)))
+    ticks = np.arange(top + 1)
+    axes.set_xticks(ticks, [_label(k) for k in ticks])
+    axes.set_xticks(nines(np.array([50.0, 75.0])), minor=True)
+    axes.set_xlim(0, top)
+    axes.set_xlabel("percentile (nines scale: each tick one more nine)")
+
+
+def _label(k: int) -> str:
+    """The percentile at k nines: 0, 90, 99, 99.9, ... written as plain decimals."""
+    return "0" if k == 0 else f"{100 - 10.0 ** (2 - k):.{max(k - 2, 0)}f}"
