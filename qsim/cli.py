@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from qsim.errors import QsimError, ScenarioError
-from qsim.scenario import Scenario, consistency_warnings, load_scenario
+from qsim.scenario import Scenario, consistency_warnings, load_scenario, load_scenario_given, written_yaml
 from qsim.scenario.limits import MAX_SEED
 
 
@@ -46,6 +46,42 @@ def main() -> None:
     """
 
 
+TRACE_AROUND_N = 10  # operations traced with --trace-around when --trace-messages is not given
+
+
+def _trace_focus(ctx: click.Context, param: click.Parameter, value: str | None) -> str | int | None:
+    """--trace-around: an anomaly name or an op id."""
+    if value is None:
+        return None
+    from qsim.tracing import ANOMALIES
+
+    if value in ANOMALIES:
+        return value
+    if value.isdigit():
+        return int(value)
+    raise click.BadParameter(f"{value!r}: expected an op id or one of {', '.join(ANOMALIES)}", ctx, param)
+
+
+def _trace_count(trace_messages: int | None, trace_around: str | int | None, engine: str) -> int:
+    """How many operations to trace (0: none), from --trace-messages and --trace-around."""
+    if trace_around is not None and trace_messages == 0:
+        raise click.UsageError("--trace-around needs --trace-messages N of 1 or more")
+    if trace_messages is not None:
+        count = trace_messages
+    else:
+        count = TRACE_AROUND_N if trace_around is not None else 0
+    if count and engine != "des":
+        raise click.UsageError("--trace-messages and --trace-around need --engine des (they trace messages)")
+    return count
+
+
+def _traced(trace: dict) -> str:
+    """What a traced run traced, in words."""
+    if "first" in trace:
+        return f"the first {trace['first']} operations"
+    return f"{len(trace['op_ids'])} operations around {trace['what']}, {trace['focus']}"
+
+
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -80,9 +116,18 @@ def main() -> None:
 @click.option(
     "--trace-messages",
     type=click.IntRange(min=0),
-    default=0,
+    default=None,
     metavar="N",
-    help="Record every message of the first N operations and draw their sequence diagram.",
+    help="Record every message of N operations (the first N, or N around --trace-around) and draw "
+    "their sequence diagram, sequence.png (also with --no-plots).",
+)
+@click.option(
+    "--trace-around",
+    default=None,
+    callback=_trace_focus,
+    metavar="stale|failed|OP_ID",
+    help="Trace the operations around the first stale read, the first failed operation, or operation "
+    f"OP_ID [default N: {TRACE_AROUND_N}]. Runs the scenario twice: untraced to find them, then traced.",
 )
 def run(
     scenario: Path,
@@ -92,28 +137,48 @@ def run(
     no_plots: bool,
     quiet: bool,
     engine: str,
-    trace_messages: int,
+    trace_messages: int | None,
+    trace_around: str | int | None,
 ) -> None:
-    """Run SCENARIO once and write its results folder."""
+    """Run SCENARIO once and write its results folder.
+
+    While it runs, a progress bar on stderr if stderr is a terminal (not with --quiet).
+    """
+    import time
+
     from qsim.engine import simulate
+    from qsim.progress import RunProgress
     from qsim.report import terminal_table
     from qsim.results import check_run_folder, write_run
 
-    loaded = load_scenario(scenario, overrides)
+    started = time.perf_counter()
+
+    trace_count = _trace_count(trace_messages, trace_around, engine)
+    loaded, as_given = load_scenario_given(scenario, overrides)
     _warn([loaded], scenario)
     if out is not None:  # before the run, not after it
         check_run_folder(out, "--out")
+    progress = RunProgress(loaded.name, quiet=quiet)
     if engine == "montecarlo":
         from qsim.analysis import montecarlo
 
-        result = montecarlo.run(loaded, seed)
+        result = montecarlo.run(loaded, seed, progress)
+    elif trace_count:
+        from qsim.tracing import traced_run
+
+        result = traced_run(loaded, seed, trace_count, trace_around, progress=progress)  # around: 2 runs
     else:
-        result = simulate(loaded, seed, trace_messages=trace_messages)
+        result = simulate(loaded, seed, progress=progress)
+    progress.close()
     try:
-        folder = write_run(result, out, plots_too=not no_plots)
+        given = written_yaml(as_given, str(scenario), overrides, seed)
+        folder = write_run(result, out, plots_too=not no_plots, given=given)
     except OSError as exc:
         raise click.ClickException(f"cannot write the results: {exc}") from None
-    click.echo(str(folder) if quiet else terminal_table(result.summary, result.manifest, str(folder)))
+    table = terminal_table(result.summary, result.manifest, str(folder), time.perf_counter() - started)
+    click.echo(str(folder) if quiet else table)
+    if "trace" in result.manifest and not quiet:
+        click.echo(f"sequence diagram: {folder / 'sequence.png'} ({_traced(result.manifest['trace'])})")
     if result.error:
         raise click.ClickException(f"the run failed: {result.error} (manifest written to {folder})")
 
@@ -170,6 +235,14 @@ def run(
 @click.option("--dry-run", is_flag=True, help="List the runs and their count; run nothing.")
 @click.option("--no-plots", is_flag=True, help="Do not draw the plots.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line; print only the results folder.")
+@click.option(
+    "--objective",
+    "objectives",
+    multiple=True,
+    metavar="METRIC",
+    help="A metric the Pareto frontier is over (repeatable); replaces the sweep block's objectives "
+    "[default: read_latency_p99_ms, write_latency_p99_ms, stale_fraction].",
+)
 def sweep(
     scenario,
     factors,
@@ -186,19 +259,24 @@ def sweep(
     dry_run,
     no_plots,
     quiet,
+    objectives,
 ) -> None:
     """Run SCENARIO over a grid of factors with replicate seeds.
 
     The grid is the scenario's `sweep:` block, or, when any of --factor, --where, --zip or
-    --seeds is given, those options alone.
+    --seeds is given, those options alone. The Pareto frontier is over the --objective metrics,
+    else the block's `objectives:`, else p99 read latency, p99 write latency and stale fraction.
     """
     from qsim.results import check_sweep_folder, default_sweep_dir
     from qsim.sweep import describe
+    from qsim.sweep.aggregate import DEFAULT_OBJECTIVES, check_objectives
     from qsim.sweep.plots import write_plots
     from qsim.sweep.report import Progress, pareto_table
     from qsim.sweep.run import SweepInterrupted, run_sweep
 
-    name, planned = _plan_sweep(scenario, overrides, factors, where, zips, seeds)
+    chosen = check_objectives(objectives, "--objective") if objectives else None
+    name, planned, block_objectives = _plan_sweep(scenario, overrides, factors, where, zips, seeds)
+    objectives = chosen or block_objectives or DEFAULT_OBJECTIVES
     _warn([p.scenario for p in planned], scenario)
     if dry_run:
         click.echo(describe([p.point for p in planned]))
@@ -206,29 +284,36 @@ def sweep(
     option = "--out" if out is not None else "the results folder"
     out = out if out is not None else default_sweep_dir(name)
     check_sweep_folder(out, option)  # before any point runs
+    progress = None if quiet else Progress()
     try:
         result = run_sweep(planned, out, executor_name=executor_name, workers=workers, scheduler=scheduler,
                            resume=resume, keep_runs=keep_runs, plots=not no_plots,
-                           progress=None if quiet else Progress(),
-                           description={"scenario": str(scenario), "name": name},
+                           progress=progress, say=None if quiet else lambda line: click.echo(line, err=True),
+                           description={"scenario": str(scenario), "name": name,
+                                        "objectives": list(objectives)},
                            warn=lambda line: click.echo(f"warning: {line}", err=True))  # fmt: skip
     except SweepInterrupted as exc:
+        if progress is not None:
+            progress.close()
         click.echo(str(exc), err=True)
         sys.exit(130)
     except OSError as exc:
         raise click.ClickException(f"cannot write the results: {exc}") from None
     if not no_plots:
-        write_plots(result.runs, result.aggregate, result.factors, out, str(name))
+        write_plots(result.runs, result.aggregate, result.factors, out, str(name), objectives)
     if quiet:
         click.echo(str(out))
         return
     failed = int(result.runs["error"].notna().sum())
     click.echo(f"{len(result.runs)} runs, {failed} failed; results: {out}")
-    click.echo(pareto_table(result.aggregate, result.factors))
+    click.echo(pareto_table(result.aggregate, result.factors, objectives))
 
 
-def _plan_sweep(scenario: Path, overrides, factors=(), where=None, zips=(), seeds=None) -> tuple[str, list]:
-    """Return the base scenario's name (checked before any path is built from it) and the planned runs.
+def _plan_sweep(
+    scenario: Path, overrides, factors=(), where=None, zips=(), seeds=None
+) -> tuple[str, list, tuple | None]:
+    """Return the base scenario's name (checked before any path is built from it), the planned runs,
+    and the sweep's objectives (None for the default ones).
 
     The grid is the scenario's ``sweep:`` block unless any of the command-line options is given.
 
@@ -245,7 +330,7 @@ def _plan_sweep(scenario: Path, overrides, factors=(), where=None, zips=(), seed
         spec = sweep_from_cli(factors, where=where, zips=zips, seeds=seeds)
     else:
         spec = sweep_from_mapping(data.get("sweep") or {})
-    return name, plan(data, spec, base_dir=scenario.parent)
+    return name, plan(data, spec, base_dir=scenario.parent), spec.objectives
 
 
 @main.command()
@@ -254,6 +339,7 @@ def plot(folder: Path) -> None:
     """Draw every plot of a run or sweep FOLDER again from its saved results."""
     from qsim.analysis import load_sweep
     from qsim.results import redraw_run
+    from qsim.sweep.aggregate import DEFAULT_OBJECTIVES, check_objectives
     from qsim.sweep.plots import write_plots
 
     if (folder / "manifest.json").exists():
@@ -261,9 +347,11 @@ def plot(folder: Path) -> None:
     elif (folder / "runs.parquet").exists():
         sweep = load_sweep(folder)
         name = sweep.sweep.get("name", folder.name)
+        recorded = sweep.sweep.get("objectives", DEFAULT_OBJECTIVES)  # sweeps before objectives: the default
+        objectives = check_objectives(recorded, f"{folder / 'sweep.json'}: objectives")
         written = [
             folder / "plots" / f
-            for f in write_plots(sweep.runs, sweep.aggregate, sweep.factors, folder, name)
+            for f in write_plots(sweep.runs, sweep.aggregate, sweep.factors, folder, name, objectives)
         ]
     else:
         raise click.ClickException(

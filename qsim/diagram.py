@@ -1,10 +1,18 @@
 """Message-sequence (Lamport) diagrams of a traced run, built from its DataFrames.
 
 One vertical lifeline per participant (client endpoints, then nodes), time flowing downward, an
-arrow per delivered message and a half arrow ending in an X per dropped one. Every artist drawn
-for a message, a fault or an operation carries a gid ``<role>:<id>`` (``lifeline:n1``,
-``message:3``, ``drop:4``, ``crash:n2:0``, ``partition:1``, ``op:7``), so tests and SVG readers
-can find it; message ids are row positions in ``messages``.
+arrow per delivered message and a half arrow ending in an X per dropped one. Each traced
+operation is a bar beside its client's lane from its start to its end, filled by its outcome,
+and labelled in a column on the left joined to its bar by a leader line; labels are stacked so
+that none overlaps another. Stretches of time with no traced message are cut short and marked
+on the time axis (:mod:`qsim.timecut`), so bursts far apart in time both get room; send and
+delivery times and message kinds are written where they fit and left out where they would
+overlap (the figure says how many; every time is in ``messages.parquet``).
+
+Every artist drawn for a message, a fault or an operation carries a gid ``<role>:<id>``
+(``lifeline:n1``, ``message:3``, ``drop:4``, ``crash:n2:0``, ``partition:1``, ``op:7``,
+``op-label:7``, ``op-leader:7``, ``cut:0``), so tests and SVG readers can find it; message ids
+are row positions in ``messages``.
 """
 
 from __future__ import annotations
@@ -16,12 +24,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 from matplotlib.path import Path as MplPath
+from matplotlib.text import Text
 
-from qsim import results  # the module, not its names: results may come to import this module
+# results as a module, not its names: results may come to import this module
+from qsim import results, timecut, tracing
+from qsim.diagram_labels import OpMark, lay_out, op_text
 
 KIND_GROUPS = {
     "write_request": "write path",
@@ -71,25 +83,38 @@ def sequence_diagram(
         title: the figure title (default: "Message sequence").
     """
     lanes = participants(messages)
-    figure = Figure(figsize=_figure_size(len(lanes), len(messages), ops is not None), layout="constrained")
+    traced = _traced_ops(ops, messages)
+    figure = Figure(figsize=_figure_size(len(lanes), len(messages), len(traced)), layout="constrained")
+    FigureCanvasAgg(figure)  # labels are laid out by their measured sizes
     axes = figure.add_subplot()
     axes.set_title(title or "Message sequence")
     if messages.empty:
         axes.text(0.5, 0.5, "no traced messages", ha="center", va="center", transform=axes.transAxes)
         axes.set_axis_off()
         return figure
-    traced = _traced_ops(ops, messages)
-    low_ms, high_ms = _time_range(messages, traced)
+    typical_ms = _typical_delay_ms(messages)
+    low_ms, high_ms, time_cut = _time_axis(messages, traced, faults, typical_ms)
     x = {name: float(i) for i, name in enumerate(lanes)}
-    _draw_lifelines(axes, x, low_ms, high_ms, left=-1.2 if len(traced) else -0.5)
+    _draw_lifelines(axes, x, low_ms, high_ms)
+    timecut.apply(axes, time_cut, low_ms, high_ms, _axes_height_pt(figure))
     drawn = _draw_faults(axes, faults, x, low_ms, high_ms) if faults is not None else set()
-    _draw_messages(axes, messages, x)
-    if len(traced):
-        _draw_ops(axes, traced, messages, x, high_ms)
-    figure.legend(
-        handles=_legend_handles(messages, drawn, traced), loc="outside lower center", ncols=5, fontsize=8
-    )
+    missed = _missed(ops, traced) if len(traced) else {}
+    labels = _draw_messages(axes, messages, x, typical_ms, _emphasis(traced, missed))
+    marks = _draw_ops(axes, traced, messages, x, high_ms, missed) if len(traced) else []
+    handles = _legend_handles(messages, drawn, traced, bool(time_cut.gaps))
+    figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8)
+    lay_out(figure, axes, marks, labels)
     return figure
+
+
+def traced_title(title: str, manifest: dict) -> str:
+    """``title`` and, on a second line, which operations the run traced (its manifest's ``trace``)."""
+    trace = manifest.get("trace")
+    if not trace:
+        return title
+    if "first" in trace:
+        return f"{title}\nthe first {trace['first']} operations"
+    return f"{title}\n{len(trace['op_ids'])} operations around {trace['what']}, op {trace['op_id']}"
 
 
 def participants(messages: pd.DataFrame) -> list[str]:
@@ -103,10 +128,17 @@ def _natural(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def _figure_size(lanes: int, messages: int, with_ops: bool) -> tuple[float, float]:
-    """Inches: about 1.6 per lane across and 0.3 per message down, within readable bounds."""
-    width = 1.6 * lanes + (2.0 if with_ops else 1.0)
-    return min(max(width, 6.0), 30.0), min(max(3.0 + 0.3 * messages, 4.5), 30.0)
+def _figure_size(lanes: int, messages: int, ops: int) -> tuple[float, float]:
+    """Inches: about 1.6 per lane across (the op label column is added once measured) and 0.3 per
+    message down, tall enough to stack every op label, within readable bounds."""
+    width = 1.6 * lanes + 1.0
+    height = max(3.0 + 0.3 * messages, 4.5, 2.0 + 0.18 * ops)
+    return min(max(width, 6.0), 30.0), min(height, 30.0)
+
+
+def _axes_height_pt(figure: Figure) -> float:
+    """About how tall the axes will be, in points: the figure less its title, lane names and legend."""
+    return max(figure.get_figheight() - 1.4, 1.0) * 72
 
 
 def _traced_ops(ops: pd.DataFrame | None, messages: pd.DataFrame) -> pd.DataFrame:
@@ -116,21 +148,41 @@ def _traced_ops(ops: pd.DataFrame | None, messages: pd.DataFrame) -> pd.DataFram
     return ops[ops["op_id"].isin(messages["op_id"])]
 
 
-def _time_range(messages: pd.DataFrame, traced: pd.DataFrame) -> tuple[float, float]:
-    """The drawn time range (ms): every send, delivery and operation start, plus a margin.
-
-    Operation ends are left out: one timeout would squeeze every message into the top of the plot.
-    """
-    times = [messages["sent_ms"], messages["delivered_ms"].dropna()]
-    if len(traced):
-        times.append(traced["start_ms"])
-    values = pd.concat(times).to_numpy(dtype=float)
-    low, high = float(values.min()), float(values.max())
-    margin = 0.05 * (high - low) if high > low else 1.0
-    return low - margin, high + margin
+def _typical_delay_ms(messages: pd.DataFrame) -> float:
+    """The median delivery delay (ms), or 1 ms when there is none to take."""
+    delays = (messages["delivered_ms"] - messages["sent_ms"]).dropna()
+    return float(delays.median()) if len(delays) and delays.median() > 0 else 1.0
 
 
-def _draw_lifelines(axes: Axes, x: dict[str, float], low_ms: float, high_ms: float, left: float) -> None:
+def _time_axis(
+    messages: pd.DataFrame, traced: pd.DataFrame, faults: pd.DataFrame | None, typical_ms: float
+) -> tuple[float, float, timecut.TimeCut]:
+    """The drawn time range (ms), from the first to the last message or operation start or end with
+    a margin, and its axis: stretches with none of these (nor a fault starting or ending) cut short."""
+    sent = messages["sent_ms"].to_numpy(dtype=float)
+    lost = np.array([_lost_ms(m, typical_ms) for m in messages.itertuples(index=False)], dtype=float)
+    ends = np.where(
+        messages["dropped"].to_numpy(dtype=bool), lost, messages["delivered_ms"].to_numpy(dtype=float)
+    )
+    intervals = np.column_stack([sent, ends])
+    events = [
+        traced[column].dropna().to_numpy(dtype=float) for column in ("start_ms", "end_ms") if len(traced)
+    ]
+    events = np.concatenate([*events, [intervals.min(), intervals.max()]])
+    low, high = float(events.min()), float(events.max())
+    if faults is not None and len(faults):  # a fault's start or end inside the drawn range gets room too
+        edges = pd.concat([faults["start_ms"], faults["end_ms"]]).dropna().to_numpy(dtype=float)
+        events = np.concatenate([events, edges[(edges > low) & (edges < high)]])
+    gaps = timecut.busy_gaps(
+        np.concatenate([intervals, np.column_stack([events, events])]), timecut.CUT_AFTER * typical_ms
+    )
+    time_cut = timecut.cut(gaps, timecut.CUT_TO * typical_ms)
+    drawn = float(time_cut.forward(high) - time_cut.forward(low))
+    margin = max(0.03 * drawn, typical_ms / 2) if drawn > 0 else 1.0
+    return low - margin, high + margin, time_cut
+
+
+def _draw_lifelines(axes: Axes, x: dict[str, float], low_ms: float, high_ms: float) -> None:
     for name, position in x.items():
         axes.plot(
             [position, position], [low_ms, high_ms], color="0.55", lw=1, zorder=1, gid=f"lifeline:{name}"
@@ -138,8 +190,7 @@ def _draw_lifelines(axes: Axes, x: dict[str, float], low_ms: float, high_ms: flo
     axes.set_xticks(list(x.values()), list(x), fontweight="bold")
     axes.xaxis.tick_top()
     axes.tick_params(axis="x", length=0)
-    axes.set_xlim(left, len(x) - 0.5)
-    axes.set_ylim(high_ms, low_ms)  # time flows downward
+    axes.set_xlim(-0.5, len(x) - 0.5)  # the op label column widens it on the left once measured
     axes.set_ylabel("time (ms)")
     axes.grid(True, axis="y", alpha=0.2)
     for side in ("top", "right", "bottom"):
@@ -166,6 +217,7 @@ def _draw_faults(axes: Axes, faults: pd.DataFrame, x: dict, low_ms: float, high_
                 gid=f"crash:{fault.target}:{fault.fault_id}",
             )
             axes.add_patch(band)
+            _crash_labels(axes, fault, x[fault.target], low_ms, high_ms)
             drawn.add("crash")
         elif fault.kind == "partition":
             axes.axhspan(start, end, color="tab:purple", alpha=0.1, lw=0, gid=f"partition:{fault.fault_id}")
@@ -178,22 +230,47 @@ def _draw_faults(axes: Axes, faults: pd.DataFrame, x: dict, low_ms: float, high_
                 va="top",
                 color="tab:purple",
                 fontsize=7,
+                gid=f"fault-label:{fault.fault_id}",
             )
             drawn.add("partition")
     return drawn
 
 
-def _draw_messages(axes: Axes, messages: pd.DataFrame, x: dict[str, float]) -> None:
-    delays = (messages["delivered_ms"] - messages["sent_ms"]).dropna()
-    typical_ms = float(delays.median()) if len(delays) and delays.median() > 0 else 1.0
-    times = _TimeLabels(axes)
+def _crash_labels(axes: Axes, fault, x: float, low_ms: float, high_ms: float) -> None:
+    """Say when a crash began and ended beside its band, for the ends inside the drawn range."""
+    for time_ms, what, va in ((fault.start_ms, "crashed", "bottom"), (fault.end_ms, "recovered", "top")):
+        if low_ms < time_ms < high_ms:
+            axes.text(
+                x + 0.1,
+                time_ms,
+                f"{fault.target} {what} {time_ms:.2f}",
+                ha="left",
+                va=va,
+                color="tab:red",
+                fontsize=6.5,
+                gid=f"fault-label:{fault.fault_id}",
+            )
+
+
+def _draw_messages(
+    axes: Axes, messages: pd.DataFrame, x: dict[str, float], typical_ms: float, emphasis: set[int]
+) -> list:
+    """Draw every message, those of the ``emphasis`` ops bold and the others lighter; return the
+    labels in the order they are kept where they would overlap: the bold ops' first, then drop
+    reasons, times and kinds."""
+    bold, light = _TimeLabels(axes), _TimeLabels(axes)
+    drops, kinds = ([], []), ([], [])
     for i, message in enumerate(messages.itertuples(index=False)):
+        strong = message.op_id in emphasis
+        line = {"lw": 2.0 if strong else 1.1, "alpha": 1.0 if strong or not emphasis else 0.55}
         colour = GROUP_COLOURS[KIND_GROUPS.get(message.kind, "other")]
         style = "--" if message.kind in REPLIES else "-"
+        times = bold if strong else light
         if message.dropped:
-            _draw_dropped(axes, i, message, x, colour, style, typical_ms, times)
+            drops[strong].append(_draw_dropped(axes, i, message, x, colour, style, line, typical_ms, times))
         else:
-            _draw_delivered(axes, i, message, x, colour, style, times)
+            kinds[strong].append(_draw_delivered(axes, i, message, x, colour, style, line, times))
+    return drops[1] + bold.texts + kinds[1] + drops[0] + light.texts + kinds[0]
 
 
 class _TimeLabels:
@@ -202,13 +279,14 @@ class _TimeLabels:
     def __init__(self, axes: Axes):
         self._axes = axes
         self._done: set[tuple] = set()
+        self.texts: list = []
 
     def __call__(self, x: float, t_ms: float, side: float, below: bool, colour: str) -> None:
         text = f"{t_ms:.2f}"
         if (x, text, side) in self._done:
             return
         self._done.add((x, text, side))
-        self._axes.text(
+        label = self._axes.text(
             x + 0.04 * side,
             t_ms,
             text,
@@ -217,19 +295,20 @@ class _TimeLabels:
             color=colour,
             **_LABEL,
         )
+        self.texts.append(label)
 
 
 def _draw_delivered(
-    axes: Axes, i: int, message, x: dict, colour: str, style: str, times: _TimeLabels
-) -> None:
-    """An arrow from (src, sent) to (dst, delivered), times at both ends and the kind in the middle."""
+    axes: Axes, i: int, message, x: dict, colour: str, style: str, line: dict, times: _TimeLabels
+) -> Text:
+    """An arrow from (src, sent) to (dst, delivered), times at both ends; return the kind's label."""
     start, end = (x[message.src], message.sent_ms), (x[message.dst], message.delivered_ms)
     loop = message.src == message.dst  # drawn as a bracket out to the right and back
     arrow_style = {
         "arrowstyle": "-|>",
         "mutation_scale": 9,
         "color": colour,
-        "lw": 1.1,
+        **line,
         "linestyle": style,
         "shrinkA": 0,
         "shrinkB": 0,
@@ -247,7 +326,7 @@ def _draw_delivered(
     if not loop or message.delivered_ms != message.sent_ms:
         times(end[0], message.delivered_ms, 1.0 if loop else -side, below=True, colour=colour)
     middle = (start[0] + 0.2, start[1]) if loop else ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
-    axes.text(
+    return axes.text(
         *middle,
         message.kind,
         ha="left" if loop else "center",
@@ -260,25 +339,44 @@ def _draw_delivered(
 
 
 def _draw_dropped(
-    axes: Axes, i: int, message, x: dict, colour: str, style: str, typical_ms: float, times: _TimeLabels
-) -> None:
-    """Half an arrow towards dst, sloping like a typical delivery, ending in a red X and the reason."""
+    axes: Axes,
+    i: int,
+    message,
+    x: dict,
+    colour: str,
+    style: str,
+    line: dict,
+    typical_ms: float,
+    times: _TimeLabels,
+) -> Text:
+    """A line towards dst ending in a red X; return the label giving the reason.
+
+    A message that reached its destination and was dropped there (down, crashed, cut link: the
+    trace has its ``lost_ms``) ends just short of dst's lifeline at that time; one lost in flight
+    ends halfway, half a typical delay after it was sent.
+    """
     x_src, x_dst = x[message.src], x[message.dst]
-    x_end = (x_src + x_dst) / 2 if x_src != x_dst else x_src + 0.25
-    if x_end.is_integer():  # halfway is another lifeline: stop short of it, or it looks delivered there
-        x_end -= 0.3 * np.sign(x_dst - x_src)
-    y_end = message.sent_ms + typical_ms / 2
+    arrived = not pd.isna(getattr(message, "lost_ms", float("nan")))
+    if x_src == x_dst:
+        x_end = x_src + 0.25
+    elif arrived:
+        x_end = x_dst - 0.08 * np.sign(x_dst - x_src)
+    else:
+        x_end = (x_src + x_dst) / 2
+        if x_end.is_integer():  # halfway is another lifeline: stop short of it, or it looks delivered there
+            x_end -= 0.3 * np.sign(x_dst - x_src)
+    y_end = _lost_ms(message, typical_ms)
     axes.plot(
         [x_src, x_end],
         [message.sent_ms, y_end],
         color=colour,
-        lw=1.1,
+        **line,
         linestyle=style,
         zorder=3,
         gid=f"dropped:{i}",
     )
     axes.plot([x_end], [y_end], marker="x", color="red", markersize=8, mew=2, zorder=4, gid=f"drop:{i}")
-    axes.text(
+    label = axes.text(
         x_end,
         y_end,
         f" {message.kind} to {message.dst}: {message.reason or 'dropped'}",
@@ -288,21 +386,35 @@ def _draw_dropped(
         **_LABEL,
     )
     times(x_src, message.sent_ms, 1.0 if x_end > x_src else -1.0, below=False, colour=colour)
+    return label
+
+
+def _lost_ms(message, typical_ms: float) -> float:
+    """When a dropped message was lost, if the trace says (``lost_ms``), else half a typical delay
+    after it was sent."""
+    lost_ms = getattr(message, "lost_ms", float("nan"))
+    return message.sent_ms + typical_ms / 2 if pd.isna(lost_ms) else float(lost_ms)
 
 
 def _draw_ops(
-    axes: Axes, traced: pd.DataFrame, messages: pd.DataFrame, x: dict[str, float], high_ms: float
-) -> None:
-    """A box per operation from start_ms to end_ms beside its lane (overlapping ones side by side),
-    labelled left of all the boxes; one ending after ``high_ms`` is cut there and says when it ended."""
+    axes: Axes,
+    traced: pd.DataFrame,
+    messages: pd.DataFrame,
+    x: dict[str, float],
+    high_ms: float,
+    missed: dict[int, int],
+) -> list[OpMark]:
+    """A bar per operation from start_ms to end_ms beside its lane (overlapping ones side by side),
+    and its label, placed later; one with no end runs to ``high_ms`` and ends in a down arrow."""
     first = messages.sort_values("sent_ms", kind="stable").drop_duplicates("op_id").set_index("op_id")["src"]
-    placed, widths = _slots(traced.sort_values("start_ms"), first)
+    placed = _slots(traced.sort_values("start_ms", kind="stable"), first)
+    marks = []
     for op, lane, slot in placed:
         outcome = _outcome(op)
-        end_ms = op.start_ms if np.isnan(op.end_ms) else min(op.end_ms, high_ms)
-        later = f" (ends {op.end_ms:.2f})" if op.end_ms > high_ms else ""
+        end_ms = high_ms if np.isnan(op.end_ms) else op.end_ms
+        left = x[lane] - 0.12 - 0.07 * slot
         box = Rectangle(
-            (x[lane] - 0.1 - 0.07 * slot, op.start_ms),
+            (left, op.start_ms),
             0.05,
             end_ms - op.start_ms,
             fc=_OUTCOME_FILL[outcome],
@@ -312,21 +424,42 @@ def _draw_ops(
             gid=f"op:{op.op_id}",
         )
         axes.add_patch(box)
-        axes.text(
-            x[lane] - 0.05 - 0.07 * widths[lane],
+        if np.isnan(op.end_ms):  # never ended within the run: say so where the bar stops
+            axes.plot(
+                [left + 0.025], [end_ms], marker="v", color="black", markersize=5, gid=f"op-cut:{op.op_id}"
+            )
+        label = axes.text(
+            left,
             op.start_ms,
-            f"op {op.op_id} {op.kind}: {outcome}{later}",
+            op_text(op, outcome, missed),
             ha="right",
             va="top",
             fontsize=7,
+            fontweight="normal" if outcome == "ok" else "bold",
             clip_on=True,
             gid=f"op-label:{op.op_id}",
         )
+        marks.append(OpMark(label, left, op.start_ms))
+    return marks
 
 
-def _slots(ops: pd.DataFrame, lanes: pd.Series) -> tuple[list[tuple], dict[str, int]]:
-    """Place each op in the first slot of its lane free by its start: (op, lane, slot) in start order,
-    and the number of slots each lane needed."""
+def _emphasis(traced: pd.DataFrame, missed: dict[int, int]) -> set[int]:
+    """The ops whose messages are drawn bold: stale reads, failed ops, and the writes reads missed."""
+    outcomes = [(int(op.op_id), _outcome(op)) for op in traced.itertuples(index=False)]
+    return {op_id for op_id, outcome in outcomes if outcome != "ok"} | set(missed.values())
+
+
+def _missed(ops: pd.DataFrame, traced: pd.DataFrame) -> dict[int, int]:
+    """For each traced stale read, the newest write it missed, when ``ops`` says (read id -> write id)."""
+    if not {"stale", "key", "version", "ts_ms", "client", "commit_ms"} <= set(ops.columns):
+        return {}
+    stale = traced.loc[traced["stale"].fillna(False).astype(bool) & (traced["kind"] == "read"), "op_id"]
+    found = {int(read): tracing.missed_writes(ops, int(read)) for read in stale}
+    return {read: writes[0] for read, writes in found.items() if writes}
+
+
+def _slots(ops: pd.DataFrame, lanes: pd.Series) -> list[tuple]:
+    """Place each op in the first slot of its lane free by its start: (op, lane, slot) in start order."""
     slot_ends: dict[str, list[float]] = {}
     placed = []
     for op in ops.itertuples(index=False):
@@ -335,7 +468,7 @@ def _slots(ops: pd.DataFrame, lanes: pd.Series) -> tuple[list[tuple], dict[str, 
         slot = next((s for s, busy_until in enumerate(ends) if busy_until < op.start_ms), len(ends))
         ends[slot : slot + 1] = [op.start_ms if np.isnan(op.end_ms) else op.end_ms]
         placed.append((op, lane, slot))
-    return placed, {lane: len(ends) for lane, ends in slot_ends.items()}
+    return placed
 
 
 def _outcome(op) -> str:
@@ -346,7 +479,7 @@ def _outcome(op) -> str:
     return "stale" if stale is not None and not pd.isna(stale) and bool(stale) else "ok"
 
 
-def _legend_handles(messages: pd.DataFrame, faults_drawn: set[str], traced: pd.DataFrame) -> list:
+def _legend_handles(messages: pd.DataFrame, faults_drawn: set[str], traced: pd.DataFrame, cut: bool) -> list:
     present = {KIND_GROUPS.get(kind, "other") for kind in messages["kind"]}
     handles = [Line2D([], [], color=c, lw=1.5, label=g) for g, c in GROUP_COLOURS.items() if g in present]
     if messages["kind"].isin(REPLIES).any():
@@ -362,6 +495,10 @@ def _legend_handles(messages: pd.DataFrame, faults_drawn: set[str], traced: pd.D
         handles += [
             Patch(fc=_OUTCOME_FILL[o], ec="black", label=f"op {o}") for o in _OUTCOME_FILL if o in outcomes
         ]
+    if cut:
+        handles.append(
+            Line2D([], [], color="0.45", lw=0.8, linestyle=(0, (1, 3)), label="idle time cut short")
+        )
     return handles
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 import numpy as np
@@ -15,6 +17,7 @@ from qsim.durability import durability_summary
 from qsim.history import add_probe_delays, faults_frame, messages_frame, nodes_frame, ops_frame
 from qsim.metrics import measured, summarize
 from qsim.model.build import Model, build
+from qsim.model.clock import call_later
 from qsim.model.workload import ProbeLoop
 from qsim.outcome import RunResult, runtime
 from qsim.outcome import manifest as describe
@@ -26,7 +29,13 @@ from qsim.timeline import active_faults, availability_timeline, fault_windows_su
 
 
 def simulate(
-    scenario: Scenario, seed: int | None = None, *, reraise: bool = False, trace_messages: int = 0
+    scenario: Scenario,
+    seed: int | None = None,
+    *,
+    reraise: bool = False,
+    trace_messages: int = 0,
+    trace_ops: Collection[int] = (),
+    progress: Callable[[float, float, str], None] | None = None,
 ) -> RunResult:
     """Run ``scenario`` once and return its self-describing result.
 
@@ -35,6 +44,12 @@ def simulate(
         seed: replaces ``scenario.seed`` when given.
         reraise: re-raise an exception from the model instead of recording it in the result.
         trace_messages: record every message of the first this many operations (``messages``).
+        trace_ops: record every message of the operations with these op ids (with
+            ``trace_messages``: of both); tracing changes no outcome.
+        progress: called as ``progress(done, total, unit)`` about :data:`PROGRESS_REPORTS` times
+            during the run and once at its end: seconds of simulated time out of ``duration``
+            (unit ``s``), or, for a probe workload, trials started out of all (``trials``).
+            Reporting changes no outcome.
 
     Raises:
         ScenarioError: if ``seed`` is not a valid seed.
@@ -43,10 +58,13 @@ def simulate(
         scenario = with_seed(scenario, seed)
     started = datetime.now(UTC)
     wall_start = time.perf_counter()
-    model = build(scenario, RandomStreams(scenario.seed), trace_messages)
+    traced = frozenset(trace_ops) | frozenset(range(trace_messages)) if trace_ops else range(trace_messages)
+    model = build(scenario, RandomStreams(scenario.seed), traced)
+    reports = _Reports(model, scenario, progress)
     error = None
     try:
         model.run()
+        reports.finish()
     except Exception as exc:
         if reraise:
             raise
@@ -60,7 +78,7 @@ def simulate(
     summary = _summary(model, scenario, ops, faults, held)
     summary["oracle"] = oracle(scenario, ops, summary) if error is None else []
     wall_s = time.perf_counter() - wall_start
-    events = _event_count(model.env)
+    events = _event_count(model.env) - reports.scheduled
     sim_ms = float(model.env.now)
     summary["runtime"] = runtime(wall_s=wall_s, engine_s=engine_s, sim_ms=sim_ms, ops=len(ops), events=events)
     manifest = describe(
@@ -170,3 +188,47 @@ def _event_count(env: simpy.Environment) -> int | None:
     # SimPy numbers every scheduled event from one counter; reading it is the only way to count.
     counter = getattr(env, "_eid", None)
     return next(counter) if counter is not None else None
+
+
+PROGRESS_REPORTS = 200  # per run: a smooth bar, at the cost of 200 callbacks
+
+
+class _Reports:
+    """Calls ``progress(done, total, unit)`` at every 1/:data:`PROGRESS_REPORTS` of ``duration``.
+
+    Each report is an event of its own that reads the clock and changes nothing. SimPy runs events
+    in order of (time, priority, id), with ids in the order they were scheduled, so the model's
+    events keep their order, ties at a report's instant included: a run with reports is the same
+    run. Their ids are left out of the event count. A probe run goes on past ``duration`` until
+    its trials are done, so its reports count trials and go on as long as the model has events.
+    """
+
+    def __init__(self, model: Model, scenario: Scenario, progress: Callable | None) -> None:
+        self.scheduled = 0
+        self._progress = progress
+        self._env = model.env
+        self._step_ms = scenario.duration / PROGRESS_REPORTS
+        if isinstance(model.workload, ProbeLoop):
+            arrival = scenario.workload.arrival
+            self._total, self._unit, self._last = arrival.trials * len(arrival.delays), "trials", math.inf
+            self._done = model.workload.read_ops.__len__  # trials whose read has started
+        else:
+            self._total, self._unit, self._last = scenario.duration / 1e3, "s", PROGRESS_REPORTS
+            self._done = lambda: self._env.now / 1e3
+        if progress is not None:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if self.scheduled < self._last:
+            self.scheduled += 1
+            call_later(self._env, self.scheduled * self._step_ms - self._env.now, self._report)
+
+    def _report(self, _event) -> None:
+        self._progress(self._done(), self._total, self._unit)
+        if self._env.peek() < math.inf:  # else only reports would be left, and the run would never end
+            self._schedule()
+
+    def finish(self) -> None:
+        """Report the run complete."""
+        if self._progress is not None:
+            self._progress(self._total, self._total, self._unit)

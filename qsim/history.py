@@ -100,6 +100,8 @@ MESSAGES_COLUMNS = {
     "dropped": "whether it was lost",
     "reason": "why it was lost: loss, down, crashed or partition ('' if delivered)",
     "attempt": "the attempt of its operation it belongs to, from 0 (-1: background traffic)",
+    "lost_ms": "when a dropped message reached a down or crashed node or a cut link, ms "
+    "(null if delivered, or lost in flight to `loss`)",
 }
 
 
@@ -114,6 +116,7 @@ def messages_frame(records: list[list], endpoint_names: list[str], kinds: tuple[
             "op_id": np.int64,
             "sent_ms": float,
             "delivered_ms": float,
+            "lost_ms": float,
             "dropped": bool,
             "reason": str,
             "attempt": np.int64,

@@ -1,49 +1,154 @@
 """Plots of one run, built from its results (DataFrames and summary), never from a simulation.
 
 Figures are made with ``matplotlib.figure.Figure`` directly: no pyplot state, no GUI backend.
+Every axis is labelled in plain decimals (never 2x10^0), and legends sit outside the data.
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, ScalarFormatter
 
+from qsim import nines
 from qsim.metrics import measured
 
 NO_CLOCK = "no time windows: the run covers no simulated time (a Monte Carlo run has no clock)"
+NO_LOAD = "no load samples: the run was shorter than one window, or has no clock (Monte Carlo)"
+COLOURS = {"read": "tab:blue", "write": "tab:orange"}
+DECIMALS = 9  # latencies are rounded to 1e-9 ms: the float noise of end - start lies far below it
+LOG_RATIO = 10.0  # a latency axis turns logarithmic when its largest value is this many medians
+MARKED = {"p50": 50.0, "p99": 99.0, "p99.9": 99.9}  # the percentiles a percentile plot marks
+
+
+def ok_latency(ops: pd.DataFrame, *, include_warmup: bool = False) -> dict[str, np.ndarray]:
+    """Sorted latencies (ms, rounded to DECIMALS places) of the ok reads and the ok writes, warm-up left out.
+
+    Returns:
+        ``{"read": ..., "write": ...}``, without a kind that has no ok operation.
+    """
+    ops = measured(ops, include_warmup=include_warmup)
+    samples = {}
+    for kind in COLOURS:
+        latency = ops.loc[(ops["kind"] == kind) & ops["ok"], "latency_ms"].to_numpy(dtype=float)
+        if latency.size:
+            samples[kind] = np.sort(np.round(latency, DECIMALS))
+    return samples
+
+
+def latency_percentiles(ops: pd.DataFrame, title: str = "", *, include_warmup: bool = False) -> Figure:
+    """Latency (ms) against percentile on the nines axis (HdrHistogram style), ok reads and ok writes.
+
+    Each line runs to the highest percentile its sample resolves; dots mark p50, p99 and p99.9 where
+    resolved, and the legend gives their values. The y axis is logarithmic only when the tail
+    reaches LOG_RATIO times the median, so that the body stays readable.
+    """
+    figure, axes = _figure(9, 5)
+    samples = ok_latency(ops, include_warmup=include_warmup)
+    for kind, latency in samples.items():
+        percent, values = nines.empirical(latency)
+        marked = {name: p for name, p in MARKED.items() if p <= nines.resolved(latency.size)}
+        at = np.percentile(latency, list(marked.values()))
+        label = f"{kind}s (n={latency.size})" + "".join(
+            f"\n  {name} {_short(value)} ms" for name, value in zip(marked, at, strict=True)
+        )
+        axes.step(nines.nines(percent), values, where="post", color=COLOURS[kind], label=label)
+        axes.plot(nines.nines(list(marked.values())), at, "o", color=COLOURS[kind], markersize=5)
+    nines.set_nines_axis(axes, max((nines.resolved(s.size) for s in samples.values()), default=99.0))
+    if samples:
+        _latency_y_axis(axes, samples)
+        _legend_outside(axes)
+    else:
+        _say(axes, "no completed operations")
+    axes.set_ylabel("latency (ms)")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.set_title(title or "Latency by percentile (ms), ok operations")
+    return figure
 
 
 def latency_cdf(ops: pd.DataFrame, title: str = "", *, include_warmup: bool = False) -> Figure:
-    """Empirical CDF of the latency of ok reads and ok writes (log time axis), warm-up left out."""
-    figure = Figure(figsize=(7, 4.5), layout="constrained")
-    axes = figure.add_subplot()
-    ops = measured(ops, include_warmup=include_warmup)
-    for kind, colour in (("read", "tab:blue"), ("write", "tab:orange")):
-        latency = np.sort(ops.loc[(ops["kind"] == kind) & ops["ok"], "latency_ms"].to_numpy())
-        if latency.size:
-            fraction = np.arange(1, latency.size + 1) / latency.size
-            axes.step(latency, fraction, where="post", color=colour, label=f"{kind}s (n={latency.size})")
-    if axes.lines:
-        positive = [line.get_xdata()[line.get_xdata() > 0] for line in axes.lines]
-        if all(p.size for p in positive):
-            axes.set_xscale("log")
-        axes.legend(loc="lower right")
+    """Empirical CDF of the latency (ms) of ok reads and ok writes, warm-up left out.
+
+    The time axis is logarithmic when latencies span LOG_RATIO or more; a near-constant latency gets
+    a linear axis around its value, so float noise never draws as a staircase.
+    """
+    figure, axes = _figure(8.5, 4.5)
+    samples = ok_latency(ops, include_warmup=include_warmup)
+    for kind, latency in samples.items():
+        fraction = np.arange(1, latency.size + 1) / latency.size
+        axes.step(latency, fraction, where="post", color=COLOURS[kind], label=f"{kind}s (n={latency.size})")
+    if samples:
+        _latency_x_axis(axes, np.concatenate(list(samples.values())))
+        _legend_outside(axes)
     else:
         _say(axes, "no completed operations")
     axes.set_xlabel("latency (ms)")
     axes.set_ylabel("fraction of operations")
     axes.set_ylim(0, 1.01)
     axes.grid(True, which="both", alpha=0.3)
-    axes.set_title(title or "Latency CDF (ok operations)")
+    axes.set_title(title or "Latency CDF (ms), ok operations")
     return figure
+
+
+def _latency_x_axis(axes: Axes, values: np.ndarray) -> None:
+    """Log scale for a wide spread, a margin around a near-constant value, plain ticks either way."""
+    low, high = float(values.min()), float(values.max())
+    if low > 0 and high / low >= LOG_RATIO:
+        axes.set_xscale("log")
+    elif high - low < 0.01 * abs(high):  # 1% at most: show where the value is, not its noise
+        pad = max(0.02 * abs(high), 10.0 ** (1 - DECIMALS))
+        axes.set_xlim(low - pad, high + pad)
+    plain_ticks(axes.xaxis)
+
+
+def _latency_y_axis(axes: Axes, samples: dict[str, np.ndarray]) -> None:
+    """Log scale when the tail is LOG_RATIO medians or more above the body; else linear from 0.
+
+    A log axis starts below the lowest p1: what lies under it fills the first 1% of the nines axis,
+    a sliver at its left edge, and would otherwise take decades of height.
+    """
+    high = max(float(s[-1]) for s in samples.values())
+    lowest = min(float(s[0]) for s in samples.values())
+    if lowest > 0 and high >= LOG_RATIO * min(float(np.median(s)) for s in samples.values()):
+        axes.set_yscale("log")
+        axes.set_ylim(min(float(np.percentile(s, 1.0)) for s in samples.values()) / 1.5, 1.5 * high)
+    else:
+        axes.set_ylim(0, 1.05 * high if high > 0 else 1.0)
+    plain_ticks(axes.yaxis)
+
+
+def plain_ticks(axis: Axis) -> None:
+    """Label ``axis`` in plain decimals (0.5, 2, 20): no offset, no 10^k notation, on any scale."""
+    if axis.get_scale() == "log":
+        low, high = axis.axes.get_xlim() if axis.axis_name == "x" else axis.axes.get_ylim()
+        wide = abs(np.log10(high / low)) > 3  # 1, 2, 5 in every decade would crowd the labels
+        axis.set_major_locator(LogLocator(subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(plain))
+        axis.set_minor_formatter(NullFormatter())
+    else:
+        formatter = ScalarFormatter(useOffset=False)
+        formatter.set_scientific(False)
+        axis.set_major_formatter(formatter)
+
+
+def plain(value: float, _position: object = None) -> str:
+    """``value`` as a plain decimal with at most 6 significant digits: 0.0002, 2, 150000."""
+    return np.format_float_positional(float(f"{value:.6g}"), trim="-")
+
+
+def _short(value: float) -> str:
+    return plain(float(f"{value:.3g}"))
 
 
 def t_visibility(summary: dict, title: str = "") -> Figure:
     """P(read is consistent) against t since the newest commit, with 95% Wilson intervals."""
-    figure = Figure(figsize=(7, 4.5), layout="constrained")
-    axes = figure.add_subplot()
+    figure, axes = _figure(8.5, 4.5)
     points = summary["staleness"]["t_visibility"]
     if points:
         t = np.array([p["t_ms"] for p in points])
@@ -55,16 +160,15 @@ def t_visibility(summary: dict, title: str = "") -> Figure:
         axes.errorbar(x, p, yerr=[p - low, high - p], marker="o", capsize=3, color="tab:green")
         if (x > 0).all():
             axes.set_xscale("log")
+        plain_ticks(axes.xaxis)
         axes.set_xlabel("t: time since the newest commit (ms)" + (", bin centres" if binned else ""))
     else:
-        axes.text(
-            0.5, 0.5, "no reads after a committed write", ha="center", va="center", transform=axes.transAxes
-        )
+        _say(axes, "no reads after a committed write")
         axes.set_xlabel("t (ms)")
     axes.set_ylabel("P(read returns the newest committed version)")
     axes.set_ylim(min(0.0, axes.get_ylim()[0]), 1.02)
     axes.grid(True, which="both", alpha=0.3)
-    axes.set_title(title or "t-visibility")
+    axes.set_title(title or "t-visibility: P(consistent read) against t (ms)")
     return figure
 
 
@@ -83,25 +187,47 @@ FAULT_COLOURS = {
 
 
 def availability_timeline(timeline: pd.DataFrame, faults: pd.DataFrame, title: str = "") -> Figure:
-    """Read and write availability per time window, with the faults shaded."""
-    figure = Figure(figsize=(9, 4.5), layout="constrained")
-    axes = figure.add_subplot()
+    """Read and write availability per time window, with the faults shaded.
+
+    When every window is at least 0.5 available and one is below 1, the y axis starts just below
+    the lowest window (a 98% dip must show) and its label says where it starts.
+    """
+    figure, axes = _figure(9, 4.5)
+    bottom = 0.0
     if timeline.empty:
         _say(axes, NO_CLOCK, blank_x=True)
     else:
         mid_s = _window_mid_s(timeline)
-        for kind, colour in (("read", "tab:blue"), ("write", "tab:orange")):
+        for kind, colour in COLOURS.items():
             axes.plot(mid_s, timeline[f"{kind}_availability"], marker=".", color=colour, label=f"{kind}s")
+        bottom = availability_floor(timeline[["read_availability", "write_availability"]].to_numpy(float))
     _shade_faults(axes, timeline, faults)
-    axes.set_ylabel("availability (fraction of operations ok)")
-    axes.set_ylim(0, 1.02)
-    return _finish_timeline(axes, figure, title or "Availability over time")
+    zoomed = f"\naxis starts at {plain(bottom)}, not 0" if bottom > 0 else ""
+    axes.set_ylabel("availability (fraction of operations ok)" + zoomed)
+    axes.set_ylim(bottom, 1 + 0.02 * (1 - bottom))
+    plain_ticks(axes.yaxis)
+    return _finish_timeline(axes, figure, title or "Availability per window (fraction of operations ok)")
+
+
+def availability_floor(values: np.ndarray) -> float:
+    """Where an availability axis starts: 0, or a round value below the data when it sits above 0.5.
+
+    The gap to 1 is widened by a quarter and rounded up to 1, 2 or 5 times a power of ten, so a
+    lowest window of 0.98 gives 0.95 and one of 0.999 gives 0.998.
+    """
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if not finite.size or not 0.5 <= finite.min() < 1.0:
+        return 0.0
+    gap = 1.25 * (1.0 - finite.min())
+    power = 10.0 ** np.floor(np.log10(gap))
+    step = power * next(m for m in (1, 2, 5, 10) if m * power >= gap * (1 - 1e-12))
+    return max(0.0, float(f"{1.0 - step:.12g}"))
 
 
 def staleness_timeline(timeline: pd.DataFrame, faults: pd.DataFrame, title: str = "") -> Figure:
     """Fraction of checked reads that were stale per time window, with the faults shaded."""
-    figure = Figure(figsize=(9, 4.5), layout="constrained")
-    axes = figure.add_subplot()
+    figure, axes = _figure(9, 4.5)
     if timeline["stale_fraction"].notna().any():
         axes.plot(_window_mid_s(timeline), timeline["stale_fraction"], marker=".", color="tab:green")
     else:
@@ -109,7 +235,13 @@ def staleness_timeline(timeline: pd.DataFrame, faults: pd.DataFrame, title: str 
     _shade_faults(axes, timeline, faults)
     axes.set_ylabel("fraction of checked reads that were stale")
     axes.set_ylim(bottom=0)  # stale fractions are often small: let the top follow the data
-    return _finish_timeline(axes, figure, title or "Stale reads over time")
+    plain_ticks(axes.yaxis)
+    return _finish_timeline(axes, figure, title or "Stale reads per window (fraction of checked reads)")
+
+
+def _figure(width: float, height: float) -> tuple[Figure, Axes]:
+    figure = Figure(figsize=(width, height), layout="constrained")
+    return figure, figure.add_subplot()
 
 
 def _say(axes: Axes, text: str, *, blank_x: bool = False) -> None:
@@ -117,6 +249,11 @@ def _say(axes: Axes, text: str, *, blank_x: bool = False) -> None:
     axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes)
     if blank_x:
         axes.set_xticks([])
+
+
+def _legend_outside(axes: Axes) -> None:
+    """A legend to the right of the axes, where it can cover no data."""
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=9)
 
 
 def _window_mid_s(timeline: pd.DataFrame) -> np.ndarray:
@@ -139,30 +276,84 @@ def _finish_timeline(axes: Axes, figure: Figure, title: str) -> Figure:
     axes.set_xlabel("time (s)")
     axes.grid(True, alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
-        axes.legend(loc="best")
+        _legend_outside(axes)
     axes.set_title(title)
     return figure
 
 
-def node_utilization(nodes: pd.DataFrame, faults: pd.DataFrame, title: str = "") -> Figure:
-    """Utilization of each node per window (messages received when there is no service time)."""
-    figure = Figure(figsize=(9, 4.5), layout="constrained")
-    axes = figure.add_subplot()
-    busy = nodes is not None and not nodes.empty and nodes["utilization"].max() > 0
-    column, label = ("utilization", "utilization") if busy else ("messages", "messages received per window")
-    if nodes is not None and not nodes.empty:
-        for node, rows in nodes.groupby("node", sort=False):
-            axes.plot(rows["window_start_ms"] / 1e3, rows[column], marker=".", label=str(node))
-        ends = pd.DataFrame(
-            {"window_end_ms": nodes["window_start_ms"] + nodes["window_start_ms"].diff().max()}
-        )
-        _shade_faults(axes, ends.fillna(0.0), faults)
-        axes.legend(ncol=min(6, nodes["node"].nunique() + 1), fontsize=8, loc="upper right")
-    else:
-        _say(axes, "no load samples: the run was shorter than one window, or has no clock (Monte Carlo)",
-             blank_x=True)  # fmt: skip
-    axes.set_xlabel("time (s)")
-    axes.set_ylabel(label)
-    axes.grid(True, alpha=0.3)
-    axes.set_title(title or "Load per node")
+def node_load(nodes: pd.DataFrame | None, faults: pd.DataFrame, title: str = "", *,
+              window_ms: float | None = None) -> Figure:  # fmt: skip
+    """Messages each node received per second, per window, as a node x time heat map.
+
+    Nodes are rows in natural name order (n2 before n10), windows are columns, and the colour scale
+    starts at 0. A fault on a node (a crash) is hatched on its row; a partition or a link fault is
+    outlined across every row. When the replicas have a service time (some utilization above 0), a
+    second panel shows utilization (0-100 %) with the same rows and columns.
+
+    Args:
+        window_ms: the width of a window; by default the spacing of the samples (1 s if only one).
+    """
+    if nodes is None or nodes.empty:
+        figure, axes = _figure(9, 3)
+        _say(axes, NO_LOAD, blank_x=True)
+        axes.set_yticks([])
+        axes.set_title(title or "Load per node")
+        return figure
+    names = sorted(nodes["node"].unique(), key=natural_key)
+    starts = np.sort(nodes["window_start_ms"].unique())
+    width = window_ms or (float(np.diff(starts).min()) if starts.size > 1 else 1000.0)
+    panels = [(f"Messages received per node (messages/s, {plain(width / 1000)} s windows)", "messages/s",
+               _node_grid(nodes, "messages", names, starts) * (1000 / width), "Blues", None)]  # fmt: skip
+    peak = float(nodes["utilization"].max())
+    if peak > 0:  # the colour scale is the whole 0-100 %: the title gives the busiest window's value
+        panels.append((f"Utilization per node (% of servers busy; busiest window {_short(100 * peak)} %)",
+                       "utilization (%)",
+                       100 * _node_grid(nodes, "utilization", names, starts), "Oranges", 100.0))  # fmt: skip
+    figure = Figure(figsize=(10, 0.9 + len(panels) * (1.2 + 0.27 * len(names))), layout="constrained")
+    x_edges = np.append(starts, starts[-1] + width) / 1000
+    kinds: dict[str, Patch] = {}
+    for i, (heading, unit, values, cmap, top) in enumerate(panels):
+        axes = figure.add_subplot(len(panels), 1, i + 1)
+        top = top or max(float(np.nanmax(values)), 1.0)
+        mesh = axes.pcolormesh(x_edges, np.arange(len(names) + 1) - 0.5, values, cmap=cmap, vmin=0, vmax=top)
+        figure.colorbar(mesh, ax=axes, label=unit, pad=0.01)
+        axes.set_yticks(np.arange(len(names)), names, fontsize=8 if len(names) > 20 else None)
+        axes.set_ylim(len(names) - 0.5, -0.5)  # the first node on top
+        kinds |= _mark_node_faults(axes, faults, names, x_edges[-1])
+        axes.set(title=heading, xlabel="time (s)", ylabel="node")
+    figure.suptitle(title or "Load per node")
+    if kinds:
+        figure.legend(handles=list(kinds.values()), loc="outside lower center", ncols=len(kinds), fontsize=9)
     return figure
+
+
+def natural_key(name: str) -> list:
+    """Sort key that puts n2 before n10: runs of digits compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(name))]
+
+
+def _node_grid(nodes: pd.DataFrame, column: str, names: list, starts: np.ndarray) -> np.ndarray:
+    """``column`` as a node x window array, rows in ``names`` order and columns in ``starts`` order."""
+    grid = nodes.pivot(index="node", columns="window_start_ms", values=column)
+    return grid.reindex(index=names, columns=starts).to_numpy(dtype=float)
+
+
+def _mark_node_faults(axes: Axes, faults: pd.DataFrame, names: list, right_s: float) -> dict[str, Patch]:
+    """Hatch each fault of a node on its row, outline the others across all rows; legend handles by kind."""
+    rows = {name: i for i, name in enumerate(names)}
+    handles = {}
+    for fault in faults.itertuples():
+        start = fault.start_ms / 1000
+        end = right_s if np.isnan(fault.end_ms) else fault.end_ms / 1000
+        colour = FAULT_COLOURS.get(fault.kind, "tab:gray")
+        row = rows.get(fault.target)
+        kind = fault.kind.replace("_", " ")
+        if row is None:
+            axes.axvspan(start, end, fill=False, edgecolor=colour, lw=2, ls="--")
+            handle = Patch(fill=False, edgecolor=colour, lw=2, ls="--", label=f"{kind} (all nodes)")
+        else:
+            axes.add_patch(Rectangle((start, row - 0.5), end - start, 1.0, fill=False, edgecolor=colour,
+                                     hatch="///", lw=1.2))  # fmt: skip
+            handle = Patch(fill=False, edgecolor=colour, hatch="///", label=f"{kind} (on its node's row)")
+        handles.setdefault(f"{kind} {row is None}", handle)
+    return handles

@@ -3,8 +3,8 @@
 results/<scenario name>/<run id>/
     scenario.resolved.yaml  manifest.json  ops.parquet  faults.parquet  timeline.parquet
     summary.json  summary.md
-    plots/latency_cdf.png  plots/t_visibility.png  plots/availability_timeline.png
-    plots/staleness_timeline.png
+    plots/latency_percentiles.png  plots/latency_cdf.png  plots/t_visibility.png
+    plots/availability_timeline.png  plots/staleness_timeline.png  plots/node_utilization.png
     messages.parquet, sequence.svg, sequence.png   (with --trace-messages)
 
 Every file is written to a temporary name in the same folder and renamed into place, so an
@@ -37,9 +37,11 @@ from qsim.outcome import RunResult
 from qsim.report import summary_markdown
 from qsim.scenario import resolved_dict
 from qsim.scenario.base import NAME_PATTERN
+from qsim.scenario.load import resolved_yaml
 
 RESULTS_ROOT = Path("results")
 PLOTS = (
+    "plots/latency_percentiles.png",
     "plots/latency_cdf.png",
     "plots/t_visibility.png",
     "plots/availability_timeline.png",
@@ -83,8 +85,13 @@ def folder_name(name: str) -> str:
     return name
 
 
-def write_run(result: RunResult, out_dir: str | Path | None = None, *, plots_too: bool = True) -> Path:
+def write_run(
+    result: RunResult, out_dir: str | Path | None = None, *, plots_too: bool = True, given: str | None = None
+) -> Path:
     """Write every file of a run (the manifest last) and return the folder.
+
+    ``given`` is the scenario as its user gave it (``qsim.scenario.written_yaml``), kept as
+    ``scenario.yaml``; without it, that file holds the resolved scenario without its empty fields.
 
     Everything is rendered in memory first, so a rendering error writes nothing; a folder that
     held an earlier run loses that run's manifest (and plots) before anything new is written.
@@ -94,7 +101,7 @@ def write_run(result: RunResult, out_dir: str | Path | None = None, *, plots_too
     """
     out = Path(out_dir) if out_dir is not None else default_run_dir(result)
     check_run_folder(out)
-    files = _render(result, plots_too)
+    files = _render(result, plots_too, given)
     out.mkdir(parents=True, exist_ok=True)
     for folder in (out, out / "plots"):
         remove_stale_temporaries(folder)
@@ -164,7 +171,7 @@ def _listing(names: list[str]) -> str:
     return f"{shown} and {len(names) - 3} more" if len(names) > 3 else shown
 
 
-def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
+def _render(result: RunResult, plots_too: bool, given: str | None) -> dict[str, str | bytes]:
     """Return every file of the run by name, in writing order (the manifest last)."""
     files: dict[str, str | bytes] = {
         "scenario.resolved.yaml": yaml.safe_dump(resolved_dict(result.scenario), sort_keys=False),
@@ -174,6 +181,7 @@ def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
         "nodes.parquet": parquet_bytes(result.nodes if result.nodes is not None else nodes_frame([], [])),
         "summary.json": json.dumps(result.summary, indent=2, allow_nan=False, default=_json_default),
         "summary.md": summary_markdown(result.summary, result.manifest),
+        "scenario.yaml": given or resolved_yaml(result.scenario),  # for people to read
     }
     if result.messages is not None:
         files["messages.parquet"] = parquet_bytes(result.messages)
@@ -181,22 +189,27 @@ def _render(result: RunResult, plots_too: bool) -> dict[str, str | bytes]:
         title = f"{result.scenario.name} ({result.run_id})"
         figures = run_figures(result.ops, result.summary, result.faults, result.timeline, result.nodes, title)
         files |= {name: png_bytes(figure) for name, figure in figures.items()}
-        if result.messages is not None:
-            figure = diagram.sequence_diagram(result.messages, result.faults, result.ops, title=title)
-            files["sequence.svg"], files["sequence.png"] = svg_bytes(figure), png_bytes(figure)
+    if result.messages is not None:  # asked for by tracing: drawn with or without the plots
+        title = diagram.traced_title(f"{result.scenario.name} ({result.run_id})", result.manifest)
+        figure = diagram.sequence_diagram(result.messages, result.faults, result.ops, title=title)
+        files["sequence.svg"], files["sequence.png"] = svg_bytes(figure), png_bytes(figure)
     files["manifest.json"] = json.dumps(result.manifest, indent=2, default=_json_default)
     return files
 
 
 def run_figures(ops: pd.DataFrame, summary: dict, faults, timeline, nodes, title: str) -> dict:
-    """Every plot of a run, by its file name in the run folder."""
-    return {
-        PLOTS[0]: plots.latency_cdf(ops, f"Latency CDF - {title}"),
-        PLOTS[1]: plots.t_visibility(summary, f"t-visibility - {title}"),
-        PLOTS[2]: plots.availability_timeline(timeline, faults, f"Availability - {title}"),
-        PLOTS[3]: plots.staleness_timeline(timeline, faults, f"Staleness - {title}"),
-        PLOTS[4]: plots.node_utilization(nodes, faults, f"Node load - {title}"),
-    }
+    """Every plot of a run, by its file name in the run folder (the names of PLOTS, in its order)."""
+    widths_ms = timeline["window_end_ms"] - timeline["window_start_ms"]
+    window_ms = float(widths_ms.max()) if len(widths_ms) else None  # the node samples use the same windows
+    figures = (
+        plots.latency_percentiles(ops, f"Latency by percentile (ms), ok operations - {title}"),
+        plots.latency_cdf(ops, f"Latency CDF (ms), ok operations - {title}"),
+        plots.t_visibility(summary, f"t-visibility: P(consistent) against t (ms) - {title}"),
+        plots.availability_timeline(timeline, faults, f"Availability per window (fraction ok) - {title}"),
+        plots.staleness_timeline(timeline, faults, f"Stale reads per window (fraction of reads) - {title}"),
+        plots.node_load(nodes, faults, f"Load per node - {title}", window_ms=window_ms),
+    )
+    return dict(zip(PLOTS, figures, strict=True))
 
 
 def redraw_run(path: str | Path) -> list[Path]:
@@ -210,7 +223,8 @@ def redraw_run(path: str | Path) -> list[Path]:
         ).items()
     }
     if saved.messages is not None:
-        figure = diagram.sequence_diagram(saved.messages, saved.faults, saved.ops, title=title)
+        traced = diagram.traced_title(title, saved.manifest)
+        figure = diagram.sequence_diagram(saved.messages, saved.faults, saved.ops, title=traced)
         files["sequence.svg"], files["sequence.png"] = svg_bytes(figure), png_bytes(figure)
     for folder in (saved.path, saved.path / "plots"):
         remove_stale_temporaries(folder)
@@ -233,6 +247,7 @@ class SavedRun:
     timeline: pd.DataFrame
     messages: pd.DataFrame | None  # when the run traced messages
     nodes: pd.DataFrame  # per-node load per window
+    given: str | None = None  # the text of scenario.yaml (None: written before qsim kept it)
 
 
 def load_run(path: str | Path) -> SavedRun:
@@ -258,7 +273,21 @@ def load_run(path: str | Path) -> SavedRun:
         timeline=read_table(path / "timeline.parquet"),
         messages=optional.get("messages"),  # when the run traced messages
         nodes=optional["nodes"] if "nodes" in optional else nodes_frame([], []),
+        given=read_text(path / "scenario.yaml") if (path / "scenario.yaml").exists() else None,
     )
+
+
+def read_text(path: Path) -> str:
+    """Read a text file of a results folder.
+
+    Raises:
+        ResultsError: naming the file, if it is missing or not UTF-8 text.
+    """
+    _regular(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:  # UnicodeError is a ValueError
+        raise ResultsError(f"{path}: not readable ({_first_line(exc)})") from None
 
 
 def read_table(path: Path, needed: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -25,8 +25,10 @@ DATA_FILES = (
     "nodes.parquet",
     "summary.json",
     "summary.md",
+    "scenario.yaml",
 )
 PLOT_FILES = (
+    "plots/latency_percentiles.png",
     "plots/latency_cdf.png",
     "plots/t_visibility.png",
     "plots/availability_timeline.png",

@@ -81,8 +81,8 @@ def test_qsim_plot_redraws_a_run_and_refuses_other_folders(saved, tmp_path):
     result = CliRunner().invoke(main, ["plot", str(saved.path)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in plots.glob("*.png")) == [
-        "availability_timeline.png", "latency_cdf.png", "node_utilization.png", "staleness_timeline.png",
-        "t_visibility.png"
+        "availability_timeline.png", "latency_cdf.png", "latency_percentiles.png", "node_utilization.png",
+        "staleness_timeline.png", "t_visibility.png"
     ]  # fmt: skip
     refused = CliRunner().invoke(main, ["plot", str(tmp_path)])
     assert (

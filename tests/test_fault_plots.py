@@ -110,8 +110,31 @@ def test_a_timeline_without_windows_says_there_is_no_clock(draw):
     assert not axes.lines and not axes.get_xticks().size and axes.get_legend() is None
 
 
+@pytest.mark.parametrize(
+    ("lowest", "bottom"), [(0.98, 0.95), (0.999, 0.998), (0.96, 0.95), (0.7, 0.5), (0.5, 0.0), (0.3, 0.0)]
+)
+def test_an_availability_axis_starts_at_a_round_value_below_the_lowest_window(lowest, bottom):
+    assert plots.availability_floor(np.array([1.0, lowest, NAN])) == pytest.approx(bottom)
+    axes = plots.availability_timeline(timeline([1.0, lowest, 1.0], [0.0] * 3), FAULTS).axes[0]
+    assert axes.get_ylim()[0] == pytest.approx(bottom)
+    assert ("axis starts at" in axes.get_ylabel()) == (bottom > 0)
+
+
+def test_an_availability_of_one_everywhere_keeps_the_whole_axis():
+    assert plots.availability_floor(np.array([1.0, 1.0])) == 0.0
+    assert plots.availability_floor(np.array([NAN])) == 0.0
+
+
+@pytest.mark.parametrize("draw", [plots.availability_timeline, plots.staleness_timeline])
+def test_the_legend_sits_outside_the_data(draw):
+    figure = draw(TIMELINE, FAULTS)
+    assert saves(figure)  # lays the figure out
+    [axes] = figure.axes
+    assert axes.get_legend().get_window_extent().x0 >= axes.get_window_extent().x1  # right of the axes
+
+
 def test_a_node_plot_without_samples_says_why():
     for nodes in (None, pd.DataFrame(columns=["window_start_ms", "node", "messages", "utilization"])):
-        [axes] = plots.node_utilization(nodes, fault_table()).axes
+        [axes] = plots.node_load(nodes, fault_table()).axes
         [text] = axes.texts
         assert "shorter than one window" in text.get_text() and "Monte Carlo" in text.get_text()

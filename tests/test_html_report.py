@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import itertools
 import json
 import re
@@ -12,12 +13,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+from click.testing import CliRunner
+from matplotlib.figure import Figure
 
 import qsim
+from qsim.cli import main
 from qsim.diagram import sequence_diagram, write_diagram
+from qsim.html_figures import caption, with_tooltips
 from qsim.html_report import render, render_run, render_sweep, write_report
+from qsim.html_scenario import differences
 from qsim.model.replica import Replica
-from qsim.scenario import read_scenario_data
+from qsim.scenario import load_scenario_given, read_scenario_data, run_id, written_yaml
 from qsim.sweep import sweep_from_mapping
 from qsim.sweep.aggregate import pareto
 from qsim.sweep.plots import write_plots
@@ -39,8 +46,10 @@ INJECTED = "injected failure in _apply_write"
 
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory) -> Path:
-    scenario = qsim.load_scenario(SCENARIOS / "crash-recover.yaml", RUN_OVERRIDES)
-    return qsim.write_run(qsim.simulate(scenario), tmp_path_factory.mktemp("run") / "run")
+    path = SCENARIOS / "crash-recover.yaml"
+    scenario, data = load_scenario_given(path, RUN_OVERRIDES)
+    given = written_yaml(data, str(path), RUN_OVERRIDES)
+    return qsim.write_run(qsim.simulate(scenario), tmp_path_factory.mktemp("run") / "run", given=given)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +115,7 @@ def test_it_names_the_run_its_seed_and_scenario(page, run_folder):
 
 def test_every_plot_is_embedded_as_a_png_data_uri(page, run_folder):
     plots = sorted((run_folder / "plots").glob("*.png"))
-    assert len(plots) == 5
+    assert len(plots) >= 5
     assert sorted(base64.b64decode(s) for s in png_sources(page)) == sorted(p.read_bytes() for p in plots)
 
 
@@ -136,7 +145,8 @@ def test_faults_and_durability_appear_for_a_run_with_faults(page):
 
 
 def test_the_scenario_and_the_manifest_are_included(page, run_folder):
-    assert f"<pre>{html.escape((run_folder / 'scenario.resolved.yaml').read_text())}</pre>" in page
+    given = (run_folder / "scenario.yaml").read_text()
+    assert f'<pre class="scenario">{html.escape(given)}</pre>' in section(page, "Scenario")
     manifest = json.loads((run_folder / "manifest.json").read_text())
     run = section(page, "Run")
     assert f"<td>dependencies.matplotlib</td><td>{manifest['dependencies']['matplotlib']}</td>" in run
@@ -175,7 +185,7 @@ def test_a_sequence_diagram_is_inlined_as_svg_instead_of_its_png(run_folder, tmp
     page = render_run(copy)
     assert page.count("<svg") == 1 and "<?xml" not in page and "<!DOCTYPE svg" not in page
     assert 'id="lifeline:n1"' in page
-    assert len(png_sources(page)) == 5  # sequence.png is not repeated
+    assert len(png_sources(page)) == len(list((copy / "plots").glob("*.png")))  # sequence.png is not repeated
     assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", page)
 
 
@@ -204,10 +214,14 @@ def test_the_aggregate_table_shows_mean_and_ci_or_the_mean_alone_with_one_seed(s
 
 def test_a_sweep_report_embeds_its_plots_and_describes_the_sweep(sweep_page, sweep_folder):
     plots = sorted((sweep_folder / "plots").glob("*.png"))
-    assert len(plots) == 6  # frontier, t-visibility, latency CDFs, three heat maps
+    assert len(plots) >= 4  # frontier, t-visibility, latencies, heat maps
+    # A plot with an SVG twin (the frontier) is inlined as SVG, with hover text on its markers.
+    embedded = [p for p in plots if not p.with_suffix(".svg").exists()]
+    assert [p.stem for p in plots if p not in embedded] == ["frontier"]
     assert sorted(base64.b64decode(s) for s in png_sources(sweep_page)) == sorted(
-        p.read_bytes() for p in plots
+        p.read_bytes() for p in embedded
     )
+    assert re.search(r'<g id="config:0"[^>]*><title>', sweep_page)
     assert "<h1>Sweep tiny &lt;sweep&gt;</h1>" in sweep_page
     assert "<td>quorum.r</td><td>1, 2</td>" in sweep_page and "<td>seeds</td><td>1, 2</td>" in sweep_page
     assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", sweep_page)
@@ -238,3 +252,244 @@ def test_write_report_writes_report_html_atomically(sweep_folder, sweep_page, tm
     assert elsewhere.read_text() == sweep_page
     assert write_report(sweep_folder, tmp_path) == tmp_path / "report.html"
     assert not [p.name for p in (tmp_path / "out").iterdir() if p.name != "sweep.html"]
+
+
+# --- the scenario --------------------------------------------------------------------------------
+
+
+def cells(page: str, table_id: str) -> dict[str, str]:
+    """The rows of a two-column table as {first cell: second cell}, unescaped."""
+    found = {}
+    for row in table_rows(page, table_id):
+        first, second = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[:2]
+        found[html.unescape(first)] = html.unescape(second)
+    return found
+
+
+def test_the_scenario_section_shows_units_and_no_nulls(page):
+    scenario = section(page, "Scenario")
+    differences = cells(page, "scenario-differences")
+    assert differences["quorum.timeout"] == "100 ms"  # the file says timeout: 100ms
+    assert differences["duration"] == "1 s"  # --set duration=1s
+    assert "null" not in scenario and "100.0" not in scenario
+    assert "timeout: 100ms" in scenario  # the scenario as given, as its file writes it
+
+
+def test_the_differences_from_the_defaults_are_exactly_the_fields_given_otherwise(page):
+    differences = cells(page, "scenario-differences")
+    # crash-recover.yaml with duration=1s, warmup=0 (the default) and one fault at 300 ms.
+    assert differences["faults"] == "[{at: 300 ms, crash: n2, recover_at: 600 ms}]"
+    assert differences["cluster.replica.service_time"] == "{dist: exponential, mean: 0.1 ms}"
+    assert differences["workload.arrival.rate"] == "2000/s"
+    assert "warmup" not in differences and "seed" not in differences  # equal to their defaults
+    assert "quorum.n" not in differences and "network.latency" not in differences
+
+
+def test_differences_of_a_constructed_scenario():
+    scenario = qsim.scenario_from_dict(
+        {
+            "name": "custom",
+            "duration": "2.5s",
+            "quorum": {"timeout": "250us", "retries": 2, "retry_backoff": "40us"},
+            "workload": {"arrival": {"type": "poisson", "rate": "5/ms"}, "read_fraction": 0.7},
+            "network": {"loss": 0.01},
+        }
+    )
+    assert differences(scenario) == [
+        ("duration", "2.5 s"),
+        ("network.loss", "0.01"),
+        ("quorum.timeout", "0.25 ms"),
+        ("quorum.retries", "2"),
+        ("quorum.retry_backoff", "40 us"),
+        ("workload.arrival.rate", "5000/s"),
+        ("workload.read_fraction", "0.7"),
+    ]
+    assert differences(qsim.scenario_from_dict({"name": "plain"})) == []
+    hedged = qsim.scenario_from_dict({"name": "h", "quorum": {"hedge": {"after": "5ms"}}})
+    assert differences(hedged) == [("quorum.hedge", "{after: 5 ms}")]
+
+
+def test_the_run_folder_keeps_the_scenario_as_given(run_folder):
+    given = (run_folder / "scenario.yaml").read_text()
+    assert '# from "' in given and "crash-recover.yaml" in given
+    assert all(f"# with --set {json.dumps(item)}" in given for item in RUN_OVERRIDES)
+    data = yaml.safe_load(given)
+    assert data["quorum"]["r"] == "quorum" and data["duration"] == "1s"  # not resolved, not defaulted
+    summary = json.loads((run_folder / "summary.json").read_text())
+    again = qsim.load_scenario(run_folder / "scenario.yaml")  # it runs the same scenario
+    assert run_id(again) == summary["run_id"]
+
+
+def test_a_run_with_another_seed_keeps_that_seed_as_given(tmp_path):
+    folder = tmp_path / "run"
+    args = ["run", str(SCENARIOS / "quickstart.yaml"), "--set", "duration=200ms", "--set", "warmup=0"]
+    result = CliRunner().invoke(main, [*args, "--seed", "7", "--out", str(folder), "--no-plots", "-q"])
+    assert result.exit_code == 0, result.output
+    given = (folder / "scenario.yaml").read_text()
+    assert yaml.safe_load(given)["seed"] == 7 and "# with --seed 7" in given
+    assert (
+        run_id(qsim.load_scenario(folder / "scenario.yaml"))
+        == json.loads((folder / "summary.json").read_text())["run_id"]
+    )
+
+
+def test_a_scenario_built_in_code_keeps_its_resolved_form_without_nulls(tmp_path):
+    scenario = qsim.scenario_from_dict({"name": "coded", "duration": "200ms", "warmup": 0})
+    folder = qsim.write_run(qsim.simulate(scenario), tmp_path / "run", plots_too=False)
+    text = (folder / "scenario.yaml").read_text()
+    assert text.startswith("# The scenario as given is not known") and "null" not in text
+    assert run_id(qsim.load_scenario(folder / "scenario.yaml")) == run_id(scenario)
+
+
+def test_an_older_run_folder_without_scenario_yaml_still_gets_a_scenario_section(run_folder, tmp_path):
+    copy = shutil.copytree(run_folder, tmp_path / "run")
+    (copy / "scenario.yaml").unlink()
+    page = render_run(copy)
+    scenario = section(page, "Scenario")
+    assert cells(page, "scenario-differences")["quorum.timeout"] == "100 ms"
+    assert "before qsim kept the scenario as given" in scenario and "null" not in scenario
+    # a resolved scenario that no longer validates is shown without its empty fields
+    resolved = yaml.safe_load((copy / "scenario.resolved.yaml").read_text())
+    resolved["quorum"]["n"] = 99
+    (copy / "scenario.resolved.yaml").write_text(yaml.safe_dump(resolved))
+    scenario = section(render_run(copy), "Scenario")
+    assert "n: 99" in scenario and "null" not in scenario
+
+
+# --- tables, captions and tooltips ---------------------------------------------------------------
+
+
+def test_number_cells_do_not_wrap_and_wide_tables_scroll(sweep_page):
+    style = re.search(r"<style>(.*?)</style>", sweep_page, re.S).group(1)
+    rule = re.search(r"td\.num \{([^}]*)\}", style).group(1)
+    assert "white-space: nowrap" in rule
+    assert re.search(r"div\.wide \{[^}]*overflow-x: auto", style)
+    aggregate = section(sweep_page, "All configurations")
+    assert '<div class="wide"><table id="aggregate">' in aggregate
+    with_ci = re.findall(r'<td class="(\w+)">[\d.e+-]+ ± [\d.e+-]+</td>', aggregate)
+    assert with_ci and set(with_ci) == {"num"}
+
+
+def test_every_plot_has_a_caption_that_says_what_it_shows(page, sweep_page):
+    for report in (page, sweep_page):
+        captions = re.findall(r"<figcaption>(.*?) <span", report, re.S)
+        assert captions and len(captions) == report.count("<figure")
+        for text in map(html.unescape, captions):
+            assert text.endswith(".") and len(text.split()) >= 12, text
+            assert ".png" not in text and ".svg" not in text, text
+    assert caption("latency_percentiles") != caption("latency_cdf")
+    assert "stale-read fraction" in caption(
+        "heatmap_stale_fraction", labels={"stale_fraction": "stale-read fraction"}
+    )
+    unknown = caption("queue_depth")
+    assert unknown.endswith(".") and "queue depth" in unknown
+
+
+def test_known_plots_come_in_reading_order(page):
+    names = re.findall(r'<span class="file">\((.*?)\)</span>', page)
+    stems = [Path(name).stem for name in names]
+    assert stems.index("latency_percentiles") < stems.index("latency_cdf") < stems.index("t_visibility")
+    assert stems.index("availability_timeline") < stems.index("staleness_timeline")
+
+
+def frontier_svg(count: int, *, gids: bool) -> bytes:
+    """A scatter of ``count`` markers, each its own artist with gid config:<i> (when ``gids``)."""
+    figure = Figure()
+    axes = figure.add_subplot()
+    for i in range(count):
+        (line,) = axes.plot([i], [i], "o")
+        if gids:
+            line.set_gid(f"config:{i}")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="svg")
+    return buffer.getvalue()
+
+
+def test_the_frontier_svg_gets_a_hover_title_per_configuration(sweep_folder, tmp_path):
+    copy = shutil.copytree(sweep_folder, tmp_path / "sweep")
+    table = pd.read_parquet(copy / "aggregate.parquet")
+    (copy / "plots" / "frontier.svg").write_bytes(frontier_svg(len(table), gids=True))
+    page = render_sweep(copy)
+    titles = re.findall(r'<g id="config:(\d+)"[^>]*>\s*<title>(.*?)</title>', page, re.S)
+    assert [int(i) for i, _ in titles] == list(range(len(table)))
+    for (_, text), config in zip(titles, table.to_dict("records"), strict=True):
+        text = html.unescape(text)
+        assert f"r={config['quorum.r']}, w={config['quorum.w']}" in text
+        assert f"{config['read_latency_p99_ms_mean']:.4g}" in text and "stale" in text
+    assert page.count("<svg") == 1 and len(png_sources(page)) == len(list((copy / "plots").glob("*.png"))) - 1
+    assert "Hover over a marker" in section(page, "Plots")
+
+
+def test_an_svg_without_configuration_ids_is_left_as_it_is(sweep_folder, tmp_path):
+    copy = shutil.copytree(sweep_folder, tmp_path / "sweep")
+    (copy / "plots" / "frontier.svg").write_bytes(frontier_svg(3, gids=False))
+    page = render_sweep(copy)
+    assert page.count("<svg") == 1 and "<title>" not in page.split("<svg", 1)[1].split("</svg>")[0]
+    assert "Hover over a marker" not in page  # no promise of tooltips that are not there
+    assert with_tooltips('<g id="config:7">x</g>', {0: "a"}) == '<g id="config:7">x</g>'
+    assert with_tooltips('<g id="config:0">', {0: "<b>"}) == '<g id="config:0"><title>&lt;b&gt;</title>'
+
+
+# --- the sweep's scenario and frontier -----------------------------------------------------------
+
+
+def test_a_sweep_report_has_a_scenario_section_with_its_grid(sweep_page):
+    scenario = section(sweep_page, "Scenario")
+    grid = cells(sweep_page, "grid")
+    assert grid["quorum.r"] == "1, 2" and grid["quorum.w"] == "1, 2" and grid["seeds"] == "1, 2"
+    assert grid["objectives"].endswith("(the default)")
+    assert "does not keep its base scenario" in scenario
+
+
+def test_a_sweep_folder_with_its_base_scenario_shows_it_and_its_where(sweep_folder, tmp_path):
+    copy = shutil.copytree(sweep_folder, tmp_path / "sweep")
+    grid = {"quorum.r": [1, 2], "quorum.w": [1, 2], "where": "r + w > 2", "seeds": [1, 2]}
+    base = {"name": "tiny", "duration": "200ms", "quorum": {"timeout": "50ms"}, "sweep": grid}
+    (copy / "scenario.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
+    page = render_sweep(copy)
+    assert cells(page, "grid")["where"] == "r + w > 2"
+    differences = cells(page, "scenario-differences")
+    assert differences["quorum.timeout"] == "50 ms" and differences["duration"] == "200 ms"
+    assert "timeout: 50ms" in section(page, "Scenario")
+
+
+def test_the_pareto_table_uses_the_recorded_objectives(sweep_folder, tmp_path):
+    copy = shutil.copytree(sweep_folder, tmp_path / "sweep")
+    state = json.loads((copy / "sweep.json").read_text())
+    objectives = ["write_latency_p99_ms", "messages_per_op"]
+    (copy / "sweep.json").write_text(json.dumps(state | {"objectives": objectives}))
+    page = render_sweep(copy)
+    table = pd.read_parquet(copy / "aggregate.parquet")
+    points = table[[f"{m}_mean" for m in objectives]].to_numpy()
+    brute = [
+        not any(
+            (other <= point).all() and (other < point).any() for other in points if not pd.isna(other).any()
+        )
+        and not pd.isna(point).any()
+        for point in points
+    ]
+    assert len(table_rows(page, "pareto")) == sum(brute)
+    header = re.search(r'<table id="pareto">\s*<thead>(.*?)</thead>', page, re.S).group(1)
+    assert "write" in header and "messages" in header
+    recorded = cells(page, "grid")["objectives"]
+    assert "[write_latency_p99_ms]" in recorded and "[messages_per_op]" in recorded
+    assert "(the default)" not in recorded
+    (copy / "sweep.json").write_text(json.dumps(state | {"objectives": ["read_latency_p99", 3]}))
+    with pytest.raises(qsim.QsimError, match=r"sweep\.json: .*'read_latency_p99' is not a metric"):
+        render_sweep(copy)
+
+
+def test_a_damaged_scenario_yaml_is_reported_by_name(run_folder, sweep_folder, tmp_path):
+    run = shutil.copytree(run_folder, tmp_path / "run")
+    (run / "scenario.yaml").write_bytes(b"name: \xff\xfe")
+    with pytest.raises(qsim.QsimError, match=re.escape(str(run / "scenario.yaml"))):
+        render_run(run)
+    sweep = shutil.copytree(sweep_folder, tmp_path / "sweep")
+    (sweep / "scenario.yaml").write_text("a: [b")  # not YAML: shown as it is, without differences
+    scenario = section(render_sweep(sweep), "Scenario")
+    assert "a: [b" in scenario and 'id="scenario-differences"' not in scenario
+
+
+def test_a_plot_opens_at_full_size_when_clicked(page):
+    assert page.count('<figure class="plot" tabindex="0">') == page.count("<figure")
+    assert re.search(r"figure\.plot:focus img[^{]*\{[^}]*max-width: none", page)

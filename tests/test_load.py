@@ -208,14 +208,14 @@ def test_the_run_folder_holds_the_node_timeline_and_its_plot(tmp_path):
     pd.testing.assert_frame_equal(saved.nodes, result.nodes)
 
 
-def test_a_sweep_over_replica_selection_draws_latency_cdfs(tmp_path):
+def test_a_sweep_over_replica_selection_draws_latency_percentiles(tmp_path):
     strategies = ["random", "least_outstanding", "latency_ewma"]
     base = {"name": "selection-sweep", **uneven("random"), "duration": "300ms", "warmup": 0}
     planned = plan(base, sweep_from_mapping({"quorum.replica_selection": strategies}))
     result = run_sweep(planned, tmp_path / "sweep", executor_name="serial")
     written = write_plots(result.runs, result.aggregate, result.factors, result.path, "selection-sweep")
-    assert "latency_cdf.png" in written
-    assert (result.path / "plots" / "latency_cdf.png").stat().st_size > 1000
+    assert "latency_percentiles.png" in written
+    assert (result.path / "plots" / "latency_percentiles.png").stat().st_size > 1000
     runs = pd.read_parquet(result.path / "runs.parquet")
     assert list(runs["quorum.replica_selection"]) == strategies
     assert runs["error"].isna().all()

@@ -15,7 +15,12 @@ from tests.conftest import SCENARIOS
 
 SCENARIO = SCENARIOS / "quickstart.yaml"
 SHORT = ("--set", "duration=200ms", "--set", "warmup=0", "--executor", "serial")
-HEATMAPS = ("heatmap_stale_fraction.png", "heatmap_read_latency_p99_ms.png", "heatmap_availability.png")
+HEATMAPS = (
+    "heatmap_stale_fraction.png",
+    "heatmap_read_latency_p99_ms.png",
+    "heatmap_write_latency_p99_ms.png",
+    "heatmap_availability.png",
+)
 
 
 def sweep(*arguments: str, scenario: Path = SCENARIO):
@@ -31,8 +36,9 @@ def test_a_sweep_writes_its_tables_points_and_plots_and_prints_the_pareto_table(
     assert {path.name for path in tmp_path.iterdir()} == {*tables, "sweep.json", "points", "plots"}
     assert {path.name for path in (tmp_path / "plots").iterdir()} == {
         "frontier.png",
+        "frontier.svg",
         "t_visibility.png",
-        "latency_cdf.png",
+        "latency_percentiles.png",
         *HEATMAPS,
     }
     state = json.loads((tmp_path / "sweep.json").read_text())
@@ -55,14 +61,19 @@ def test_a_sweep_writes_its_tables_points_and_plots_and_prints_the_pareto_table(
     assert f"8 runs, 0 failed; results: {tmp_path}" in result.stdout
     shown = result.stdout.split("Pareto-optimal configurations")[1].splitlines()[2:]
     assert len(shown) == pareto(table).sum() >= 1
+    assert state["objectives"] == ["read_latency_p99_ms", "write_latency_p99_ms", "stale_fraction"]
 
 
-def test_without_n_as_a_factor_there_are_no_heatmaps(tmp_path):
-    result = sweep("--factor", "quorum.r=1,2", "--out", str(tmp_path))
+def test_an_r_by_w_sweep_at_fixed_n_has_heatmaps_and_one_factor_has_none(tmp_path):
+    result = sweep("--factor", "quorum.r=1,2", "--factor", "quorum.w=1,2", "--out", str(tmp_path / "rw"))
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+    assert {*HEATMAPS} <= {p.name for p in (tmp_path / "rw" / "plots").iterdir()}
+    result = sweep("--factor", "quorum.r=1,2", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "r" / "plots").iterdir()) == [
         "frontier.png",
-        "latency_cdf.png",
+        "frontier.svg",
+        "latency_percentiles.png",
         "t_visibility.png",
     ]
 
@@ -146,5 +157,50 @@ def test_the_help_lists_every_option():
     grid = ["--factor", "--where", "--zip", "--seeds", "--set"]
     running = ["--executor", "--workers", "--scheduler", "--out", "--resume", "--keep-runs", "--dry-run"]
     assert [
-        option for option in [*grid, *running, "--no-plots", "--quiet"] if option not in result.output
+        option
+        for option in [*grid, *running, "--no-plots", "--quiet", "--objective"]
+        if option not in result.output
     ] == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected_note"),
+    [
+        (("--set", "warmup=10s"), None),  # every run fails: nothing to leave out
+        (("--factor", "warmup=1s,10s"), "warmup=10s fails in every configuration"),
+        (("--factor", "quorum.n=3,5", "--factor", "duration=400ms,5s"), "duration=400ms fails in every"),
+    ],
+)
+def test_warmup_not_shorter_than_duration_ends_without_the_where_hint(arguments, expected_note):
+    result = CliRunner().invoke(main, ["sweep", str(SCENARIOS / "choose-nrw.yaml"), *arguments, "--dry-run"])
+    assert result.exit_code == 1, result.output
+    assert "ms is not shorter than duration" in result.output
+    assert "where" not in result.output, result.output
+    last = result.output.splitlines()[-1]
+    assert last.startswith(expected_note) if expected_note else last.startswith("  - every run: warmup:")
+
+
+def test_resume_says_how_many_points_are_done_and_how_many_it_runs(tmp_path):
+    grid = ("--factor", "quorum.r=1,2", "--seeds", "2", "--out", str(tmp_path), "--no-plots")
+    assert sweep(*grid).exit_code == 0
+    points = sorted((tmp_path / "points").glob("*.json"))
+    points[0].unlink()
+    result = sweep(*grid, "--resume")
+    assert result.exit_code == 0, result.output
+    assert f"resuming: 3 of 4 points already done in {tmp_path}; running the other 1\n" in result.stderr
+    assert "resuming" not in result.stdout
+    again = sweep(*grid, "--resume")
+    assert f"resuming: all 4 points already done in {tmp_path}; nothing to run\n" in again.stderr
+    quiet = sweep(*grid, "--resume", "--quiet")
+    assert (quiet.stdout, quiet.stderr) == (f"{tmp_path}\n", "")
+
+
+def test_resume_counts_failed_points_among_those_it_runs_again(tmp_path):
+    grid = ("--factor", "quorum.r=1,2", "--out", str(tmp_path), "--no-plots")
+    assert sweep(*grid).exit_code == 0
+    point = next((tmp_path / "points").glob("*.json"))
+    point.write_text(json.dumps(json.loads(point.read_text()) | {"error": "RuntimeError: boom"}))
+    result = sweep(*grid, "--resume")
+    assert result.exit_code == 0, result.output
+    assert "resuming: 1 of 2 points already done" in result.stderr
+    assert "running the other 1, of which 1 failed before\n" in result.stderr

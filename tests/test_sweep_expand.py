@@ -342,11 +342,29 @@ def test_invalid_points_report_a_shared_problem_once_without_the_where_hint():
     assert "where" not in str(error)
 
 
-def test_invalid_points_give_the_where_hint_when_some_configurations_are_valid():
+def test_invalid_points_give_the_where_hint_when_a_combination_of_values_fails():
+    points = expand(cli("quorum.n=3,5", "quorum.r=1,4"))
+    error = invalid_points([(points[1], ["quorum.r: 4 is larger than quorum.n (3)"])], points)
+    assert error.problems == ["run 1 (n=3, r=4): quorum.r: 4 is larger than quorum.n (3)"]
+    assert str(error).endswith("\n" + WHERE_HINT)
+
+
+def test_a_value_that_fails_everywhere_is_named_instead_of_the_where_hint():
     points = expand(cli("quorum.r=1,4"))
     error = invalid_points([(points[1], ["quorum.r: 4 is larger than quorum.n (3)"])], points)
     assert error.problems == ["run 1 (r=4): quorum.r: 4 is larger than quorum.n (3)"]
-    assert WHERE_HINT in str(error)
+    assert str(error).endswith("\nr=4 fails in every configuration: take it off the factor's values.")
+    assert WHERE_HINT not in str(error)
+
+
+def test_both_notes_when_one_value_fails_everywhere_and_a_combination_fails_too():
+    points = expand(cli("quorum.n=3,5", "quorum.r=1,4,7"))
+    failing = [p for p in points if p.factors["quorum.r"] > p.factors["quorum.n"]]
+    error = invalid_points([(p, ["quorum.r: too large"]) for p in failing], points)
+    assert str(error).splitlines()[-2:] == [
+        "r=7 fails in every configuration: take it off the factor's values.",
+        WHERE_HINT,
+    ]
 
 
 def test_invalid_points_without_a_valid_configuration_get_no_where_hint():

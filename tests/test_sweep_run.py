@@ -308,15 +308,17 @@ def test_aggregate_without_factors_is_one_configuration():
 
 
 def test_pareto_marks_exactly_the_rows_no_other_row_beats():
-    x, y = "read_latency_p99_ms_mean", "stale_fraction_mean"
+    x, y = "read_latency_p99_ms", "stale_fraction"
     points = [(1, 3), (2, 2), (3, 1), (1, 3), (2, 2.5), (4, 1), (math.nan, 0), (0.5, math.nan)]
-    table = pd.DataFrame(points, columns=[x, y], index=[f"c{i}" for i in range(len(points))])
-    optimal = pareto(table)
+    table = pd.DataFrame(
+        points, columns=[f"{x}_mean", f"{y}_mean"], index=[f"c{i}" for i in range(len(points))]
+    )
+    optimal = pareto(table, [x, y])
     # equal rows (c0 and c3) do not beat each other; rows with a NaN are never optimal
     assert optimal.to_dict() == {"c0": True, "c1": True, "c2": True, "c3": True, "c4": False, "c5": False,
                                  "c6": False, "c7": False}  # fmt: skip
-    assert pareto(table, x=y, y=x).tolist() == optimal.tolist()
-    assert pareto(table.iloc[[4]]).tolist() == [True]
+    assert pareto(table, [y, x]).tolist() == optimal.tolist()
+    assert pareto(table.iloc[[4]], [x, y]).tolist() == [True]
 
 
 def test_t_visibility_at_is_where_the_curve_stays_at_or_above_the_level():
@@ -341,6 +343,8 @@ def test_a_sweep_row_holds_the_headline_of_the_same_single_run(tmp_path):
         for stat in ("mean", "p50", "p99", "p999"):
             assert row[f"{kind}_latency_{stat}_ms"] == summary[f"{kind}s"]["latency_ms"][stat]
         assert row[f"{kind}_availability"] == summary[f"{kind}s"]["availability"]
+        percentiles = summary[f"{kind}s"]["latency_ms"]["percentiles"]  # for the sweep's percentile plot
+        assert json.loads(row[f"{kind}_latency_percentiles"]) == percentiles and len(percentiles) > 10
     staleness = summary["staleness"]
     assert row["availability"] == summary["availability"]
     assert (row["stale_fraction"], row["k_mean"]) == (staleness["stale_fraction"], staleness["k_mean"])

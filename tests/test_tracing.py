@@ -18,8 +18,12 @@ BASE = {
 }
 
 
-def run(spec: dict, trace: int) -> qsim.RunResult:
-    return qsim.simulate(qsim.scenario_from_dict(spec), trace_messages=trace)
+def run(spec: dict, trace: int | set[int]) -> qsim.RunResult:
+    """Simulate ``spec`` tracing the first ``trace`` operations, or those with these op ids."""
+    scenario = qsim.scenario_from_dict(spec)
+    if isinstance(trace, set):
+        return qsim.simulate(scenario, trace_ops=trace)
+    return qsim.simulate(scenario, trace_messages=trace)
 
 
 @pytest.mark.parametrize(
@@ -33,9 +37,22 @@ def run(spec: dict, trace: int) -> qsim.RunResult:
     ],
     ids=["fault-free", "faults-and-loss"],
 )
-def test_tracing_changes_no_outcome(extra):
+@pytest.mark.parametrize("trace", [10, {3, 8, 9, 13}], ids=["first-10", "chosen-ids"])
+def test_tracing_changes_no_outcome(extra, trace):
     spec = {**BASE, **extra}
-    pd.testing.assert_frame_equal(run(spec, 0).ops, run(spec, 10).ops)
+    traced = run(spec, trace)
+    pd.testing.assert_frame_equal(run(spec, 0).ops, traced.ops)
+    assert set(traced.messages["op_id"]) - {-1} == (set(range(10)) if trace == 10 else trace)
+
+
+def test_chosen_operations_are_traced_with_every_attempt():
+    spec = {**BASE, "quorum": {**BASE["quorum"], "timeout": "5ms", "retries": 2, "retry_backoff": "1ms"}}
+    spec["faults"] = [
+        {"at": 0, "crash": "n2"},
+        {"at": 0, "crash": "n3"},
+    ]  # no quorum: every attempt times out
+    messages = run(spec, {2}).messages
+    assert set(messages["op_id"]) == {2} and set(messages["attempt"]) == {0, 1, 2}
 
 
 def test_every_message_of_the_first_operations_is_traced_exactly():
@@ -70,3 +87,16 @@ def test_a_traced_run_writes_its_messages_and_loads_them_back(tmp_path):
 def test_no_tracing_means_no_messages():
     assert run(BASE, 0).messages is None
     assert np.isnan(run(BASE, 1).messages["delivered_ms"]).sum() == 0
+
+
+def test_a_message_lost_at_its_destination_says_when_it_got_there():
+    # n2 crashes at 2.5 ms while requests sent before it are in flight (latency 1-3 ms): those
+    # are lost on arrival, after the crash, and the diagram must draw them there, not at the send.
+    spec = {**BASE, "network": {"latency": {"dist": "uniform", "low": 1, "high": 3}, "loss": 0.2}}
+    spec["faults"] = [{"at": "2.5ms", "crash": "n2"}]
+    messages = run(spec, 50).messages
+    at_node = messages[messages["reason"].isin(["down", "crashed", "partition"])]
+    lost = messages[messages["reason"] == "loss"]
+    assert len(at_node) and len(lost)
+    assert (at_node["lost_ms"] >= 2.5).all() and (at_node["lost_ms"] > at_node["sent_ms"]).all()
+    assert lost["lost_ms"].isna().all() and messages.loc[~messages["dropped"], "lost_ms"].isna().all()

@@ -24,6 +24,7 @@ Trials are independent across the delays t. :func:`applies` says when the model 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -154,8 +155,17 @@ def _require(scenario: Scenario) -> None:
         raise QsimError(f"the Monte Carlo engine cannot run scenario {scenario.name!r}:\n{lines}")
 
 
-def wars(scenario: Scenario, trials_per_t: int, rng: np.random.Generator) -> WarsResult:
+def wars(
+    scenario: Scenario,
+    trials_per_t: int,
+    rng: np.random.Generator,
+    progress: Callable[[float, float, str], None] | None = None,
+) -> WarsResult:
     """Run ``trials_per_t`` independent write-then-read trials at each of the scenario's probe delays.
+
+    Args:
+        progress: called as ``progress(done, total, "trials")`` after each batch of trials drawn
+            (at least once per delay).
 
     Raises:
         QsimError: if the model does not apply to ``scenario`` (see :func:`applies`).
@@ -176,6 +186,8 @@ def wars(scenario: Scenario, trials_per_t: int, rng: np.random.Generator) -> War
             end = min(begin + chunk, trials_per_t)
             for name, values in zip(out, _trials(scenario, float(t), end - begin, rng), strict=True):
                 out[name][row, begin:end] = values
+            if progress is not None:
+                progress(row * trials_per_t + end, len(delays) * trials_per_t, "trials")
     return WarsResult(delays_ms=delays, timeout_ms=scenario.quorum.timeout, **out)
 
 
@@ -258,7 +270,9 @@ def _replies(arrivals: np.ndarray, outcome: np.ndarray, needed: int, timeout_ms:
     return replies
 
 
-def run(scenario: Scenario, seed: int | None = None) -> RunResult:
+def run(
+    scenario: Scenario, seed: int | None = None, progress: Callable[[float, float, str], None] | None = None
+) -> RunResult:
     """Run the Monte Carlo engine on a probe scenario and return a result like :func:`qsim.simulate`'s.
 
     Runs ``workload.arrival.trials`` trials per probe delay from the ``"montecarlo"`` random stream,
@@ -272,6 +286,7 @@ def run(scenario: Scenario, seed: int | None = None) -> RunResult:
     Args:
         scenario: a validated scenario that :func:`applies` accepts.
         seed: replaces ``scenario.seed`` when given.
+        progress: called as ``progress(done, total, "trials")`` as trials are drawn (see :func:`wars`).
 
     Raises:
         QsimError: if the model does not apply to ``scenario``, listing every reason.
@@ -282,7 +297,7 @@ def run(scenario: Scenario, seed: int | None = None) -> RunResult:
     started = datetime.now(UTC)
     wall_start = time.perf_counter()
     rng = RandomStreams(scenario.seed).generator("montecarlo")
-    outcome = wars(scenario, scenario.workload.arrival.trials, rng)
+    outcome = wars(scenario, scenario.workload.arrival.trials, rng, progress)
     engine_s = time.perf_counter() - wall_start
 
     ops = ops_history(outcome, [node.name for node in scenario.cluster.nodes])

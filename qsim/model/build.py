@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import simpy
@@ -75,17 +76,17 @@ def _replica(index: int, node, scenario: Scenario, env, network: Network, stream
     return Replica(index, env, network, sampler, concurrency, tag_replies=tagged_replies(scenario))
 
 
-def build(scenario: Scenario, streams: RandomStreams, trace_messages: int = 0) -> Model:
+def build(scenario: Scenario, streams: RandomStreams, trace: Collection[int] = ()) -> Model:
     """Return the model of ``scenario`` on a new SimPy environment, ready to run.
 
     Args:
-        trace_messages: record every message of the first this many operations (0: none).
+        trace: the op ids whose messages are recorded (empty: none; ``range(n)``: the first n).
     """
     env = simpy.Environment()
     quorum, repair = scenario.quorum, scenario.repair
     # The fault machinery (checked delivery, failure detector) costs only the runs that need it.
     detecting = bool(scenario.faults) or quorum.failover != "strict"
-    checked = detecting or trace_messages > 0  # tracing watches deliveries, and changes no outcome
+    checked = detecting or len(trace) > 0  # tracing watches deliveries, and changes no outcome
     network = Network(env, scenario, streams, checked)
     nodes = scenario.cluster.nodes
     replicas = [_replica(i, node, scenario, env, network, streams) for i, node in enumerate(nodes)]
@@ -97,8 +98,8 @@ def build(scenario: Scenario, streams: RandomStreams, trace_messages: int = 0) -
     coordinator = Coordinator(env, scenario, network, ring, replicas, recorder, streams, detector)
     for replica in replicas:
         replica.connect(coordinator)
-    if trace_messages > 0:
-        network.tracer = coordinator.tracer = Tracer(trace_messages)
+    if len(trace) > 0:
+        network.tracer = coordinator.tracer = Tracer(trace)
     workload = WORKLOADS[scenario.workload.arrival.type](env, scenario, coordinator, streams)
     faults = FaultInjector(env, scenario, network, replicas, coordinator, streams)
     sampler = NodeSampler(env, network, replicas, scenario.metrics.window)

@@ -132,11 +132,11 @@ class Network:
 
     def _trace_delivery(self, trace: int, src: int, dst: int, epoch: int, cuts: int) -> None:
         if self.down[dst]:
-            self.tracer.dropped(trace, "down")
+            self.tracer.dropped(trace, "down", self._env.now)
         elif self.epoch[dst] != epoch:
-            self.tracer.dropped(trace, "crashed")
+            self.tracer.dropped(trace, "crashed", self._env.now)
         elif self._cuts[src][dst] or self._cut_starts[src][dst] != cuts:
-            self.tracer.dropped(trace, "partition")
+            self.tracer.dropped(trace, "partition", self._env.now)
         else:
             self.tracer.delivered(trace, self._env.now)
 

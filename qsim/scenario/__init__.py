@@ -4,6 +4,7 @@ from qsim.scenario.advice import consistency_warnings
 from qsim.scenario.load import (
     check_name,
     load_scenario,
+    load_scenario_given,
     read_scenario_data,
     resolved_dict,
     run_id,
@@ -11,6 +12,7 @@ from qsim.scenario.load import (
     with_overrides,
     with_seed,
     with_values,
+    written_yaml,
 )
 from qsim.scenario.schema import Scenario
 
@@ -19,6 +21,7 @@ __all__ = [
     "check_name",
     "consistency_warnings",
     "load_scenario",
+    "load_scenario_given",
     "read_scenario_data",
     "resolved_dict",
     "run_id",
@@ -26,4 +29,5 @@ __all__ = [
     "with_overrides",
     "with_seed",
     "with_values",
+    "written_yaml",
 ]

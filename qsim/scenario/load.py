@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated
 
+import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from qsim.errors import ScenarioError
@@ -41,10 +42,21 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     Raises:
         ScenarioError: listing every problem found.
     """
+    return load_scenario_given(path, overrides)[0]
+
+
+def load_scenario_given(path: str | Path, overrides: Iterable[str] = ()) -> tuple[Scenario, dict]:
+    """Like :func:`load_scenario`, and also return the mapping as the user gave it (overrides
+    applied, no defaults filled in), for :func:`written_yaml`.
+
+    Raises:
+        ScenarioError: listing every problem found.
+    """
     path = Path(path)
     data, stem_problem = _read_data(path, overrides)
     if stem_problem is None:
-        return scenario_from_dict(data, base_dir=path.parent, source=str(path))
+        given = _deep_copy(data)  # before validation, which may resolve aliases in place
+        return scenario_from_dict(data, base_dir=path.parent, source=str(path)), given
     try:  # report the name with every other problem; a valid placeholder stands in for it
         scenario_from_dict({**data, "name": "scenario"}, base_dir=path.parent, source=str(path))
     except ScenarioError as exc:
@@ -108,6 +120,41 @@ def scenario_from_dict(
         lines = format_errors(exc)
         lines += [f"{path}: {message}" for path, message in _lenient_cross_problems(data, context)]
         raise ScenarioError(list(dict.fromkeys(lines)), source) from None
+
+
+def resolved_yaml(scenario: Scenario) -> str:
+    """The resolved ``scenario`` as YAML without its empty fields, headed by a comment saying so
+    (for a scenario whose given form is unknown: built in code, or a point of a sweep)."""
+    lines = ["# The scenario as given is not known: its resolved form, without empty fields."]
+    return "\n".join(lines) + "\n" + _yaml(_without_nulls(resolved_dict(scenario)))
+
+
+def written_yaml(
+    data: Mapping, source: str | None = None, overrides: Iterable[str] = (), seed: int | None = None
+) -> str:
+    """Return scenario ``data`` as YAML headed by comments naming its file, its ``--set`` overrides
+    and a ``--seed`` that replaced its seed.
+
+    Raises:
+        yaml.YAMLError: if ``data`` holds values YAML cannot represent.
+    """
+    lines = ["# The scenario as given to qsim (defaults not filled in)."]
+    lines += [f"# from {json.dumps(source)}"] if source else []
+    lines += [f"# with --set {json.dumps(item)}" for item in overrides]
+    lines += [f"# with --seed {seed}"] if seed is not None else []
+    return "\n".join(lines) + "\n" + _yaml(dict(data) | ({"seed": seed} if seed is not None else {}))
+
+
+def _yaml(data: dict) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)
+
+
+def _without_nulls(value):
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _lenient_cross_problems(data: Mapping, context: dict) -> list[tuple[str, str]]:

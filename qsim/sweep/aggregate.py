@@ -5,11 +5,15 @@ All pure functions of summaries and DataFrames; nothing here starts a simulation
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from qsim.errors import QsimError
 
 # Two-sided 95% quantiles of Student's t by degrees of freedom (1..30); 1.96 beyond.
 _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
@@ -36,8 +40,73 @@ METRICS = (
     "messages_per_op",
     "lost_writes",
 )
-RUN_COLUMNS = (*METRICS, "reads_checked", "ops", "t_visibility", "read_latency_quantiles")  # headline()
-FRONTIER = ("read_latency_p99_ms", "stale_fraction")  # the trade-off the Pareto frontier is over
+# Percentiles at qsim.nines.GRID as JSON; sweeps written before they existed lack these columns.
+PERCENTILE_COLUMNS = ("read_latency_percentiles", "write_latency_percentiles")
+RUN_COLUMNS = (*METRICS, "reads_checked", "ops", "t_visibility", "read_latency_quantiles",
+               *PERCENTILE_COLUMNS)  # headline()  # fmt: skip
+# Metrics that are better higher; every other metric is better lower.
+MAXIMISED = frozenset({"availability", "read_availability", "write_availability"})
+DEFAULT_OBJECTIVES = ("read_latency_p99_ms", "write_latency_p99_ms", "stale_fraction")
+LABELS = {  # what each metric is, with its unit, for plots and tables
+    "read_latency_mean_ms": "mean read latency (ms)",
+    "read_latency_p50_ms": "p50 read latency (ms)",
+    "read_latency_p99_ms": "p99 read latency (ms)",
+    "read_latency_p999_ms": "p99.9 read latency (ms)",
+    "write_latency_mean_ms": "mean write latency (ms)",
+    "write_latency_p50_ms": "p50 write latency (ms)",
+    "write_latency_p99_ms": "p99 write latency (ms)",
+    "write_latency_p999_ms": "p99.9 write latency (ms)",
+    "availability": "availability (fraction ok)",
+    "read_availability": "read availability (fraction ok)",
+    "write_availability": "write availability (fraction ok)",
+    "stale_fraction": "stale-read fraction",
+    "k_mean": "mean k (versions missed per read)",
+    "t_visibility_99_ms": "t-visibility at 99% (ms)",
+    "t_visibility_999_ms": "t-visibility at 99.9% (ms)",
+    "messages": "messages sent",
+    "messages_per_op": "messages per operation",
+    "lost_writes": "lost writes",
+}
+
+
+class ObjectiveError(QsimError):
+    """Objectives of a Pareto frontier that are not metrics; ``problems`` lists each, one line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def better(metric: str) -> str:
+    """Which way ``metric`` improves: "higher" for availabilities, "lower" for everything else."""
+    return "higher" if metric in MAXIMISED else "lower"
+
+
+def objective_problems(objectives: object, field: str = "objectives") -> list[str]:
+    """What is wrong with ``objectives`` as a list of metric names, one line each naming ``field``."""
+    if isinstance(objectives, str) or not isinstance(objectives, Sequence) or not objectives:
+        return [f"{field}: expected a non-empty list of metric names, such as "
+                f"[{', '.join(DEFAULT_OBJECTIVES)}]; found {objectives!r}"]  # fmt: skip
+    found = []
+    for name in objectives:
+        if name not in METRICS:
+            close = difflib.get_close_matches(str(name), METRICS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            found.append(f"{field}: {name!r} is not a metric{hint}; the metrics are {', '.join(METRICS)}")
+    repeated = sorted({name for name in objectives if isinstance(name, str) and objectives.count(name) > 1})
+    return found + [f"{field}: {name} is listed twice" for name in repeated]
+
+
+def check_objectives(objectives: object, field: str = "objectives") -> tuple[str, ...]:
+    """Return ``objectives`` as a tuple of metric names.
+
+    Raises:
+        ObjectiveError: naming ``field``, each unknown or repeated name, and the valid names.
+    """
+    problems = objective_problems(objectives, field)
+    if problems:
+        raise ObjectiveError(problems)
+    return tuple(objectives)
 
 
 def headline(summary: dict) -> dict:
@@ -64,6 +133,8 @@ def headline(summary: dict) -> dict:
         "lost_writes": summary["durability"]["lost_writes"],
         "t_visibility": json.dumps(staleness["t_visibility"]),
         "read_latency_quantiles": json.dumps(summary["reads"]["latency_ms"].get("quantiles")),
+        "read_latency_percentiles": json.dumps(summary["reads"]["latency_ms"].get("percentiles")),
+        "write_latency_percentiles": json.dumps(summary["writes"]["latency_ms"].get("percentiles")),
     }
     return row
 
@@ -109,14 +180,23 @@ def _half_width(values: np.ndarray) -> float:
     return float(t * values.std(ddof=1) / math.sqrt(values.size))
 
 
-def pareto(table: pd.DataFrame, x: str = f"{FRONTIER[0]}_mean", y: str = f"{FRONTIER[1]}_mean") -> pd.Series:
-    """Return a boolean Series: True for rows no other row beats on both ``x`` and ``y`` (lower is
-    better), i.e. no other row is <= on both and < on one. Rows with a NaN in either are False."""
-    points = table[[x, y]].to_numpy(dtype=float)
+def pareto(table: pd.DataFrame, objectives: Sequence[str] = DEFAULT_OBJECTIVES) -> pd.Series:
+    """Return a boolean Series: True for the configurations no other one dominates on ``objectives``.
+
+    A row dominates another when its mean (``<metric>_mean``) is at least as good on every
+    objective and strictly better on one; availabilities are better higher, every other metric
+    lower. Equal rows do not dominate each other. Rows with a NaN objective are never optimal and
+    dominate nothing.
+
+    Raises:
+        ObjectiveError: if an objective is not a metric.
+    """
+    objectives = check_objectives(objectives)
+    signs = np.array([-1.0 if better(m) == "higher" else 1.0 for m in objectives])
+    points = table[[f"{m}_mean" for m in objectives]].to_numpy(dtype=float) * signs  # lower is better
     valid = ~np.isnan(points).any(axis=1)
+    others = points[valid]
     optimal = np.zeros(len(table), dtype=bool)
     for i in np.flatnonzero(valid):
-        others = points[valid]
-        dominated = ((others <= points[i]).all(axis=1) & (others < points[i]).any(axis=1)).any()
-        optimal[i] = not dominated
+        optimal[i] = not ((others <= points[i]).all(axis=1) & (others < points[i]).any(axis=1)).any()
     return pd.Series(optimal, index=table.index)

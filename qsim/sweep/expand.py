@@ -214,9 +214,12 @@ def invalid_points(
     """Return one error for the points of a sweep whose scenarios are invalid.
 
     A problem that every point has (an unknown factor path, a bad base scenario) is reported once,
-    up front, as ``every run: ...``; the others once per point. The hint about ``where`` is added
-    only when some configurations are valid, so that a filter on the factors could leave out the
-    others; it cannot help when every configuration fails.
+    up front, as ``every run: ...``; the others once per point. When some configurations are
+    valid, a note says how to leave out the others: a factor value that fails in every
+    configuration holding it (``warmup=10s`` against a fixed duration) is named, to be taken off
+    its factor's values; the hint about ``where`` is added only for a failure that a combination
+    of values explains (``r=4`` with ``n=3``, while ``r=4`` with ``n=5`` is valid). Neither can
+    help when every configuration fails.
 
     Args:
         failures: each invalid point with its problems, in point order.
@@ -235,9 +238,31 @@ def invalid_points(
         if problem not in every
     ]
     failed = {point.config for point, _ in failures}
-    valid_configs = any(point.config not in failed for point in points)
-    filterable = valid_configs and any(point.factors for point, _ in failures)
-    return SweepError(lines, note=WHERE_HINT if filterable else None, shown=shown)
+    if all(point.config in failed for point in points):
+        return SweepError(lines, shown=shown)
+    doomed = _doomed_values(points, failed)
+    notes = [_doomed_note(list(doomed.values()))] if doomed else []
+    if any(not doomed.keys() & set(config) for config in failed):
+        notes.append(WHERE_HINT)
+    return SweepError(lines, note="\n".join(notes) or None, shown=shown)
+
+
+def _doomed_values(points: Sequence[Point], failed: set[tuple]) -> dict[tuple, str]:
+    """The factor values that fail in every configuration holding them, by (path, value), labelled."""
+    fails_everywhere: dict[tuple, bool] = {}
+    labels: dict[tuple, str] = {}
+    for point in points:
+        for item, (path, value) in zip(point.config, point.factors.items(), strict=True):
+            fails_everywhere[item] = fails_everywhere.get(item, True) and point.config in failed
+            labels[item] = label({path: value})
+    return {item: labels[item] for item, doomed in fails_everywhere.items() if doomed}
+
+
+def _doomed_note(labels: list[str]) -> str:
+    """Name the factor values to take off their lists (the first 10)."""
+    shown = ", ".join(labels[:10]) + (f" and {len(labels) - 10} more" if len(labels) > 10 else "")
+    fails, them = ("fails", "it") if len(labels) == 1 else ("fail", "them")
+    return f"{shown} {fails} in every configuration: take {them} off the factor's values."
 
 
 def label(factors: Mapping[str, object]) -> str:

@@ -38,7 +38,7 @@ from qsim.results import (
     write_run,
 )
 from qsim.scenario import Scenario, resolved_dict, run_id, scenario_from_dict, with_values
-from qsim.sweep.aggregate import RUN_COLUMNS, aggregate, headline
+from qsim.sweep.aggregate import PERCENTILE_COLUMNS, RUN_COLUMNS, aggregate, headline
 from qsim.sweep.executors import executor
 from qsim.sweep.expand import Point, expand, invalid_points
 from qsim.sweep.spec import Sweep
@@ -117,6 +117,7 @@ def run_sweep(
     progress: Callable[[int, int, int], None] | None = None,
     description: dict | None = None,
     warn: Callable[[str], None] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> SweepResult:
     """Run the planned points not yet done, write each as it finishes, then assemble the tables.
 
@@ -125,6 +126,7 @@ def run_sweep(
         keep_runs: also write each run's full results folder under ``out/runs`` (with ``plots``).
         progress: called as ``progress(done, total, failed)`` after each point.
         warn: called with each warning, such as a damaged point file (default: ``warnings.warn``).
+        say: called with each notice: with ``resume``, how many points are done and will not run.
 
     Raises:
         ResultsError: if ``out`` is neither new, nor empty, nor a sweep folder (nothing is run).
@@ -138,6 +140,8 @@ def run_sweep(
         remove_stale_temporaries(folder)
     done = _finished_points(out, planned, warn) if resume else {}
     todo = [p for p in planned if p.run_id not in done or done[p.run_id].get("error") is not None]
+    if resume and say is not None:
+        say(resume_notice(len(planned), len(todo), sum(p.run_id in done for p in todo), out))
     started = time.perf_counter()
     state = {"points": len(planned), "skipped": len(planned) - len(todo), "executor": executor_name,
              "workers": workers, "scheduler": scheduler, **(description or {})}  # fmt: skip
@@ -164,6 +168,16 @@ def run_sweep(
     _write_state(out, state | {"status": "complete", "done": finished, "failed": failed,
                                "wall_s": time.perf_counter() - started})  # fmt: skip
     return result
+
+
+def resume_notice(points: int, todo: int, failed_before: int, out: Path) -> str:
+    """Say how many of ``points`` a resumed sweep finds done in ``out`` and how many it runs."""
+    done = points - todo
+    if todo == 0:
+        return f"resuming: all {points} points already done in {out}; nothing to run"
+    rerun = f", of which {failed_before} failed before" if failed_before else ""
+    others = "the other" if done else "all"
+    return f"resuming: {done} of {points} points already done in {out}; running {others} {todo}{rerun}"
 
 
 def assemble(out: Path, planned: list[PlannedRun], warn: Callable[[str], None] | None = None) -> SweepResult:
@@ -225,7 +239,9 @@ def _read_point(path: Path, run_id: str) -> tuple[dict, str | None]:
     error = row.get("error", 0)
     if error is not None and not isinstance(error, str):
         return {}, "no error field (null or text)"
-    missing = [c for c in RUN_COLUMNS if c not in row] if error is None else []
+    # Percentile columns are newer than some sweeps: a point without them is still done (plotted blank).
+    needed = [c for c in RUN_COLUMNS if c not in PERCENTILE_COLUMNS]
+    missing = [c for c in needed if c not in row] if error is None else []
     return (row, None) if not missing else ({}, f"no {', '.join(missing[:3])}")
 
 

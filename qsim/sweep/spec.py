@@ -11,6 +11,9 @@ Choices made where the design is silent:
   error, as it would repeat identical runs. ``seed`` cannot be a factor; ``seeds`` does that.
 - Any string containing ``..`` given as a factor's whole value is a range; to sweep a string
   containing ``..``, put it in a YAML list.
+- ``objectives`` names the metrics the Pareto frontier is over (see
+  :func:`qsim.sweep.aggregate.pareto`); without it, the frontier is over p99 read latency, p99
+  write latency and stale-read fraction. ``qsim sweep --objective`` replaces it.
 - On the command line, the values of a factor are read as the items of a YAML flow list, so
   ``3,5,7``, ``1ms,5ms`` and ``{dist: constant, value: 1ms},{dist: exponential, mean: 1ms}`` work.
   A zip group names factors by their full paths.
@@ -27,10 +30,11 @@ from qsim.distributions import whole_number
 from qsim.errors import QsimError
 from qsim.inputs import InputError, YamlSyntaxError, brief, load_yaml
 from qsim.scenario.limits import MAX_SEED
+from qsim.sweep.aggregate import objective_problems
 from qsim.sweep.expr import Expression, ExpressionError, parse
 
 MAX_RUNS = 100_000  # runs (and seeds) in one sweep, so that a mistyped bound cannot hang expansion
-RESERVED = ("where", "zip", "seeds")
+RESERVED = ("where", "zip", "seeds", "objectives")
 _T = TypeVar("_T")
 
 
@@ -78,12 +82,16 @@ class Factor:
 
 @dataclass(frozen=True)
 class Sweep:
-    """Factors in the user's order, groups of factors that vary together, a filter and seeds."""
+    """Factors in the user's order, groups of factors that vary together, a filter and seeds.
+
+    ``objectives`` are the metrics of the Pareto frontier, or None for the default ones.
+    """
 
     factors: tuple[Factor, ...] = ()
     zips: tuple[tuple[str, ...], ...] = ()
     where: Expression | None = None
     seeds: tuple[int | None, ...] = (None,)
+    objectives: tuple[str, ...] | None = None
 
 
 # --- building a sweep --------------------------------------------------------------------------
@@ -92,8 +100,8 @@ class Sweep:
 def sweep_from_mapping(block: Mapping) -> Sweep:
     """Build a sweep from the ``sweep:`` block of a scenario.
 
-    Keys other than ``where``, ``zip`` and ``seeds`` are factor paths (those three set to null
-    count as absent). A string ``a..b`` is an inclusive integer range, a list gives the values,
+    Keys other than ``where``, ``zip``, ``seeds`` and ``objectives`` are factor paths (those four
+    set to null count as absent). A string ``a..b`` is an inclusive integer range, a list gives the values,
     and any other value is a single value.
 
     Raises:
@@ -101,7 +109,7 @@ def sweep_from_mapping(block: Mapping) -> Sweep:
     """
     if not isinstance(block, Mapping):
         raise SweepError(
-            [f"sweep: expected a mapping of factors and where, zip, seeds; found {_brief(block)}"]
+            [f"sweep: expected a mapping of factors and where, zip, seeds, objectives; found {_brief(block)}"]
         )
     found: list[str] = []
     factors, broken = [], set()
@@ -113,7 +121,8 @@ def sweep_from_mapping(block: Mapping) -> Sweep:
     where = _gather(found, _where, block["where"]) if block.get("where") is not None else None
     zips = _gather(found, _yaml_zips, block.get("zip") or [])
     seeds = _gather(found, _seeds, block.get("seeds"))
-    return _build(factors, broken, zips, where, seeds, found)
+    objectives = _gather(found, _objectives, block.get("objectives"))
+    return _build(factors, broken, zips, where, seeds, found, objectives)
 
 
 def sweep_from_cli(
@@ -151,12 +160,13 @@ def _gather(found: list[str], parse_: Callable[..., _T], *args: object) -> _T | 
         return None
 
 
-def _build(factors, broken, zips, where, seeds, found: list[str]) -> Sweep:
+def _build(factors, broken, zips, where, seeds, found: list[str], objectives=None) -> Sweep:
     sweep = Sweep(
         tuple(f for f in factors if f is not None),
         tuple(g for g in zips or () if g is not None),
         where,
         (None,) if seeds is None else seeds,
+        objectives,
     )
     found += _problems(sweep, frozenset(broken))
     if found:
@@ -248,6 +258,16 @@ def _where(text: object) -> Expression:
         return parse(text)
     except ExpressionError as exc:
         raise SweepError([f"where: {exc}"]) from None
+
+
+def _objectives(raw: object) -> tuple[str, ...] | None:
+    """The metric names of the frontier, or None for the default ones."""
+    if raw is None:
+        return None
+    problems = objective_problems(raw, "objectives")
+    if problems:
+        raise SweepError(problems)
+    return tuple(raw)
 
 
 def _seeds(raw: object) -> tuple[int | None, ...]:

@@ -1,0 +1,155 @@
+"""Placing the labels of a sequence diagram so that none overlaps another.
+
+Operation labels go in a column left of the operation bars, wide enough for the longest, stacked
+downward from their operation's start where they would overlap, each joined to its bar by a
+leader line. Message labels (drop reasons, times, kinds) are kept in that order where they fit
+and hidden where they would overlap a label already kept; the figure says how many it hid.
+Positions are worked out in display units after the constrained layout has placed the axes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+_GAP_PX = 2.0  # between stacked labels
+_FIXED = ("cut", "fault-label")  # gids of labels always shown, whatever they overlap
+_LEADER = {"color": "0.5", "lw": 0.6, "zorder": 1.8}
+
+
+@dataclass(frozen=True)
+class OpMark:
+    """An operation's label, and where its bar starts (x in lanes, time in ms)."""
+
+    label: Text
+    bar_x: float
+    start_ms: float
+
+
+def op_text(op, outcome: str, missed: dict[int, int]) -> str:
+    """An operation's label: id, kind, key, outcome, and what it read or which read missed it.
+
+    Args:
+        op: a row of the ops frame (key, version, error and attempts are used when present).
+        outcome: ok, stale or failed.
+        missed: for each stale read, the newest write it missed (read id -> write id).
+    """
+    key = getattr(op, "key", None)
+    text = f"op {op.op_id} {op.kind}" + (f" key {key}" if key is not None else "") + f": {outcome}"
+    error = getattr(op, "error", None)
+    if outcome == "failed" and isinstance(error, str):
+        text += f" ({error})"
+    version = getattr(op, "version", None)
+    if op.kind == "read" and outcome != "failed" and version is not None:
+        text += f", read op {version}" if version >= 0 else ", read nothing"
+    if op.op_id in missed:
+        text += f", missed op {missed[op.op_id]}"
+    readers = [read for read, write in missed.items() if write == op.op_id]
+    if readers:
+        text += ", missed by " + ", ".join(f"op {read}" for read in readers)
+    attempts = getattr(op, "attempts", 1)
+    return text + (f", {attempts} attempts" if attempts > 1 else "")
+
+
+def lay_out(figure: Figure, axes: Axes, marks: list[OpMark], texts: list[Text]) -> None:
+    """Size the figure for the op label column, lay it out, then place ``marks`` and thin ``texts``."""
+    renderer = figure.canvas.get_renderer()
+    if marks:
+        widest_in = max(mark.label.get_window_extent(renderer).width for mark in marks) / figure.dpi
+        bars = max(axes.get_xlim()[0] - _column_x(marks), 0.0)  # lanes the bars take left of the x range
+        width = figure.get_figwidth() + widest_in + 1.6 * bars + 0.1
+        figure.set_size_inches(min(max(width, 6.0), 40.0), figure.get_figheight())
+    for artist in [mark.label for mark in marks] + texts:
+        artist.set_in_layout(False)  # inside the axes: they must not move it
+    figure.draw_without_rendering()  # runs the constrained layout
+    if marks:
+        _fit_column(axes, marks, renderer)
+        _stack(axes, marks, renderer)
+    fixed = [mark.label for mark in marks] + [t for t in axes.texts if (t.get_gid() or "").startswith(_FIXED)]
+    hidden = _thin(axes, texts, fixed, renderer)
+    if hidden:
+        axes.set_xlabel(
+            f"{hidden} of {len(texts)} message labels left out where they would overlap "
+            "(every time is in messages.parquet)",
+            fontsize=7,
+            color="0.35",
+        )
+
+
+def _column_x(marks: list[OpMark]) -> float:
+    """The right edge of the label column, in lanes: just left of the leftmost bar."""
+    return min(mark.bar_x for mark in marks) - 0.08
+
+
+def _fit_column(axes: Axes, marks: list[OpMark], renderer) -> None:
+    """Widen the axes' x range on the left until the widest label fits in the column."""
+    box = axes.get_window_extent(renderer)
+    widest = max(mark.label.get_window_extent(renderer).width for mark in marks)
+    widest *= 1.12  # text widths do not scale exactly with the dpi the figure is saved at
+    column = _column_x(marks)
+    left, right = axes.get_xlim()
+    need = min((widest + 8) / box.width, 0.9)  # the column's share of the axes width
+    axes.set_xlim(min(left, (column - need * right) / (1 - need)), right)
+    for mark in marks:
+        mark.label.set_x(column)
+
+
+def _stack(axes: Axes, marks: list[OpMark], renderer) -> None:
+    """Move labels down (or up, near the bottom) until none overlaps another; draw leader lines."""
+    box = axes.get_window_extent(renderer)
+    order = sorted(marks, key=lambda mark: mark.start_ms)
+    heights = [mark.label.get_window_extent(renderer).height + _GAP_PX for mark in order]
+    wanted = [box.y1 - axes.transData.transform((0, mark.start_ms))[1] for mark in order]
+    tops = _stacked(wanted, heights, box.height)
+    column = _column_x(marks)
+    to_data = axes.transData.inverted()
+    for mark, top, height in zip(order, tops, heights, strict=True):
+        mark.label.set_y(to_data.transform((box.x0, box.y1 - top))[1])
+        middle = to_data.transform((box.x0, box.y1 - top - (height - _GAP_PX) / 2))[1]
+        op_id = (mark.label.get_gid() or ":").split(":", 1)[1]
+        axes.plot([column + 0.01, mark.bar_x], [middle, mark.start_ms], gid=f"op-leader:{op_id}", **_LEADER)
+
+
+def _stacked(wanted: list[float], heights: list[float], limit: float) -> list[float]:
+    """Tops (px down from the axes top) as near ``wanted`` as no overlap and [0, ``limit``] allow."""
+    tops: list[float] = []
+    for i, want in enumerate(wanted):
+        tops.append(max(want, tops[-1] + heights[i - 1] if tops else 0.0))
+    floor = limit
+    for i in range(len(tops) - 1, -1, -1):  # push back up what ran past the bottom
+        tops[i] = min(tops[i], floor - heights[i])
+        floor = tops[i]
+    return [max(top, 0.0) for top in tops]
+
+
+def _thin(axes: Axes, texts: list[Text], fixed: list[Text], renderer) -> int:
+    """Hide each of ``texts`` that leaves the axes or overlaps a label kept before it; return how many."""
+    inside = axes.get_window_extent(renderer)
+    kept = np.empty((len(fixed) + len(texts), 4))  # x0, y0, x1, y1 of every label kept so far
+    count = len(fixed)
+    for i, text in enumerate(fixed):
+        kept[i] = _extent(text, renderer)
+    for text in texts:
+        x0, y0, x1, y1 = box = _extent(text, renderer)
+        outside = x0 < inside.x0 or x1 > inside.x1 or y0 < inside.y0 or y1 > inside.y1
+        if outside or _overlaps(kept[:count], box):
+            text.set_visible(False)
+        else:
+            kept[count] = box
+            count += 1
+    return len(fixed) + len(texts) - count
+
+
+def _extent(text: Text, renderer) -> tuple[float, float, float, float]:
+    box = text.get_window_extent(renderer)
+    return box.x0, box.y0, box.x1, box.y1
+
+
+def _overlaps(boxes: np.ndarray, box: tuple[float, float, float, float]) -> bool:
+    """Whether ``box`` overlaps or touches any of ``boxes`` (touching labels read as one)."""
+    x0, y0, x1, y1 = box
+    return bool(np.any((boxes[:, 0] <= x1) & (boxes[:, 2] >= x0) & (boxes[:, 1] <= y1) & (boxes[:, 3] >= y0)))

@@ -1,0 +1,235 @@
+"""Choosing the operations to trace: the first N, or N around an anomaly or a given operation.
+
+Which reads are stale and which operations fail is known only once a run has ended, so tracing
+around them takes two runs of the same scenario and seed: one untraced, to find the operation and
+its company in the finished history, and one tracing exactly those op ids. A run is a
+deterministic function of its scenario and seed, and tracing changes no outcome, so the second
+run repeats the first one operation for operation.
+
+An anomaly is a name (``stale``, ``failed``), a function finding its first occurrence in an ops
+frame, and a function listing the operations that explain one occurrence, most telling first.
+Checkers that find new anomalies add an :class:`Anomaly` to :data:`ANOMALIES`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from qsim.errors import QsimError
+from qsim.outcome import RunResult
+from qsim.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """Something worth a sequence diagram, found in a finished history."""
+
+    noun: str  # what one is called in messages: "stale read"
+    first: Callable[[pd.DataFrame], int | None]  # op id of the first one in an ops frame, or None
+    related: Callable[[pd.DataFrame, int], list[int]]  # op ids explaining one, itself first
+
+
+def first_stale_read(ops: pd.DataFrame) -> int | None:
+    """The op id of the first stale read (warm-up included), or None."""
+    return _first(ops, ops["stale"].fillna(False).astype(bool))
+
+
+def first_failed(ops: pd.DataFrame) -> int | None:
+    """The op id of the first operation that did not complete ok (warm-up included), or None."""
+    return _first(ops, ~ops["ok"].astype(bool))
+
+
+def _first(ops: pd.DataFrame, mask: pd.Series) -> int | None:
+    found = ops.loc[mask, "op_id"]
+    return int(found.min()) if len(found) else None
+
+
+def missed_writes(ops: pd.DataFrame, op_id: int) -> list[int]:
+    """The writes a read missed: committed to its key at or before its start and newer than what it
+    returned, newest first (as :mod:`qsim.staleness` decides: versions ordered by ts_ms, client, op_id).
+    """
+    read = _row(ops, op_id)
+    writes = ops[(ops["kind"] == "write") & (ops["key"] == read.key)].sort_values(
+        ["ts_ms", "client", "op_id"], ascending=False, kind="stable"
+    )
+    returned = np.flatnonzero(writes["op_id"].to_numpy() == read.version)
+    if len(returned):  # only the versions ordered after the one it returned
+        writes = writes.iloc[: returned[0]]
+    return writes.loc[writes["commit_ms"] <= read.start_ms, "op_id"].astype(int).tolist()
+
+
+def stale_read_related(ops: pd.DataFrame, op_id: int) -> list[int]:
+    """A stale read, the newest write it missed, the write it returned, the other missed writes,
+    then the operations on its key that overlap it, nearest in start time first."""
+    read = _row(ops, op_id)
+    missed = missed_writes(ops, op_id)
+    returned = [int(read.version)] if read.version >= 0 else []
+    return _unique([op_id, *missed[:1], *returned, *missed[1:], *_overlapping(ops, read, same_key=True)])
+
+
+def failed_related(ops: pd.DataFrame, op_id: int) -> list[int]:
+    """A failed operation, then the operations overlapping it: on its key first, then any,
+    nearest in start time first."""
+    failed = _row(ops, op_id)
+    same_key = _overlapping(ops, failed, same_key=True)
+    return _unique([op_id, *same_key, *_overlapping(ops, failed, same_key=False)])
+
+
+def op_related(ops: pd.DataFrame, op_id: int) -> list[int]:
+    """Any operation: explained as the anomaly it is (stale read, failed), else by the operations on
+    its key that overlap it."""
+    op = _row(ops, op_id)
+    if not op.ok:
+        return failed_related(ops, op_id)
+    if _is_stale(op):
+        return stale_read_related(ops, op_id)
+    return _unique([op_id, *_overlapping(ops, op, same_key=True)])
+
+
+def _row(ops: pd.DataFrame, op_id: int):
+    """The operation ``op_id`` as a named tuple."""
+    found = ops[ops["op_id"] == op_id]
+    if found.empty:
+        raise QsimError(f"op {op_id} is not in this run (op ids {_id_range(ops)})")
+    return next(found.itertuples(index=False))
+
+
+def _is_stale(op) -> bool:
+    stale = getattr(op, "stale", None)
+    return op.kind == "read" and stale is not None and not pd.isna(stale) and bool(stale)
+
+
+def _id_range(ops: pd.DataFrame) -> str:
+    return f"{int(ops['op_id'].min())}..{int(ops['op_id'].max())}" if len(ops) else "none: no operations"
+
+
+def _overlapping(ops: pd.DataFrame, op, *, same_key: bool) -> list[int]:
+    """Op ids of the other operations running at some time while ``op`` ran, nearest start first."""
+    ends = ops["end_ms"].fillna(np.inf)
+    op_end = np.inf if pd.isna(op.end_ms) else op.end_ms
+    mask = (ops["start_ms"] < op_end) & (ends > op.start_ms) & (ops["op_id"] != op.op_id)
+    if same_key:
+        mask &= ops["key"] == op.key
+    return _nearest(ops[mask], op.start_ms)
+
+
+def _nearest(ops: pd.DataFrame, start_ms: float) -> list[int]:
+    """Op ids ordered by the distance of their start from ``start_ms`` (ties: lower id first)."""
+    distance = (ops["start_ms"] - start_ms).abs().to_numpy()
+    order = np.lexsort((ops["op_id"].to_numpy(), distance))
+    return ops["op_id"].to_numpy()[order].astype(int).tolist()
+
+
+def _unique(ids: list[int]) -> list[int]:
+    return list(dict.fromkeys(ids))
+
+
+ANOMALIES: dict[str, Anomaly] = {
+    "stale": Anomaly("stale read", first_stale_read, stale_read_related),
+    "failed": Anomaly("failed operation", first_failed, failed_related),
+}
+
+
+def choose_ops(
+    ops: pd.DataFrame,
+    op_id: int,
+    count: int,
+    related: Callable[[pd.DataFrame, int], list[int]] = op_related,
+) -> list[int]:
+    """The ``count`` op ids to trace around ``op_id``, in id order.
+
+    Args:
+        ops: the finished run's operations.
+        op_id: the operation to explain; always chosen.
+        count: how many operations to choose (fewer if the run has fewer).
+        related: the operations that explain ``op_id``, most telling first; they are chosen first,
+            then the operations whose start is nearest to its start fill up to ``count``.
+
+    Raises:
+        QsimError: if ``op_id`` is not in ``ops``.
+    """
+    focus = _row(ops, op_id)
+    chosen = _unique(related(ops, op_id))[: max(count, 1)]
+    if len(chosen) < count:
+        rest = ops[~ops["op_id"].isin(chosen)]
+        chosen += _nearest(rest, focus.start_ms)[: count - len(chosen)]
+    return sorted(chosen)
+
+
+def describe(ops: pd.DataFrame, op_id: int) -> str:
+    """One line saying what operation ``op_id`` was, e.g. ``op 175: a read of key 1 at 31.99 ms, stale``."""
+    op = _row(ops, op_id)
+    text = f"op {op_id}: a {op.kind} of key {op.key} at {op.start_ms:.2f} ms"
+    if not op.ok:
+        return f"{text} that failed ({op.error})"
+    if _is_stale(op):
+        returned = f"op {op.version}'s write" if op.version >= 0 else "no value"
+        return f"{text}, stale: it returned {returned} and missed op {missed_writes(ops, op_id)[0]}'s"
+    return f"{text}, ok"
+
+
+def traced_run(
+    scenario: Scenario, seed: int | None, count: int, around: str | int | None = None, **simulate_args
+) -> RunResult:
+    """Run ``scenario`` tracing ``count`` operations: the first ones, or those around ``around``.
+
+    Args:
+        count: how many operations to trace.
+        around: None (the first ``count``), an anomaly name of :data:`ANOMALIES` (around its first
+            occurrence), or an op id. The two runs this takes are recorded in the manifest's
+            ``trace`` section with the op ids traced.
+        simulate_args: passed on to :func:`qsim.engine.simulate`.
+
+    Raises:
+        QsimError: if the run holds no such anomaly or op id (nothing is traced then).
+    """
+    from qsim.engine import simulate  # here: choosing operations is pure and needs no engine
+
+    if around is None:
+        result = simulate(scenario, seed, trace_messages=count, **simulate_args)
+        return _noted(result, {"first": count})
+    started = time.perf_counter()
+    untraced = simulate(scenario, seed, **simulate_args)
+    if untraced.error:  # no finished history to choose from: say why, as a run does
+        return untraced
+    op_id = _focus(untraced.ops, around)
+    ids = choose_ops(untraced.ops, op_id, count)
+    first_wall_s = time.perf_counter() - started
+    result = simulate(scenario, seed, trace_ops=ids, **simulate_args)
+    what = f"the first {ANOMALIES[around].noun}" if isinstance(around, str) else "the chosen operation"
+    section = {
+        "around": around,
+        "what": what,
+        "op_id": op_id,
+        "op_ids": ids,
+        "untraced_run_wall_s": first_wall_s,
+    }
+    return _noted(result, section | {"focus": describe(result.ops, op_id)})
+
+
+def _focus(ops: pd.DataFrame, around: str | int) -> int:
+    """The op id to trace around: the first anomaly named ``around``, or the op id itself."""
+    if not isinstance(around, str):
+        _row(ops, around)  # raises if absent
+        return int(around)
+    if around not in ANOMALIES:
+        raise QsimError(f"cannot trace around {around!r}: expected an op id or one of {', '.join(ANOMALIES)}")
+    anomaly = ANOMALIES[around]
+    found = anomaly.first(ops)
+    if found is None:
+        raise QsimError(
+            f"no {anomaly.noun} in this run ({len(ops)} operations), so nothing to trace around; "
+            "try a longer duration, another seed, or a given op id"
+        )
+    return found
+
+
+def _noted(result: RunResult, section: dict) -> RunResult:
+    """``result`` with the manifest's ``trace`` section saying what was traced."""
+    return dataclasses.replace(result, manifest=result.manifest | {"trace": section})

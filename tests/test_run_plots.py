@@ -1,0 +1,215 @@
+"""The plots of one run answer their question: real runs, checked on the drawn figures."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from matplotlib.figure import Figure
+
+import qsim
+from qsim import nines, plots
+from qsim.analysis import montecarlo
+from qsim.cli import main
+from qsim.results import run_figures
+
+from .conftest import SCENARIOS
+
+
+def scenario(name: str, *overrides: str):
+    return qsim.load_scenario(SCENARIOS / f"{name}.yaml", overrides)
+
+
+@pytest.fixture(scope="module")
+def quick():
+    """Quickstart cut to 1.5 s: over 2000 ok reads (p99.9 resolved), a few hundred writes (not)."""
+    return qsim.simulate(scenario("quickstart", "duration=1500ms", "warmup=200ms"))
+
+
+@pytest.fixture(scope="module")
+def probe():
+    """The Monte Carlo engine on pbs-probe: 6000 reads and writes whose latency spans decades."""
+    return montecarlo.run(scenario("pbs-probe", "workload.arrival.trials=1000"))
+
+
+@pytest.fixture(scope="module")
+def constant():
+    """random-failures cut down: every ok latency is 0.02 ms up to float noise (a 10 us network)."""
+    return qsim.simulate(scenario("random-failures", "duration=5s", "warmup=200ms"))
+
+
+@pytest.fixture(scope="module")
+def lossy():
+    """R = W = N = 3 on a network that loses 0.2% of messages: every window 95-99.9% available."""
+    return qsim.simulate(
+        scenario(
+            "quickstart", "duration=3s", "warmup=200ms", "quorum.r=3", "quorum.w=3", "network.loss=0.002"
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def twelve():
+    """Quickstart on 12 nodes with n10 down from 0.5 s to 1.2 s."""
+    crash = "faults=[{at: 500ms, crash: n10, recover_at: 1200ms}]"
+    return qsim.simulate(scenario("quickstart", "duration=2s", "warmup=200ms", "cluster.nodes=12", crash))
+
+
+def ok_latency(ops, kind: str) -> np.ndarray:
+    """The latencies a latency plot must draw, taken from the ops table directly."""
+    chosen = ops[(ops["kind"] == kind) & ops["ok"] & ~ops["warmup"]]
+    return chosen["latency_ms"].to_numpy(dtype=float)
+
+
+def drawn(figure: Figure) -> Figure:
+    figure.savefig(io.BytesIO(), format="png")  # tick labels are made when the figure is drawn
+    return figure
+
+
+def tick_labels(axes, which: str) -> list[str]:
+    """The labels of the ticks (major, then minor) inside the view of ``axes``' x or y axis, after a draw."""
+    axis, (low, high) = (axes.xaxis, axes.get_xlim()) if which == "x" else (axes.yaxis, axes.get_ylim())
+    low, high = sorted((low, high))
+    slack = 1e-9 * (high - low)
+    ticks = [*zip(axis.get_major_ticks(), axis.get_majorticklocs(), strict=False),
+             *zip(axis.get_minor_ticks(), axis.get_minorticklocs(), strict=False)]  # fmt: skip
+    return [
+        tick.label1.get_text()
+        for tick, at in ticks
+        if low - slack <= at <= high + slack and tick.label1.get_text()
+    ]
+
+
+def heat_maps(figure: Figure) -> list:
+    """The panels of a node plot (its colour bars left out)."""
+    return [axes for axes in figure.axes if axes.collections and axes.get_label() != "<colorbar>"]
+
+
+def assert_plain(labels: list[str]) -> None:
+    """Each label is a plain decimal number: no 2x10^0, no offset, no e-notation."""
+    assert labels
+    for label in labels:
+        assert "\\times" not in label and "10^" not in label and "e" not in label.lower(), label
+        float(label.replace("\N{MINUS SIGN}", "-"))
+
+
+@pytest.mark.parametrize("run", ["quick", "probe"])
+def test_the_percentile_plot_reaches_the_p999_of_the_data(run, request):
+    ops = request.getfixturevalue(run).ops
+    figure = drawn(plots.latency_percentiles(ops))
+    [axes] = figure.axes
+    right = axes.get_xlim()[1]
+    for kind in ("read", "write"):
+        latency = ok_latency(ops, kind)
+        top = nines.resolved(latency.size)
+        [line] = [ln for ln in axes.lines if ln.get_label().startswith(f"{kind}s (n={latency.size})")]
+        assert line.get_xdata().max() == pytest.approx(float(nines.nines(top)))  # the highest resolved
+        assert line.get_ydata().max() == pytest.approx(latency.max())
+        assert right >= line.get_xdata().max()
+        if top >= 99.9:
+            assert right >= nines.nines(99.9)
+            [dots] = [
+                ln for ln in axes.lines if ln.get_marker() == "o" and ln.get_color() == line.get_color()
+            ]
+            at = dict(zip(np.round(dots.get_xdata(), 9), dots.get_ydata(), strict=True))
+            assert at[round(float(nines.nines(99.9)), 9)] == pytest.approx(np.percentile(latency, 99.9))
+    assert nines.resolved(ok_latency(ops, "read").size) >= 99.9  # the test means something
+
+
+def test_a_percentile_plot_stops_where_its_sample_does(quick):
+    latency = ok_latency(quick.ops, "write")
+    assert nines.resolved(latency.size) < 99.9  # a few hundred writes: p99.9 is not resolved
+    [axes] = plots.latency_percentiles(quick.ops).axes
+    [line] = [ln for ln in axes.lines if ln.get_label().startswith("writes")]
+    assert "p99.9" not in line.get_label() and "p99 " in line.get_label()
+    assert line.get_xdata().max() < nines.nines(99.9)
+
+
+@pytest.mark.parametrize("run", ["quick", "probe", "constant"])
+def test_every_number_on_a_run_plot_is_a_plain_decimal(run, request):
+    result = request.getfixturevalue(run)
+    figures = run_figures(result.ops, result.summary, result.faults, result.timeline, result.nodes, "t")
+    for name, figure in figures.items():
+        axes = drawn(figure).axes[0]
+        if name.endswith(("latency_percentiles.png", "latency_cdf.png", "t_visibility.png")):
+            assert_plain(tick_labels(axes, "x"))
+        if not name.endswith(("node_utilization.png", "t_visibility.png")) and not axes.texts:
+            assert_plain(tick_labels(axes, "y"))
+    assert figures["plots/latency_percentiles.png"].axes[0].get_yscale() == (
+        "log" if run == "probe" else "linear"
+    )  # both scales were checked
+
+
+def test_a_near_constant_latency_draws_one_step_with_distinct_ticks(constant):
+    latency = np.concatenate([ok_latency(constant.ops, kind) for kind in ("read", "write")])
+    assert np.unique(latency).size > 1 and np.ptp(latency) < 1e-6  # float noise, nothing more
+    [axes] = drawn(plots.latency_cdf(constant.ops)).axes
+    labels = tick_labels(axes, "x")
+    assert len(labels) >= 3 and len(set(labels)) == len(labels)
+    assert_plain(labels)
+    for line in axes.lines:
+        assert np.unique(line.get_xdata()).size == 1  # one vertical step, not a staircase of noise
+    low, high = axes.get_xlim()
+    assert low < latency.min() and latency.max() < high and high - low < 0.5 * latency.max()
+
+
+def test_the_availability_axis_zooms_on_a_run_that_stays_above_095(lossy):
+    windows = lossy.timeline[["read_availability", "write_availability"]].to_numpy(dtype=float)
+    lowest = np.nanmin(windows)
+    assert 0.95 <= lowest < 0.999  # the run dips, but never below 0.95
+    [axes] = drawn(plots.availability_timeline(lossy.timeline, lossy.faults)).axes
+    bottom, top = axes.get_ylim()
+    assert 0 < bottom <= lowest and top >= 1.0
+    assert (1 - lowest) / (top - bottom) >= 0.2  # the dip takes a fifth of the height at least
+    assert f"axis starts at {tick_labels(axes, 'y')[0]}" in axes.get_ylabel()
+
+
+def test_the_node_heat_map_has_a_row_per_node_in_natural_order_from_0(twelve):
+    nodes = twelve.nodes
+    figure = plots.node_load(nodes, twelve.faults, window_ms=1000.0)
+    messages = figure.axes[0]
+    names = [label.get_text() for label in messages.get_yticklabels()]
+    assert names == [f"n{i}" for i in range(1, 13)]
+    [mesh] = messages.collections
+    assert mesh.norm.vmin == 0
+    grid = np.asarray(mesh.get_array()).reshape(len(names), -1)
+    first = nodes[nodes["window_start_ms"] == nodes["window_start_ms"].min()].set_index("node")["messages"]
+    np.testing.assert_allclose(grid[:, 0], first[names].to_numpy())  # 1 s windows: messages/s
+    panels = heat_maps(figure)
+    assert len(panels) == 2  # quickstart's replicas have a service time: utilization too
+    assert panels[1].collections[0].norm.vmin == 0 and panels[1].collections[0].norm.vmax == 100
+    assert all(axes.get_legend() is None for axes in figure.axes)  # the legend is the figure's, outside
+
+
+def test_a_crash_is_marked_on_its_nodes_row(twelve):
+    [crash] = twelve.faults.itertuples()
+    figure = plots.node_load(twelve.nodes, twelve.faults)
+    for axes in heat_maps(figure):
+        names = [label.get_text() for label in axes.get_yticklabels()]
+        [mark] = [patch for patch in axes.patches if patch.get_hatch()]
+        assert names[round(mark.get_y() + 0.5)] == crash.target == "n10"
+        assert mark.get_height() == 1.0
+        assert (mark.get_x(), mark.get_x() + mark.get_width()) == pytest.approx(
+            (crash.start_ms / 1000, crash.end_ms / 1000)
+        )
+
+
+def test_without_a_service_time_the_node_plot_has_one_panel(constant):
+    assert constant.nodes["utilization"].max() == 0
+    figure = plots.node_load(constant.nodes, constant.faults)
+    assert len(heat_maps(figure)) == 1
+    assert "messages/s" in figure.axes[0].get_title()
+
+
+def test_a_run_folder_holds_the_percentile_plot_and_qsim_plot_redraws_it(tmp_path):
+    out = tmp_path / "run"
+    args = ["run", str(SCENARIOS / "quickstart.yaml"), "--set", "duration=1s", "--out", str(out), "-q"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    percentiles = out / "plots" / "latency_percentiles.png"
+    assert percentiles.read_bytes().startswith(b"\x89PNG")
+    percentiles.unlink()
+    redrawn = CliRunner().invoke(main, ["plot", str(out)])
+    assert redrawn.exit_code == 0, redrawn.output
+    assert percentiles.read_bytes().startswith(b"\x89PNG")
