@@ -27,40 +27,13 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
-from matplotlib.path import Path as MplPath
-from matplotlib.text import Text
+from matplotlib.patches import Patch, Rectangle
 
 # results as a module, not its names: results may come to import this module
 from qsim import results, timecut, tracing
 from qsim.diagram_labels import OpMark, lay_out, op_text
+from qsim.diagram_messages import CLIENT_PREFIX, GROUP_COLOURS, KIND_GROUPS, REPLIES, draw_messages, lost_ms
 
-KIND_GROUPS = {
-    "write_request": "write path",
-    "write_ack": "write path",
-    "read_request": "read path",
-    "read_response": "read path",
-    "client_request": "client hops",
-    "client_response": "client hops",
-    "read_repair": "repair",
-    "read_repair_ack": "repair",
-    "hint": "hints",
-    "hint_ack": "hints",
-    "anti_entropy": "anti-entropy",
-}
-GROUP_COLOURS = {
-    "write path": "tab:orange",  # reads blue and writes orange, as in the run plots
-    "read path": "tab:blue",
-    "client hops": "black",
-    "repair": "tab:green",
-    "hints": "tab:cyan",
-    "anti-entropy": "tab:brown",
-    "other": "tab:gray",
-}
-REPLIES = {"write_ack", "read_response", "client_response", "read_repair_ack", "hint_ack"}  # dashed
-CLIENT_PREFIX = "clients@"
-_LABEL = {"fontsize": 6, "clip_on": True}
-_KIND_BOX = {"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7}
 _OUTCOME_FILL = {"ok": "0.85", "stale": "gold", "failed": "salmon"}
 
 
@@ -99,7 +72,7 @@ def sequence_diagram(
     timecut.apply(axes, time_cut, low_ms, high_ms, _axes_height_pt(figure))
     drawn = _draw_faults(axes, faults, x, low_ms, high_ms) if faults is not None else set()
     missed = _missed(ops, traced) if len(traced) else {}
-    labels = _draw_messages(axes, messages, x, typical_ms, _emphasis(traced, missed))
+    labels = draw_messages(axes, messages, x, typical_ms, _emphasis(traced, missed))
     marks = _draw_ops(axes, traced, messages, x, high_ms, missed) if len(traced) else []
     handles = _legend_handles(messages, drawn, traced, bool(time_cut.gaps))
     figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8)
@@ -160,7 +133,7 @@ def _time_axis(
     """The drawn time range (ms), from the first to the last message or operation start or end with
     a margin, and its axis: stretches with none of these (nor a fault starting or ending) cut short."""
     sent = messages["sent_ms"].to_numpy(dtype=float)
-    lost = np.array([_lost_ms(m, typical_ms) for m in messages.itertuples(index=False)], dtype=float)
+    lost = np.array([lost_ms(m, typical_ms) for m in messages.itertuples(index=False)], dtype=float)
     ends = np.where(
         messages["dropped"].to_numpy(dtype=bool), lost, messages["delivered_ms"].to_numpy(dtype=float)
     )
@@ -250,150 +223,6 @@ def _crash_labels(axes: Axes, fault, x: float, low_ms: float, high_ms: float) ->
                 fontsize=6.5,
                 gid=f"fault-label:{fault.fault_id}",
             )
-
-
-def _draw_messages(
-    axes: Axes, messages: pd.DataFrame, x: dict[str, float], typical_ms: float, emphasis: set[int]
-) -> list:
-    """Draw every message, those of the ``emphasis`` ops bold and the others lighter; return the
-    labels in the order they are kept where they would overlap: the bold ops' first, then drop
-    reasons, times and kinds."""
-    bold, light = _TimeLabels(axes), _TimeLabels(axes)
-    drops, kinds = ([], []), ([], [])
-    for i, message in enumerate(messages.itertuples(index=False)):
-        strong = message.op_id in emphasis
-        line = {"lw": 2.0 if strong else 1.1, "alpha": 1.0 if strong or not emphasis else 0.55}
-        colour = GROUP_COLOURS[KIND_GROUPS.get(message.kind, "other")]
-        style = "--" if message.kind in REPLIES else "-"
-        times = bold if strong else light
-        if message.dropped:
-            drops[strong].append(_draw_dropped(axes, i, message, x, colour, style, line, typical_ms, times))
-        else:
-            kinds[strong].append(_draw_delivered(axes, i, message, x, colour, style, line, times))
-    return drops[1] + bold.texts + kinds[1] + drops[0] + light.texts + kinds[0]
-
-
-class _TimeLabels:
-    """Writes a time beside a lifeline once per lane, time and side (a fan-out or a reply shares it)."""
-
-    def __init__(self, axes: Axes):
-        self._axes = axes
-        self._done: set[tuple] = set()
-        self.texts: list = []
-
-    def __call__(self, x: float, t_ms: float, side: float, below: bool, colour: str) -> None:
-        text = f"{t_ms:.2f}"
-        if (x, text, side) in self._done:
-            return
-        self._done.add((x, text, side))
-        label = self._axes.text(
-            x + 0.04 * side,
-            t_ms,
-            text,
-            ha="left" if side > 0 else "right",
-            va="top" if below else "bottom",
-            color=colour,
-            **_LABEL,
-        )
-        self.texts.append(label)
-
-
-def _draw_delivered(
-    axes: Axes, i: int, message, x: dict, colour: str, style: str, line: dict, times: _TimeLabels
-) -> Text:
-    """An arrow from (src, sent) to (dst, delivered), times at both ends; return the kind's label."""
-    start, end = (x[message.src], message.sent_ms), (x[message.dst], message.delivered_ms)
-    loop = message.src == message.dst  # drawn as a bracket out to the right and back
-    arrow_style = {
-        "arrowstyle": "-|>",
-        "mutation_scale": 9,
-        "color": colour,
-        **line,
-        "linestyle": style,
-        "shrinkA": 0,
-        "shrinkB": 0,
-        "zorder": 3,
-        "gid": f"message:{i}",
-    }
-    if loop:  # out to the right and back: connection styles divide by the length, zero for local delivery
-        out = start[0] + 0.15
-        arrow = FancyArrowPatch(path=MplPath([start, (out, start[1]), (out, end[1]), end]), **arrow_style)
-    else:
-        arrow = FancyArrowPatch(start, end, **arrow_style)
-    axes.add_patch(arrow)
-    side = 1.0 if loop or end[0] > start[0] else -1.0
-    times(start[0], message.sent_ms, side, below=False, colour=colour)
-    if not loop or message.delivered_ms != message.sent_ms:
-        times(end[0], message.delivered_ms, 1.0 if loop else -side, below=True, colour=colour)
-    middle = (start[0] + 0.2, start[1]) if loop else ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
-    return axes.text(
-        *middle,
-        message.kind,
-        ha="left" if loop else "center",
-        va="center",
-        color=colour,
-        fontsize=5.5,
-        clip_on=True,
-        bbox=_KIND_BOX,
-    )
-
-
-def _draw_dropped(
-    axes: Axes,
-    i: int,
-    message,
-    x: dict,
-    colour: str,
-    style: str,
-    line: dict,
-    typical_ms: float,
-    times: _TimeLabels,
-) -> Text:
-    """A line towards dst ending in a red X; return the label giving the reason.
-
-    A message that reached its destination and was dropped there (down, crashed, cut link: the
-    trace has its ``lost_ms``) ends just short of dst's lifeline at that time; one lost in flight
-    ends halfway, half a typical delay after it was sent.
-    """
-    x_src, x_dst = x[message.src], x[message.dst]
-    arrived = not pd.isna(getattr(message, "lost_ms", float("nan")))
-    if x_src == x_dst:
-        x_end = x_src + 0.25
-    elif arrived:
-        x_end = x_dst - 0.08 * np.sign(x_dst - x_src)
-    else:
-        x_end = (x_src + x_dst) / 2
-        if x_end.is_integer():  # halfway is another lifeline: stop short of it, or it looks delivered there
-            x_end -= 0.3 * np.sign(x_dst - x_src)
-    y_end = _lost_ms(message, typical_ms)
-    axes.plot(
-        [x_src, x_end],
-        [message.sent_ms, y_end],
-        color=colour,
-        **line,
-        linestyle=style,
-        zorder=3,
-        gid=f"dropped:{i}",
-    )
-    axes.plot([x_end], [y_end], marker="x", color="red", markersize=8, mew=2, zorder=4, gid=f"drop:{i}")
-    label = axes.text(
-        x_end,
-        y_end,
-        f" {message.kind} to {message.dst}: {message.reason or 'dropped'}",
-        ha="left",
-        va="top",
-        color="red",
-        **_LABEL,
-    )
-    times(x_src, message.sent_ms, 1.0 if x_end > x_src else -1.0, below=False, colour=colour)
-    return label
-
-
-def _lost_ms(message, typical_ms: float) -> float:
-    """When a dropped message was lost, if the trace says (``lost_ms``), else half a typical delay
-    after it was sent."""
-    lost_ms = getattr(message, "lost_ms", float("nan"))
-    return message.sent_ms + typical_ms / 2 if pd.isna(lost_ms) else float(lost_ms)
 
 
 def _draw_ops(

@@ -140,8 +140,21 @@ def inline_svg(path: Path) -> str:
         raise ResultsError(f"{path}: not readable ({exc})") from None
     if "<svg" not in text:
         raise ResultsError(f"{path}: no <svg> element; the file is damaged")
+    if _ACTIVE.search(text):  # inlined, it would run in the reader's browser
+        raise ResultsError(
+            f"{path}: holds a script, an event handler or a link out of the file; qsim's SVGs never do, "
+            "so it was not written by qsim (draw it again with `qsim plot`)"
+        )
     text = text[text.index("<svg") :]
     return re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+
+
+# What matplotlib's SVGs never hold: scripts, event handlers, foreign HTML, links other than to an
+# element of the file itself (#id) or an embedded PNG (colour bars and images).
+_ACTIVE = re.compile(
+    r"<\s*script|<\s*foreignObject|\son[a-z]+\s*=|href\s*=\s*(?![\"']?\s*(?:#|data:image/png;base64,))",
+    re.I,
+)
 
 
 def with_tooltips(svg: str, tooltips: Mapping[int, str]) -> str:

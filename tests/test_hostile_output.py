@@ -275,3 +275,32 @@ def test_a_damaged_plot_in_a_run_folder_is_reported_by_report(run_folder, tmp_pa
     folder = shutil.copytree(run_folder, tmp_path / "run")
     (folder / "sequence.svg").write_text("not an image")
     assert_refused(invoke("report", folder), str(folder / "sequence.svg"))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "<script>alert(1)</script>",
+        '<g onmouseover="alert(1)"></g>',
+        '<a href="https://example.com/x"><text>x</text></a>',
+        '<a xlink:href="javascript:alert(1)"><text>x</text></a>',
+        "<foreignObject><div>x</div></foreignObject>",
+    ],
+    ids=["script", "handler", "link", "javascript", "foreign"],
+)
+def test_a_report_never_inlines_an_svg_that_could_run_or_fetch(sweep_folder, tmp_path, payload):
+    folder = shutil.copytree(sweep_folder, tmp_path / "sweep")
+    assert invoke("plot", folder).exit_code == 0
+    frontier = folder / "plots" / "frontier.svg"
+    frontier.write_text(frontier.read_text().replace("</svg>", payload + "</svg>"))
+    result = invoke("report", folder)
+    assert_refused(result, str(frontier))
+    assert not (folder / "report.html").exists()
+
+
+def test_qsims_own_svgs_pass_the_check(sweep_folder, tmp_path):
+    folder = shutil.copytree(sweep_folder, tmp_path / "sweep")
+    assert invoke("plot", folder).exit_code == 0
+    svg = (folder / "plots" / "frontier.svg").read_text()
+    assert "data:image/png;base64," in svg and 'href="#' in svg  # what the check must let through
+    assert invoke("report", folder).exit_code == 0

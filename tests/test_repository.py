@@ -81,3 +81,12 @@ def test_the_top_level_layout():
         ".gitignore",
         "README.md",
     ]
+
+
+def test_every_picture_the_readme_shows_is_committed_and_small():
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert pictures, "the README shows what the plots look like"
+    for picture in pictures:
+        path = ROOT / picture
+        assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", picture
+        assert path.stat().st_size < 200_000, f"{picture}: keep README pictures small"

@@ -16,12 +16,12 @@ from qsim import nines
 from qsim.scenario import read_scenario_data
 from qsim.sweep import sweep_from_mapping
 from qsim.sweep.aggregate import METRICS, pareto
+from qsim.sweep.heatmaps import text_colour
 from qsim.sweep.plots import (
     frontier,
     heatmap,
     latency_percentiles,
     sweep_figures,
-    text_colour,
     visibility_curves,
     write_plots,
 )
