@@ -228,13 +228,19 @@ def availability_floor(values: np.ndarray) -> float:
 def staleness_timeline(timeline: pd.DataFrame, faults: pd.DataFrame, title: str = "") -> Figure:
     """Fraction of checked reads that were stale per time window, with the faults shaded."""
     figure, axes = _figure(9, 4.5)
-    if timeline["stale_fraction"].notna().any():
+    fractions = timeline["stale_fraction"].dropna()
+    if len(fractions):
         axes.plot(_window_mid_s(timeline), timeline["stale_fraction"], marker=".", color="tab:green")
     else:
         _say(axes, NO_CLOCK if timeline.empty else "no checked reads", blank_x=timeline.empty)
     _shade_faults(axes, timeline, faults)
     axes.set_ylabel("fraction of checked reads that were stale")
-    axes.set_ylim(bottom=0)  # stale fractions are often small: let the top follow the data
+    if len(fractions) and (fractions == 0).all():  # a line on the axis says nothing by itself
+        checked = int(timeline["reads_checked"].sum())
+        _say(axes, f"no stale reads: all {checked:,} checked reads returned the newest committed version")
+        axes.set_ylim(0, 1)
+    else:
+        axes.set_ylim(bottom=0)  # stale fractions are often small: let the top follow the data
     plain_ticks(axes.yaxis)
     return _finish_timeline(axes, figure, title or "Stale reads per window (fraction of checked reads)")
 

@@ -96,6 +96,16 @@ def test_staleness_without_checked_reads_says_so():
     assert saves(figure)
 
 
+def test_staleness_with_no_stale_read_says_so_on_a_full_axis():
+    frame = timeline([1.0, 1.0, 1.0], [0.0, 0.0, NAN]).assign(reads_checked=[400, 600, 0])
+    figure = plots.staleness_timeline(frame, FAULTS)
+    [axes] = figure.axes
+    assert len(axes.lines) == 1 and axes.get_ylim() == (0.0, 1.0)
+    [note] = [text.get_text() for text in axes.texts]
+    assert note.startswith("no stale reads: all 1,000 checked reads")
+    assert saves(figure)
+
+
 @pytest.mark.parametrize("draw", [plots.availability_timeline, plots.staleness_timeline])
 def test_an_empty_timeline_still_draws(draw):
     empty = timeline([], [])

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colorbar import Colorbar
 from matplotlib.image import AxesImage
 from matplotlib.text import Annotation
@@ -235,7 +237,7 @@ def test_the_curves_are_the_pareto_optimal_configurations_spread_along_the_front
     axes = figure.axes[0]
     drawn = [int(line.get_label().removeprefix("r")) for line in axes.lines]
     assert drawn == [0, 3, 5, 8, 11, 14, 16, 19]
-    assert "8 of 20 Pareto-optimal" in axes.get_title()
+    assert "8 of 20 Pareto-optimal" in figure.get_suptitle()
 
 
 def test_the_curves_leave_out_dominated_configurations_and_merge_identical_ones():
@@ -253,7 +255,7 @@ def test_the_curves_leave_out_dominated_configurations_and_merge_identical_ones(
     ).axes[0]
     labels = [line.get_label() for line in axes.lines]
     assert labels == ["r4, r1, r2  (identical, 3)", "r3"]  # r1 and r2 tie; r4 draws the same curve
-    assert "all 4 Pareto-optimal" in axes.get_title()
+    assert "all 4 Pareto-optimal" in axes.figure.get_suptitle()
 
 
 def test_the_percentile_plot_has_reads_and_writes_on_the_nines_axis_up_to_the_resolved_tail():
@@ -293,3 +295,17 @@ def test_a_real_sweep_records_and_draws_percentiles(tmp_path):
     written = write_plots(result.runs, result.aggregate, result.factors, result.path, "r")
     assert "latency_percentiles.png" in written and "latency_cdf.png" not in written
     assert (result.path / "plots" / "latency_percentiles.png").stat().st_size > 10_000
+
+
+def test_visibility_curves_label_plain_ticks_and_say_where_a_zoomed_axis_starts():
+    rows = [{"quorum.r": r} for r in (1, 2)]
+    table = table_of(rows, {"read_latency_p99_ms": [1.0, 2.0], "stale_fraction": [0.05, 0.0]})
+    curve = [{"t_ms": t, "p_consistent": p} for t, p in ((0.1, 0.92), (1.0, 0.97), (10.0, 1.0))]
+    runs = runs_of(table, ["quorum.r"], curve=lambda c: curve)
+    figure = visibility_curves(runs, table, ["quorum.r"])
+    axes = figure.axes[0]
+    FigureCanvasAgg(figure).draw()
+    labels = [t.get_text() for t in axes.get_xticklabels() + axes.get_yticklabels() if t.get_text()]
+    assert labels and all(re.fullmatch(r"-?\d+(\.\d+)?", text) for text in labels), labels
+    low = axes.get_ylim()[0]
+    assert 0 < low <= 0.92 and f"axis starts at {low:g}" in axes.get_ylabel()

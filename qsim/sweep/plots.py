@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from qsim import nines
-from qsim.plots import bin_centre
+from qsim.plots import availability_floor, bin_centre, plain, plain_ticks
 from qsim.results import atomic_write, png_bytes, svg_bytes
 from qsim.sweep.aggregate import DEFAULT_OBJECTIVES, better, check_objectives, pareto
 from qsim.sweep.heatmaps import colour_scale, heatmap, heatmap_metrics, metric_label, number
@@ -237,17 +237,23 @@ def visibility_curves(
             curve = frame.groupby("x")["p_consistent"].mean()
             curves.append((label(config, factors), curve.index.to_numpy(), curve.to_numpy(), f"C{position}"))
     _draw_curves(axes, curves)
+    bottom = 0.0
     if axes.lines:
         if all(line.get_xdata().min() > 0 for line in axes.lines):
             axes.set_xscale("log")
-        axes.legend(fontsize=7, loc="lower right")
+        plain_ticks(axes.xaxis)
+        bottom = availability_floor(np.concatenate([line.get_ydata() for line in axes.lines]))
+        axes.set_ylim(bottom, 1 + 0.02 * (1 - bottom))
+        plain_ticks(axes.yaxis)
+        axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         axes.text(0.5, 0.5, "no reads after a committed write", ha="center", va="center",
                   transform=axes.transAxes)  # fmt: skip
     axes.set_xlabel("t since the newest commit (ms)")
-    axes.set_ylabel("P(consistent), mean over seeds")
+    zoomed = f"\naxis starts at {plain(bottom)}, not 0" if bottom > 0 else ""
+    axes.set_ylabel("P(consistent), mean over seeds" + zoomed)
     axes.grid(True, alpha=0.3)
-    axes.set_title(f"t-visibility of {_which(len(rows), optimal, objectives)}", fontsize=10)
+    figure.suptitle(f"t-visibility of {_which(len(rows), optimal, objectives)}", fontsize=10)
     return figure
 
 
