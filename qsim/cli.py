@@ -64,8 +64,11 @@ def _trace_focus(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 def _trace_count(trace_messages: int | None, trace_around: str | int | None, engine: str) -> int:
     """How many operations to trace (0: none), from --trace-messages and --trace-around."""
-    if trace_around is not None and trace_messages == 0:
-        raise click.UsageError("--trace-around needs --trace-messages N of 1 or more")
+    if trace_messages is not None and trace_messages < 1:  # refused, not a silent run without a diagram
+        raise click.UsageError(
+            f"--trace-messages {trace_messages} traces nothing and draws no diagram: "
+            "give N of 1 or more, or leave it out"
+        )
     if trace_messages is not None:
         count = trace_messages
     else:
@@ -73,6 +76,20 @@ def _trace_count(trace_messages: int | None, trace_around: str | int | None, eng
     if count and engine != "des":
         raise click.UsageError("--trace-messages and --trace-around need --engine des (they trace messages)")
     return count
+
+
+def _warn_crowded(messages) -> None:
+    """Warn on stderr when the sequence diagram has more operations than read well (it is drawn)."""
+    from qsim.diagram import READABLE_OPS
+
+    count = messages.loc[messages["op_id"] >= 0, "op_id"].nunique()  # -1: background traffic
+    if count > READABLE_OPS:
+        click.echo(
+            f"warning: the sequence diagram draws {count} operations, too many to read (at most "
+            f"{READABLE_OPS} read well); messages.parquet has every message. Trace fewer, or the ones "
+            "that matter with --trace-around.",
+            err=True,
+        )
 
 
 def _traced(trace: dict) -> str:
@@ -115,11 +132,11 @@ def _traced(trace: dict) -> str:
 )
 @click.option(
     "--trace-messages",
-    type=click.IntRange(min=0),
+    type=int,  # 0 and less are refused by _trace_count, saying why
     default=None,
     metavar="N",
-    help="Record every message of N operations (the first N, or N around --trace-around) and draw "
-    "their sequence diagram, sequence.png (also with --no-plots).",
+    help="Record every message of N operations, 1 or more (the first N, or N around --trace-around), "
+    "and draw their sequence diagram, sequence.png (also with --no-plots).",
 )
 @click.option(
     "--trace-around",
@@ -179,6 +196,8 @@ def run(
     click.echo(str(folder) if quiet else table)
     if "trace" in result.manifest and not quiet:
         click.echo(f"sequence diagram: {folder / 'sequence.png'} ({_traced(result.manifest['trace'])})")
+    if result.messages is not None:
+        _warn_crowded(result.messages)
     if result.error:
         raise click.ClickException(f"the run failed: {result.error} (manifest written to {folder})")
 
@@ -268,6 +287,7 @@ def sweep(
     else the block's `objectives:`, else p99 read latency, p99 write latency and stale fraction.
     """
     from qsim.results import check_sweep_folder, default_sweep_dir
+    from qsim.scenario import read_scenario_data
     from qsim.sweep import describe
     from qsim.sweep.aggregate import DEFAULT_OBJECTIVES, check_objectives
     from qsim.sweep.plots import write_plots
@@ -284,13 +304,22 @@ def sweep(
     option = "--out" if out is not None else "the results folder"
     out = out if out is not None else default_sweep_dir(name)
     check_sweep_folder(out, option)  # before any point runs
+    data = read_scenario_data(scenario, overrides)  # the grid and the base scenario, as written
+    if factors or where or zips or seeds:  # the options alone define the grid
+        grid = {item.partition("=")[0].strip(): item.partition("=")[2].strip() for item in factors}
+        groups = [[path.strip() for path in group.split(",")] for group in zips]
+        grid |= {"where": where, "zip": groups or None, "seeds": seeds}
+    else:
+        grid = dict(data.get("sweep") or {})
+    grid = {k: v for k, v in grid.items() if v is not None} | ({"objectives": list(chosen)} if chosen else {})
+    given = written_yaml({k: v for k, v in data.items() if k != "sweep"}, str(scenario), overrides)
     progress = None if quiet else Progress()
     try:
         result = run_sweep(planned, out, executor_name=executor_name, workers=workers, scheduler=scheduler,
                            resume=resume, keep_runs=keep_runs, plots=not no_plots,
                            progress=progress, say=None if quiet else lambda line: click.echo(line, err=True),
                            description={"scenario": str(scenario), "name": name,
-                                        "objectives": list(objectives)},
+                                        "objectives": list(objectives), "grid": grid}, given=given,
                            warn=lambda line: click.echo(f"warning: {line}", err=True))  # fmt: skip
     except SweepInterrupted as exc:
         if progress is not None:

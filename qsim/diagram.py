@@ -3,11 +3,11 @@
 One vertical lifeline per participant (client endpoints, then nodes), time flowing downward, an
 arrow per delivered message and a half arrow ending in an X per dropped one. Each traced
 operation is a bar beside its client's lane from its start to its end, filled by its outcome,
-and labelled in a column on the left joined to its bar by a leader line; labels are stacked so
-that none overlaps another. Stretches of time with no traced message are cut short and marked
-on the time axis (:mod:`qsim.timecut`), so bursts far apart in time both get room; send and
-delivery times and message kinds are written where they fit and left out where they would
-overlap (the figure says how many; every time is in ``messages.parquet``).
+and labelled in a column on the left joined to its bar by a leader line ending in a dot on that
+bar; labels are stacked so that none overlaps another. Stretches of time with no traced message
+are cut short and marked on the time axis (:mod:`qsim.timecut`), so bursts far apart in time
+both get room; send and delivery times and message kinds are written where they fit and left
+out where they would overlap (the figure says how many; every time is in ``messages.parquet``).
 
 Every artist drawn for a message, a fault or an operation carries a gid ``<role>:<id>``
 (``lifeline:n1``, ``message:3``, ``drop:4``, ``crash:n2:0``, ``partition:1``, ``op:7``,
@@ -35,6 +35,8 @@ from qsim.diagram_labels import OpMark, lay_out, op_text
 from qsim.diagram_messages import CLIENT_PREFIX, GROUP_COLOURS, KIND_GROUPS, REPLIES, draw_messages, lost_ms
 
 _OUTCOME_FILL = {"ok": "0.85", "stale": "gold", "failed": "salmon"}
+_MISSED_EDGE = {"ec": "darkorange", "lw": 2.2}  # the bar of a write a stale read missed
+READABLE_OPS = 40  # more traced operations than this crowd the diagram past reading
 
 
 def sequence_diagram(
@@ -74,7 +76,7 @@ def sequence_diagram(
     missed = _missed(ops, traced) if len(traced) else {}
     labels = draw_messages(axes, messages, x, typical_ms, _emphasis(traced, missed))
     marks = _draw_ops(axes, traced, messages, x, high_ms, missed) if len(traced) else []
-    handles = _legend_handles(messages, drawn, traced, bool(time_cut.gaps))
+    handles = _legend_handles(messages, drawn, traced, missed, bool(time_cut.gaps))
     figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8)
     lay_out(figure, axes, marks, labels)
     return figure
@@ -234,7 +236,8 @@ def _draw_ops(
     missed: dict[int, int],
 ) -> list[OpMark]:
     """A bar per operation from start_ms to end_ms beside its lane (overlapping ones side by side),
-    and its label, placed later; one with no end runs to ``high_ms`` and ends in a down arrow."""
+    and its label, placed later; one with no end runs to ``high_ms`` and ends in a down arrow. The
+    bar of a write a stale read missed has a thick orange edge."""
     first = messages.sort_values("sent_ms", kind="stable").drop_duplicates("op_id").set_index("op_id")["src"]
     placed = _slots(traced.sort_values("start_ms", kind="stable"), first)
     marks = []
@@ -247,8 +250,7 @@ def _draw_ops(
             0.05,
             end_ms - op.start_ms,
             fc=_OUTCOME_FILL[outcome],
-            ec="black",
-            lw=0.6,
+            **(_MISSED_EDGE if op.op_id in missed.values() else {"ec": "black", "lw": 0.6}),
             zorder=2,
             gid=f"op:{op.op_id}",
         )
@@ -268,7 +270,7 @@ def _draw_ops(
             clip_on=True,
             gid=f"op-label:{op.op_id}",
         )
-        marks.append(OpMark(label, left, op.start_ms))
+        marks.append(OpMark(label, left, op.start_ms, end_ms))
     return marks
 
 
@@ -308,7 +310,9 @@ def _outcome(op) -> str:
     return "stale" if stale is not None and not pd.isna(stale) and bool(stale) else "ok"
 
 
-def _legend_handles(messages: pd.DataFrame, faults_drawn: set[str], traced: pd.DataFrame, cut: bool) -> list:
+def _legend_handles(
+    messages: pd.DataFrame, faults_drawn: set[str], traced: pd.DataFrame, missed: dict[int, int], cut: bool
+) -> list:
     present = {KIND_GROUPS.get(kind, "other") for kind in messages["kind"]}
     handles = [Line2D([], [], color=c, lw=1.5, label=g) for g, c in GROUP_COLOURS.items() if g in present]
     if messages["kind"].isin(REPLIES).any():
@@ -324,6 +328,8 @@ def _legend_handles(messages: pd.DataFrame, faults_drawn: set[str], traced: pd.D
         handles += [
             Patch(fc=_OUTCOME_FILL[o], ec="black", label=f"op {o}") for o in _OUTCOME_FILL if o in outcomes
         ]
+    if set(missed.values()) & set(traced["op_id"]):
+        handles.append(Patch(fc=_OUTCOME_FILL["ok"], **_MISSED_EDGE, label="write a stale read missed"))
     if cut:
         handles.append(
             Line2D([], [], color="0.45", lw=0.8, linestyle=(0, (1, 3)), label="idle time cut short")

@@ -18,16 +18,19 @@ from matplotlib.text import Text
 
 _GAP_PX = 2.0  # between stacked labels
 _FIXED = ("cut", "fault-label")  # gids of labels always shown, whatever they overlap
-_LEADER = {"color": "0.5", "lw": 0.6, "zorder": 1.8}
+_LEADER = {"color": "0.4", "lw": 0.6, "zorder": 2.2}  # over the bars it passes, to its own
+_LEADER_END = {"marker": "o", "markersize": 3, "markevery": [1]}  # a dot where it meets its bar
+_INSET_PX = 3.0  # a leader meets its bar at least this far inside the bar's ends
 
 
 @dataclass(frozen=True)
 class OpMark:
-    """An operation's label, and where its bar starts (x in lanes, time in ms)."""
+    """An operation's label, and where its bar is (its left edge in lanes, its start and end in ms)."""
 
     label: Text
     bar_x: float
     start_ms: float
+    end_ms: float
 
 
 def op_text(op, outcome: str, missed: dict[int, int]) -> str:
@@ -69,7 +72,9 @@ def lay_out(figure: Figure, axes: Axes, marks: list[OpMark], texts: list[Text]) 
     if marks:
         _fit_column(axes, marks, renderer)
         _stack(axes, marks, renderer)
-    fixed = [mark.label for mark in marks] + [t for t in axes.texts if (t.get_gid() or "").startswith(_FIXED)]
+    always = [t for t in axes.texts if (t.get_gid() or "").startswith(_FIXED)]
+    _clear_cut_labels(axes, always, renderer)
+    fixed = [mark.label for mark in marks] + always
     hidden = _thin(axes, texts, fixed, renderer)
     if hidden:
         axes.set_xlabel(
@@ -109,9 +114,22 @@ def _stack(axes: Axes, marks: list[OpMark], renderer) -> None:
     to_data = axes.transData.inverted()
     for mark, top, height in zip(order, tops, heights, strict=True):
         mark.label.set_y(to_data.transform((box.x0, box.y1 - top))[1])
-        middle = to_data.transform((box.x0, box.y1 - top - (height - _GAP_PX) / 2))[1]
+        middle_px = box.y1 - top - (height - _GAP_PX) / 2
+        end = to_data.transform((box.x0, _on_bar(axes, mark, middle_px)))[1]
+        middle = to_data.transform((box.x0, middle_px))[1]
         op_id = (mark.label.get_gid() or ":").split(":", 1)[1]
-        axes.plot([column + 0.01, mark.bar_x], [middle, mark.start_ms], gid=f"op-leader:{op_id}", **_LEADER)
+        axes.plot(
+            [column + 0.01, mark.bar_x], [middle, end], gid=f"op-leader:{op_id}", **_LEADER, **_LEADER_END
+        )
+
+
+def _on_bar(axes: Axes, mark: OpMark, y_px: float) -> float:
+    """Where ``mark``'s leader meets its bar (display y): level with its label where the bar is,
+    else the bar's nearest end, a little inside it. Bars of operations that start together stand
+    side by side, so leaders ending at their start would meet in one point and cross."""
+    top, bottom = axes.transData.transform([(0, mark.start_ms), (0, mark.end_ms)])[:, 1]
+    inset = min(_INSET_PX, abs(top - bottom) / 2)
+    return float(np.clip(y_px, bottom + inset, top - inset))
 
 
 def _stacked(wanted: list[float], heights: list[float], limit: float) -> list[float]:
@@ -124,6 +142,20 @@ def _stacked(wanted: list[float], heights: list[float], limit: float) -> list[fl
         tops[i] = min(tops[i], floor - heights[i])
         floor = tops[i]
     return [max(top, 0.0) for top in tops]
+
+
+def _clear_cut_labels(axes: Axes, always: list[Text], renderer) -> None:
+    """Move each cut's label left along its dotted line, past any fault label it would overlap: both
+    are written at the right edge, so a partition starting beside a cut would print over it."""
+    to_axes = axes.transAxes.inverted()
+    for label in [t for t in always if t.get_gid().startswith("cut-label:")]:
+        for _ in always:  # each move clears one label; it can meet at most all the others
+            box = np.array([_extent(label, renderer)])
+            clash = [t for t in always if t is not label and _overlaps(box, _extent(t, renderer))]
+            if not clash:
+                break
+            left_px = min(t.get_window_extent(renderer).x0 for t in clash) - 2 * _GAP_PX
+            label.set_x(to_axes.transform((left_px, 0))[0])  # right-aligned, in axes fractions
 
 
 def _thin(axes: Axes, texts: list[Text], fixed: list[Text], renderer) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from qsim.errors import ResultsError
@@ -41,9 +41,10 @@ CAPTIONS = {
     "down, one arrow per message from sender to receiver (an X where a message was dropped), and each "
     "operation as a bar at the left, coloured by its outcome.",
     # a sweep
-    "frontier": "The sweep's trade-off, one marker per configuration at its mean over seeds; the "
-    "Pareto-optimal configurations (no other is at least as good on every objective and better on one) "
-    "are highlighted and labelled.",
+    "frontier": "The sweep's trade-off: one marker per configuration at its mean over seeds, every one "
+    "labelled with its factors; x and y are the first two objectives (the axis titles name them), the colour "
+    "the third when there is one. The Pareto-optimal configurations (no other is at least as good on every "
+    "objective and better on one) are the large markers outlined in black.",
 }
 SWEEP_CAPTIONS = {  # names a sweep shares with a run but draws differently
     "t_visibility": "t-visibility of selected configurations: probability that a read is consistent "
@@ -55,6 +56,7 @@ SWEEP_CAPTIONS = {  # names a sweep shares with a run but draws differently
     "configurations: compare their tails at 99 and 99.9.",
 }
 SWEEP_ORDER = ("frontier", "latency_percentiles", "latency_cdf", "t_visibility")  # then the heat maps
+FIRST_HEATMAPS = ("availability",)  # after the sweep's objectives (qsim.sweep.heatmaps draws these)
 HEATMAP = re.compile(r"heatmap_(?P<rest>.+)")
 
 
@@ -84,27 +86,39 @@ def _heatmap_caption(rest: str, labels: Mapping[str, str]) -> str:
     )
 
 
-def order(stem: str, *, sweep: bool = False) -> tuple[int, str]:
-    """Sort key of a plot: known plots in reading order, then heat maps, then the rest by name."""
+def order(stem: str, *, sweep: bool = False, objectives: Sequence[str] = ()) -> tuple[int, int, str]:
+    """Sort key of a plot: known plots in reading order, then heat maps (those of the ``objectives`` in
+    their order, then availability, then the others by name), then the rest by name."""
     known = list(SWEEP_ORDER if sweep else CAPTIONS)
     if stem in known:
-        return known.index(stem), stem
-    return (len(known), stem) if HEATMAP.fullmatch(stem) else (len(known) + 1, stem)
+        return known.index(stem), 0, stem
+    heatmap = HEATMAP.fullmatch(stem)
+    if heatmap is None:
+        return len(known) + 1, 0, stem
+    first = [*objectives, *FIRST_HEATMAPS]
+    ranks = [i for i, m in enumerate(first) if heatmap["rest"] == m or heatmap["rest"].startswith(f"{m}_")]
+    return len(known), min(ranks, default=len(first)), stem
 
 
 def figures(
-    folder: Path, *, sweep: bool = False, labels: Mapping | None = None, tooltips: Mapping | None = None
+    folder: Path,
+    *,
+    sweep: bool = False,
+    labels: Mapping | None = None,
+    tooltips: Mapping | None = None,
+    objectives: Sequence[str] = (),
 ) -> str:
     """Every SVG (inline) and PNG (base64) in the folder and its plots/, a PNG with an SVG twin left out.
 
     Args:
         tooltips: hover text by configuration index, for the ``config:<i>`` markers of a frontier SVG.
+        objectives: a sweep's objectives, whose heat maps come first, in this order.
     """
     places = [folder, folder / "plots"]
     svgs = [path for place in places for path in sorted(place.glob("*.svg"))]
     pngs = [p for place in places for p in sorted(place.glob("*.png")) if p.with_suffix(".svg") not in svgs]
     parts = []
-    for path in sorted(svgs + pngs, key=lambda p: order(p.stem, sweep=sweep)):
+    for path in sorted(svgs + pngs, key=lambda p: order(p.stem, sweep=sweep, objectives=objectives)):
         svg = path.suffix == ".svg"
         content = with_tooltips(inline_svg(path), tooltips or {}) if svg else png_img(path)
         text = caption(path.stem, sweep=sweep, labels=labels)

@@ -18,7 +18,7 @@ import pandas as pd
 from qsim import html_figures
 from qsim.errors import QsimError, ResultsError
 from qsim.html_parts import FOOTER, MARKER, document, e, flat, g, plots_note, section, table
-from qsim.html_scenario import scenario_parts
+from qsim.html_scenario import fault_params_text, scenario_parts
 from qsim.html_sweep import render_sweep
 from qsim.report import (
     HEADER,
@@ -174,7 +174,7 @@ def _faults(summary: dict, faults: pd.DataFrame) -> str:
         return ""
     items = "".join(f"<li>{e(line)}</li>" for line in lines)
     rows = [
-        [str(f.fault_id), f.kind, f.target, g(f.start_ms), g(f.end_ms), f.params]
+        [str(f.fault_id), f.kind, f.target, g(f.start_ms), g(f.end_ms), fault_params_text(f.kind, f.params)]
         for f in faults.itertuples(index=False)
     ]
     header = ["id", "kind", "target", "start ms", "end ms", "params"]

@@ -7,16 +7,18 @@ Times read as the scenario language writes them (``100 ms``, ``30 s``, ``250 us`
 from __future__ import annotations
 
 import html
+import json
 import re
 import typing
 from collections.abc import Iterator, Mapping
 
 import yaml
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel, BeforeValidator, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from qsim.errors import ScenarioError
 from qsim.scenario import Scenario, scenario_from_dict
+from qsim.scenario.faults import FAULT_KINDS
 from qsim.units import parse_duration, parse_rate
 
 SHOWN_ELSEWHERE = ("name", "description")  # in the report's heading
@@ -76,6 +78,30 @@ def value_text(value, unit: str | None = None) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_item_text(item, unit) for item in value) + "]"
     return str(value)
+
+
+def fault_params_text(kind: str, params: str) -> str:
+    """A fault's recorded parameters (the JSON of faults.parquet) as ``key: value`` text, each value
+    read through its field in the fault's schema, so times carry their unit (``until: 30 s``)."""
+    try:
+        values = json.loads(params)
+    except (TypeError, ValueError):
+        return str(params)
+    if not isinstance(values, Mapping):
+        return str(params)
+    fields = FAULT_KINDS[kind].model_fields if kind in FAULT_KINDS else {}
+    return ", ".join(f"{key}: {_field_text(fields.get(key), value)}" for key, value in values.items())
+
+
+def _field_text(field: FieldInfo | None, value) -> str:
+    """``value`` as the schema field reads it (a distribution as one), with the field's unit."""
+    if field is None:  # a parameter no field declares, such as the index of a random crash
+        return value_text(value)
+    try:
+        value = TypeAdapter(field.annotation).validate_python(value)
+    except ValidationError:
+        return value_text(value)
+    return value_text(value, _unit(field))
 
 
 def _item_text(item, unit: str | None) -> str:

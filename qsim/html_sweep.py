@@ -18,6 +18,7 @@ from qsim.html_scenario import resolved_differences
 from qsim.results import read_mapping, read_text
 from qsim.sweep import aggregate
 from qsim.sweep.aggregate import pareto
+from qsim.sweep.spec import RESERVED
 
 SWEEP_METRICS = {  # aggregate metric -> column title, in the order shown
     "read_latency_p50_ms": "read p50 ms",
@@ -50,15 +51,18 @@ def render_sweep(folder: str | Path) -> str:
         factors = list(configs.columns[: configs.columns.get_loc("runs")])
         objectives, best = _frontier(configs, state.get("objectives") or grid.get("objectives"), folder)
         tooltips = {i: _tooltip(row, factors, objectives) for i, row in enumerate(configs.to_dict("records"))}
-        plots = html_figures.figures(folder, sweep=True, labels=_labels(), tooltips=tooltips)
+        plots = html_figures.figures(
+            folder, sweep=True, labels=_labels(), tooltips=tooltips, objectives=objectives
+        )
         body += [
             _pareto(configs[best].sort_values(f"{objectives[0]}_mean"), factors, objectives),
             _aggregate(configs, factors, best),
             section("Plots", plots_note(), plots),
-            _sweep_scenario(state, given, grid, runs, factors, objectives),
+            _sweep_scenario(state, given, grid, runs, factors, objectives, len(configs)),
             _failed(runs, factors),
         ]
-    body.append(section("Sweep", html_table(["field", "value"], flat(state), id_="sweep")))
+    ran = {key: value for key, value in state.items() if key != "grid"}  # the grid is under Scenario
+    body.append(section("Sweep", html_table(["field", "value"], flat(ran), id_="sweep")))
     return document(f"sweep {name}", body)
 
 
@@ -96,21 +100,43 @@ def _labels() -> dict[str, str]:
     return dict(SWEEP_METRICS) | getattr(aggregate, "LABELS", {})
 
 
-def _sweep_scenario(state, given, grid, runs, factors, objectives=()) -> str:
-    """The grid (factors, where, zip, seeds, objectives) and the base scenario, when the folder keeps it."""
-    rows = _factor_rows(runs, factors) if runs is not None else []
-    rows += [[key, _text(grid[key])] for key in ("where", "zip") if grid.get(key)]
-    if objectives:
-        recorded = state.get("objectives") or grid.get("objectives")
-        names = ", ".join(f"{_labels().get(m, m)} [{m}]" for m in objectives)
-        rows.append(["objectives", names + ("" if recorded else " (the default)")])
-    parts = ["<h3>Grid</h3>", html_table(["", "values"], rows, id_="grid", numbers=False)]
+def _sweep_scenario(state, given, grid, runs, factors, objectives=(), configurations=0) -> str:
+    """The grid (factors, where, zip, seeds, objectives), how many runs it made, and the base scenario
+    when the folder keeps it."""
+    count = f"<p>{e(_count_text(configurations, runs))}.{_kept(grid)}</p>" if runs is not None else ""
+    rows = _grid_rows(state, grid, runs, factors, objectives)
+    parts = ["<h3>Grid</h3>", count, html_table(["", "values"], rows, id_="grid", numbers=False)]
     if given is None:
         source = f" It was run from {e(state['scenario'])}." if state.get("scenario") else ""
         parts.append(f'<p class="note">This sweep folder does not keep its base scenario.{source}</p>')
     else:
         parts += _base_scenario(given, factors)
     return section("Scenario", *parts)
+
+
+def _grid_rows(state, grid: Mapping, runs, factors: list[str], objectives) -> list[list[str]]:
+    """Rows of the grid: each factor, where, zip, seeds, objectives (factors and seeds as run, if run)."""
+    rows = _factor_rows(runs, factors, grid) if runs is not None else _written_rows(grid)
+    if grid.get("where"):
+        rows.append(["where", _text(grid["where"])])
+    rows += [["zip", _zip_text(group, grid, runs)] for group in _zip_groups(grid)]
+    if runs is not None:
+        own = " (the scenario's own)" if grid and "seeds" not in grid else ""
+        rows.append(["seeds", ", ".join(str(s) for s in runs["seed"].drop_duplicates()) + own])
+    elif "seeds" in grid:
+        rows.append(["seeds", _text(grid["seeds"])])
+    if objectives:
+        names = ", ".join(f"{_labels().get(m, m)} [{m}]" for m in objectives)
+        rows.append(["objectives", names + ("" if _chosen(state, grid) else " (the default)")])
+    return rows
+
+
+def _chosen(state: Mapping, grid: Mapping) -> bool:
+    """Whether the user chose the objectives: a recorded grid holds them only then (sweep.json's
+    ``objectives`` are the ones used, chosen or not); older folders hold only the ones used."""
+    if "grid" in state:
+        return bool(grid.get("objectives"))
+    return bool(state.get("objectives") or grid.get("objectives"))
 
 
 def _base_scenario(given: str, factors: list[str]) -> list[str]:
@@ -128,7 +154,8 @@ def _base_scenario(given: str, factors: list[str]) -> list[str]:
             "<h3>Base scenario: what differs from the defaults</h3>",
             html_table(["field", "value"], rows, id_="scenario-differences", numbers=False),
         ]
-    return [*parts, "<h3>Base scenario as given</h3>", f'<pre class="scenario">{e(given)}</pre>']
+    note = '<p class="note">Without its sweep block: that is the grid above.</p>'
+    return [*parts, "<h3>Base scenario as given</h3>", note, f'<pre class="scenario">{e(given)}</pre>']
 
 
 def _text(value) -> str:
@@ -144,9 +171,63 @@ def _tooltip(row: Mapping, factors: list[str], objectives: list[str]) -> str:
     return f"{configuration}: {values}"
 
 
-def _factor_rows(runs: pd.DataFrame, factors: list[str]) -> list[list[str]]:
-    rows = [[f, ", ".join(g(v) for v in _sorted(runs[f].drop_duplicates()))] for f in factors]
-    return [*rows, ["seeds", ", ".join(str(s) for s in runs["seed"].drop_duplicates())]]
+def _count_text(configurations: int, runs: pd.DataFrame) -> str:
+    """``23 configurations x 3 seeds = 69 runs`` (configurations and runs alone if they do not multiply)."""
+    seeds = runs["seed"].nunique(dropna=False)
+    configured = _plural(configurations, "configuration")
+    if configurations * seeds != len(runs):
+        return f"{configured}, {_plural(len(runs), 'run')}"
+    return f"{configured} \u00d7 {_plural(seeds, 'seed')} = {_plural(len(runs), 'run')}"
+
+
+def _kept(grid: Mapping) -> str:
+    """What a filter did, for the sentence after the count ('' without one)."""
+    if not grid.get("where"):
+        return ""
+    return " Only the combinations of the values below where <code>where</code> holds are configurations."
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _factor_rows(runs: pd.DataFrame, factors: list[str], grid: Mapping) -> list[list[str]]:
+    """Each factor's values that ran (a range also as written, ``1..n -> 1, 2, 3``; a zipped list as
+    written, in its order)."""
+    zipped = {path for group in _zip_groups(grid) for path in group}
+    rows = []
+    for f in factors:
+        values = ", ".join(g(v) for v in _sorted(runs[f].drop_duplicates()))
+        written = grid.get(f)
+        if f in zipped and isinstance(written, list):  # in the order written: the zip pairs them by position
+            values = _text(written)
+        elif isinstance(written, str) and ".." in written:
+            values = f"{written} \u2192 {values}"
+        rows.append([f, values])
+    return rows
+
+
+def _written_rows(grid: Mapping) -> list[list[str]]:
+    """The factors as written (a sweep that has no runs table yet)."""
+    return [[key, _text(value)] for key, value in grid.items() if key not in RESERVED]
+
+
+def _zip_groups(grid: Mapping) -> list[list[str]]:
+    groups = grid.get("zip") or []
+    return [list(map(str, group)) for group in groups if isinstance(group, list | tuple)]
+
+
+def _zip_text(group: list[str], grid: Mapping, runs: pd.DataFrame | None) -> str:
+    """``quorum.r, quorum.w vary together, element by element: (one, all), (quorum, quorum)``: the
+    tuples that ran (in point order), else those written, else the names alone."""
+    together = f"{', '.join(group)} vary together, element by element"
+    if runs is not None and set(group) <= set(runs.columns):
+        rows = runs[group].drop_duplicates().to_dict("split")["data"]
+        return f"{together}: " + ", ".join(f"({', '.join(g(v) for v in row)})" for row in rows)
+    lists = [grid.get(path) for path in group]
+    if not all(isinstance(values, list) for values in lists):
+        return together
+    return f"{together}: " + ", ".join(f"({_text(list(row))})" for row in zip(*lists, strict=False))
 
 
 def _sorted(values: Iterable) -> list:

@@ -7,6 +7,7 @@ Every axis is labelled in plain decimals (never 2x10^0), and legends sit outside
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,8 @@ COLOURS = {"read": "tab:blue", "write": "tab:orange"}
 DECIMALS = 9  # latencies are rounded to 1e-9 ms: the float noise of end - start lies far below it
 LOG_RATIO = 10.0  # a latency axis turns logarithmic when its largest value is this many medians
 MARKED = {"p50": 50.0, "p99": 99.0, "p99.9": 99.9}  # the percentiles a percentile plot marks
+BELOW_ZERO = 0.02  # a fraction axis starts this far (of its height) below 0, so a line at 0 shows
+DATA_Z = 3  # data lines draw above the fault shading (1) and the axes' spines (2.5)
 
 
 def ok_latency(ops: pd.DataFrame, *, include_warmup: bool = False) -> dict[str, np.ndarray]:
@@ -108,16 +111,29 @@ def _latency_x_axis(axes: Axes, values: np.ndarray) -> None:
 
 
 def _latency_y_axis(axes: Axes, samples: dict[str, np.ndarray]) -> None:
-    """Log scale when the tail is LOG_RATIO medians or more above the body; else linear from 0.
+    """The y axis of latency ``samples`` (sorted, ms) by :func:`latency_y_axis`."""
+    latency_y_axis(
+        axes,
+        lowest=min(float(s[0]) for s in samples.values()),
+        p1=min(float(np.percentile(s, 1.0)) for s in samples.values()),
+        median=min(float(np.median(s)) for s in samples.values()),
+        high=max(float(s[-1]) for s in samples.values()),
+    )
+
+
+def latency_y_axis(axes: Axes, *, lowest: float, p1: float, median: float, high: float) -> None:
+    """Log scale when the tail ``high`` is LOG_RATIO medians or more above the body; else linear from 0.
+
+    Args:
+        lowest, p1, median, high: the smallest latency (ms), the lowest p1, the smallest median and
+            the largest latency of the curves drawn.
 
     A log axis starts below the lowest p1: what lies under it fills the first 1% of the nines axis,
     a sliver at its left edge, and would otherwise take decades of height.
     """
-    high = max(float(s[-1]) for s in samples.values())
-    lowest = min(float(s[0]) for s in samples.values())
-    if lowest > 0 and high >= LOG_RATIO * min(float(np.median(s)) for s in samples.values()):
+    if lowest > 0 and high >= LOG_RATIO * median:
         axes.set_yscale("log")
-        axes.set_ylim(min(float(np.percentile(s, 1.0)) for s in samples.values()) / 1.5, 1.5 * high)
+        axes.set_ylim(p1 / 1.5, 1.5 * high)
     else:
         axes.set_ylim(0, 1.05 * high if high > 0 else 1.0)
     plain_ticks(axes.yaxis)
@@ -163,7 +179,7 @@ def t_visibility(summary: dict, title: str = "") -> Figure:
         plain_ticks(axes.xaxis)
         axes.set_xlabel("t: time since the newest commit (ms)" + (", bin centres" if binned else ""))
     else:
-        _say(axes, "no reads after a committed write")
+        _say(axes, unchecked_reason(summary["reads"]["count"], summary["writes"]["count"]), blank_x=True)
         axes.set_xlabel("t (ms)")
     axes.set_ylabel("P(read returns the newest committed version)")
     axes.set_ylim(min(0.0, axes.get_ylim()[0]), 1.02)
@@ -197,16 +213,26 @@ def availability_timeline(timeline: pd.DataFrame, faults: pd.DataFrame, title: s
     if timeline.empty:
         _say(axes, NO_CLOCK, blank_x=True)
     else:
-        mid_s = _window_mid_s(timeline)
-        for kind, colour in COLOURS.items():
-            axes.plot(mid_s, timeline[f"{kind}_availability"], marker=".", color=colour, label=f"{kind}s")
+        _availability_lines(axes, timeline)
+        _time_span(axes, timeline)
         bottom = availability_floor(timeline[["read_availability", "write_availability"]].to_numpy(float))
     _shade_faults(axes, timeline, faults)
     zoomed = f"\naxis starts at {plain(bottom)}, not 0" if bottom > 0 else ""
     axes.set_ylabel("availability (fraction of operations ok)" + zoomed)
-    axes.set_ylim(bottom, 1 + 0.02 * (1 - bottom))
+    axes.set_ylim(bottom if bottom > 0 else -BELOW_ZERO, 1 + 0.02 * (1 - bottom))
     plain_ticks(axes.yaxis)
     return _finish_timeline(axes, figure, title or "Availability per window (fraction of operations ok)")
+
+
+def _availability_lines(axes: Axes, timeline: pd.DataFrame) -> None:
+    """A line per kind that has operations; for a kind without any, a legend entry that says so."""
+    for kind, colour in COLOURS.items():
+        values = timeline[f"{kind}_availability"]
+        if values.notna().any():
+            mid_s = _window_mid_s(timeline)
+            axes.plot(mid_s, values, marker=".", color=colour, label=f"{kind}s", zorder=DATA_Z)
+        else:  # an empty line: its legend entry stands where the reader looks for the missing line
+            axes.plot([], [], ls="none", label=f"no {kind}s")
 
 
 def availability_floor(values: np.ndarray) -> float:
@@ -230,19 +256,34 @@ def staleness_timeline(timeline: pd.DataFrame, faults: pd.DataFrame, title: str 
     figure, axes = _figure(9, 4.5)
     fractions = timeline["stale_fraction"].dropna()
     if len(fractions):
-        axes.plot(_window_mid_s(timeline), timeline["stale_fraction"], marker=".", color="tab:green")
-    else:
-        _say(axes, NO_CLOCK if timeline.empty else "no checked reads", blank_x=timeline.empty)
-    _shade_faults(axes, timeline, faults)
+        axes.plot(_window_mid_s(timeline), timeline["stale_fraction"], marker=".", color="tab:green",
+                  zorder=DATA_Z)  # fmt: skip
+        _time_span(axes, timeline)
+        _shade_faults(axes, timeline, faults)
+    elif timeline.empty:
+        _say(axes, NO_CLOCK, blank_x=True)
+    else:  # no time axis and no faults: there is nothing to set them against
+        reason = unchecked_reason(int(timeline["reads"].sum()), int(timeline["writes"].sum()))
+        _say(axes, reason, blank_x=True)
     axes.set_ylabel("fraction of checked reads that were stale")
     if len(fractions) and (fractions == 0).all():  # a line on the axis says nothing by itself
         checked = int(timeline["reads_checked"].sum())
         _say(axes, f"no stale reads: all {checked:,} checked reads returned the newest committed version")
-        axes.set_ylim(0, 1)
-    else:
-        axes.set_ylim(bottom=0)  # stale fractions are often small: let the top follow the data
+        axes.set_ylim(-BELOW_ZERO, 1)
+    else:  # stale fractions are often small: the top follows the data
+        top = axes.get_ylim()[1]
+        axes.set_ylim(-BELOW_ZERO * top, top)
     plain_ticks(axes.yaxis)
     return _finish_timeline(axes, figure, title or "Stale reads per window (fraction of checked reads)")
+
+
+def unchecked_reason(reads: int, writes: int) -> str:
+    """Why no read was checked for staleness, given the counts of reads and writes (warm-up left out)."""
+    if not reads:
+        return "no reads in this run: no read to check for staleness"
+    if not writes:
+        return "no writes in this run: a read is checked against the writes committed before it"
+    return "no checked reads: a read is checked when it completes ok after a committed write of its key"
 
 
 def _figure(width: float, height: float) -> tuple[Figure, Axes]:
@@ -267,15 +308,47 @@ def _window_mid_s(timeline: pd.DataFrame) -> np.ndarray:
 
 
 def _shade_faults(axes: Axes, timeline: pd.DataFrame, faults: pd.DataFrame) -> None:
-    """Shade each fault's interval, one colour and one legend entry per kind; NaN end: to the right edge."""
+    """Shade the union of each kind's fault intervals once, labelled with the kind and its targets.
+
+    Overlapping faults of one kind (five crashes at once) shade no darker than one; a NaN end
+    reaches the right edge.
+    """
     right_ms = max([*timeline["window_end_ms"], *faults["start_ms"], *faults["end_ms"].dropna()], default=0)
-    labelled = set()
-    for fault in faults.itertuples():
-        end_ms = right_ms if np.isnan(fault.end_ms) else fault.end_ms
-        label = None if fault.kind in labelled else fault.kind.replace("_", " ")
-        labelled.add(fault.kind)
-        colour = FAULT_COLOURS.get(fault.kind, "tab:gray")
-        axes.axvspan(fault.start_ms / 1000, end_ms / 1000, color=colour, alpha=0.15, lw=0, label=label)
+    for kind, group in faults.groupby("kind", sort=False):
+        label = fault_label(str(kind), group["target"])
+        colour = FAULT_COLOURS.get(str(kind), "tab:gray")
+        for start_ms, end_ms in union(zip(group["start_ms"], group["end_ms"].fillna(right_ms), strict=True)):
+            axes.axvspan(
+                start_ms / 1000, end_ms / 1000, color=colour, alpha=0.15, lw=0, label=label, zorder=1
+            )
+            label = None  # one legend entry per kind
+
+
+def union(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The union of the intervals [start, end) as disjoint intervals in time order (empty ones dropped)."""
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(intervals):
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def fault_label(kind: str, targets: Iterable[str]) -> str:
+    """``kind`` and its distinct targets: 'crash n1, n3', 'degrade us-east-eu-west', 'partition a | b'."""
+    distinct = sorted(set(map(str, targets)), key=natural_key)
+    if len(distinct) > 6:  # a legend entry, not a paragraph
+        return f"{kind.replace('_', ' ')} ({len(distinct)} targets)"
+    separator = "; " if any("," in t or " " in t for t in distinct) else ", "
+    return f"{kind.replace('_', ' ')} {separator.join(distinct)}"
+
+
+def _time_span(axes: Axes, timeline: pd.DataFrame) -> None:
+    """Draw the time axis (s) over the windows' span: [0, duration] for a plain run."""
+    axes.set_xlim(timeline["window_start_ms"].min() / 1000, timeline["window_end_ms"].max() / 1000)
 
 
 def _finish_timeline(axes: Axes, figure: Figure, title: str) -> Figure:
@@ -287,17 +360,25 @@ def _finish_timeline(axes: Axes, figure: Figure, title: str) -> Figure:
     return figure
 
 
-def node_load(nodes: pd.DataFrame | None, faults: pd.DataFrame, title: str = "", *,
-              window_ms: float | None = None) -> Figure:  # fmt: skip
+def node_load(
+    nodes: pd.DataFrame | None,
+    faults: pd.DataFrame,
+    title: str = "",
+    *,
+    window_ms: float | None = None,
+    regions: Mapping[str, str] | None = None,
+) -> Figure:
     """Messages each node received per second, per window, as a node x time heat map.
 
     Nodes are rows in natural name order (n2 before n10), windows are columns, and the colour scale
-    starts at 0. A fault on a node (a crash) is hatched on its row; a partition or a link fault is
-    outlined across every row. When the replicas have a service time (some utilization above 0), a
-    second panel shows utilization (0-100 %) with the same rows and columns.
+    starts at 0. A fault is hatched on the rows of the nodes it hits (see :func:`fault_rows`) and
+    outlined across every row otherwise; the legend names each kind with its targets. When the
+    replicas have a service time (some utilization above 0), a second panel shows utilization
+    (0-100 %) with the same rows and columns.
 
     Args:
         window_ms: the width of a window; by default the spacing of the samples (1 s if only one).
+        regions: each node's region, so that a fault of a region marks that region's rows.
     """
     if nodes is None or nodes.empty:
         figure, axes = _figure(9, 3)
@@ -325,11 +406,12 @@ def node_load(nodes: pd.DataFrame | None, faults: pd.DataFrame, title: str = "",
         figure.colorbar(mesh, ax=axes, label=unit, pad=0.01)
         axes.set_yticks(np.arange(len(names)), names, fontsize=8 if len(names) > 20 else None)
         axes.set_ylim(len(names) - 0.5, -0.5)  # the first node on top
-        kinds |= _mark_node_faults(axes, faults, names, x_edges[-1])
+        kinds |= _mark_node_faults(axes, faults, names, x_edges[-1], regions or {})
         axes.set(title=heading, xlabel="time (s)", ylabel="node")
     figure.suptitle(title or "Load per node")
     if kinds:
-        figure.legend(handles=list(kinds.values()), loc="outside lower center", ncols=len(kinds), fontsize=9)
+        figure.legend(handles=list(kinds.values()), loc="outside lower center", ncols=min(len(kinds), 3),
+                      fontsize=9)  # fmt: skip
     return figure
 
 
@@ -344,22 +426,59 @@ def _node_grid(nodes: pd.DataFrame, column: str, names: list, starts: np.ndarray
     return grid.reindex(index=names, columns=starts).to_numpy(dtype=float)
 
 
-def _mark_node_faults(axes: Axes, faults: pd.DataFrame, names: list, right_s: float) -> dict[str, Patch]:
-    """Hatch each fault of a node on its row, outline the others across all rows; legend handles by kind."""
-    rows = {name: i for i, name in enumerate(names)}
-    handles = {}
+def _mark_node_faults(axes: Axes, faults: pd.DataFrame, names: list, right_s: float,
+                      regions: Mapping[str, str]) -> dict[str, Patch]:  # fmt: skip
+    """Hatch each fault on the rows it hits, outline the others across every row.
+
+    Returns:
+        Legend handles by kind and style, each labelled with the kind and its targets.
+    """
+    targets: dict[tuple[str, bool], list[str]] = {}
     for fault in faults.itertuples():
         start = fault.start_ms / 1000
         end = right_s if np.isnan(fault.end_ms) else fault.end_ms / 1000
         colour = FAULT_COLOURS.get(fault.kind, "tab:gray")
-        row = rows.get(fault.target)
-        kind = fault.kind.replace("_", " ")
-        if row is None:
+        rows = fault_rows(fault.kind, fault.target, names, regions)
+        if rows is None:
             axes.axvspan(start, end, fill=False, edgecolor=colour, lw=2, ls="--")
-            handle = Patch(fill=False, edgecolor=colour, lw=2, ls="--", label=f"{kind} (all nodes)")
-        else:
+        for row in rows or ():
             axes.add_patch(Rectangle((start, row - 0.5), end - start, 1.0, fill=False, edgecolor=colour,
                                      hatch="///", lw=1.2))  # fmt: skip
-            handle = Patch(fill=False, edgecolor=colour, hatch="///", label=f"{kind} (on its node's row)")
-        handles.setdefault(f"{kind} {row is None}", handle)
-    return handles
+        targets.setdefault((fault.kind, rows is None), []).append(fault.target)
+    style = {True: {"lw": 2, "ls": "--"}, False: {"hatch": "///"}}  # outlined, hatched
+    return {
+        f"{kind} {outlined}": Patch(
+            fill=False,
+            edgecolor=FAULT_COLOURS.get(kind, "tab:gray"),
+            label=fault_label(kind, hit),
+            **style[outlined],
+        )
+        for (kind, outlined), hit in targets.items()
+    }
+
+
+def fault_rows(kind: str, target: str, names: list, regions: Mapping[str, str]) -> list[int] | None:
+    """The rows (indices into ``names``) of the nodes a fault hits; None for a fault of every link.
+
+    A partition cuts links between all its groups (the nodes it leaves out form one), and a degrade
+    of ``all`` every link: None, as for a target naming no known node or region. A target is a node,
+    a region (its nodes, by ``regions``), or two such ends joined by '-' (a degraded link: the nodes
+    of both ends); names may hold '-' themselves, so every split is tried.
+    """
+    if kind == "partition" or target == "all":
+        return None
+    whole = _nodes_of(target, names, regions)
+    if whole:
+        return whole
+    for i in (i for i, char in enumerate(target) if char == "-"):
+        first, second = _nodes_of(target[:i], names, regions), _nodes_of(target[i + 1 :], names, regions)
+        if first and second:
+            return sorted(set(first + second))
+    return None
+
+
+def _nodes_of(name: str, names: list, regions: Mapping[str, str]) -> list[int]:
+    """The rows of node ``name``, or of the nodes of region ``name``; [] if it names neither."""
+    if name in names:
+        return [names.index(name)]
+    return [i for i, node in enumerate(names) if regions.get(node) == name]

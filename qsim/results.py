@@ -187,7 +187,10 @@ def _render(result: RunResult, plots_too: bool, given: str | None) -> dict[str, 
         files["messages.parquet"] = parquet_bytes(result.messages)
     if plots_too:
         title = f"{result.scenario.name} ({result.run_id})"
-        figures = run_figures(result.ops, result.summary, result.faults, result.timeline, result.nodes, title)
+        regions = {node.name: node.region for node in result.scenario.cluster.nodes}
+        figures = run_figures(
+            result.ops, result.summary, result.faults, result.timeline, result.nodes, title, regions=regions
+        )
         files |= {name: png_bytes(figure) for name, figure in figures.items()}
     if result.messages is not None:  # asked for by tracing: drawn with or without the plots
         title = diagram.traced_title(f"{result.scenario.name} ({result.run_id})", result.manifest)
@@ -197,17 +200,24 @@ def _render(result: RunResult, plots_too: bool, given: str | None) -> dict[str, 
     return files
 
 
-def run_figures(ops: pd.DataFrame, summary: dict, faults, timeline, nodes, title: str) -> dict:
-    """Every plot of a run, by its file name in the run folder (the names of PLOTS, in its order)."""
+def run_figures(ops: pd.DataFrame, summary: dict, faults, timeline, nodes, title: str, *,
+                regions: dict[str, str] | None = None) -> dict:  # fmt: skip
+    """Every plot of a run, by its file name in the run folder (the names of PLOTS, in its order).
+
+    Args:
+        regions: each node's region, so that the node plot marks a region's fault on its nodes' rows.
+    """
     widths_ms = timeline["window_end_ms"] - timeline["window_start_ms"]
-    window_ms = float(widths_ms.max()) if len(widths_ms) else None  # the node samples use the same windows
+    # The node samples use the same windows, whole ones only; the timeline's last may be cut at the end.
+    window_ms = float(widths_ms.max()) if len(widths_ms) else None
+    stale = f"Stale reads per window (fraction of checked reads) - {title}"
     figures = (
         plots.latency_percentiles(ops, f"Latency by percentile (ms), ok operations - {title}"),
         plots.latency_cdf(ops, f"Latency CDF (ms), ok operations - {title}"),
         plots.t_visibility(summary, f"t-visibility: P(consistent) against t (ms) - {title}"),
         plots.availability_timeline(timeline, faults, f"Availability per window (fraction ok) - {title}"),
-        plots.staleness_timeline(timeline, faults, f"Stale reads per window (fraction of reads) - {title}"),
-        plots.node_load(nodes, faults, f"Load per node - {title}", window_ms=window_ms),
+        plots.staleness_timeline(timeline, faults, stale),
+        plots.node_load(nodes, faults, f"Load per node - {title}", window_ms=window_ms, regions=regions),
     )
     return dict(zip(PLOTS, figures, strict=True))
 
@@ -219,7 +229,13 @@ def redraw_run(path: str | Path) -> list[Path]:
     files = {
         name: png_bytes(f)
         for name, f in run_figures(
-            saved.ops, saved.summary, saved.faults, saved.timeline, saved.nodes, title
+            saved.ops,
+            saved.summary,
+            saved.faults,
+            saved.timeline,
+            saved.nodes,
+            title,
+            regions=_regions(saved),
         ).items()
     }
     if saved.messages is not None:
@@ -232,6 +248,15 @@ def redraw_run(path: str | Path) -> list[Path]:
         (saved.path / name).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(saved.path / name, data)
     return [saved.path / name for name in files]
+
+
+def _regions(saved: SavedRun) -> dict[str, str]:
+    """Each node's region, from the saved resolved scenario (none if it does not say)."""
+    cluster = saved.scenario.get("cluster") if isinstance(saved.scenario, dict) else None
+    nodes = cluster.get("nodes") if isinstance(cluster, dict) else None
+    return {
+        n["name"]: n["region"] for n in nodes or () if isinstance(n, dict) and {"name", "region"} <= n.keys()
+    }
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 from matplotlib.transforms import ScaledTranslation
 
+from qsim.plots import plain
+
 CUT_AFTER = 4.0  # a gap longer than this many typical message delays is cut short...
 CUT_TO = 1.5  # ...to this many typical delays
 
@@ -125,7 +127,7 @@ def _break_mark(axes: Axes, i: int, start_ms: float, end_ms: float) -> None:
     axes.text(
         0.995,
         middle,
-        f"{end_ms - start_ms:.3g} ms skipped",
+        f"{skipped(end_ms - start_ms)} skipped",
         transform=blended,
         ha="right",
         va="bottom",
@@ -133,6 +135,14 @@ def _break_mark(axes: Axes, i: int, start_ms: float, end_ms: float) -> None:
         fontsize=6.5,
         gid=f"cut-label:{i}",
     )
+
+
+def skipped(length_ms: float) -> str:
+    """A cut gap's length in plain decimals to 3 significant digits: ``48.8 ms``, ``1.73 s``."""
+    shown = float(f"{length_ms:.3g}")
+    if shown >= 1000:  # after rounding: 999.7 ms is "1 s"
+        return f"{plain(float(f'{length_ms / 1000:.3g}'))} s"
+    return f"{plain(shown)} ms"
 
 
 def _points(axes: Axes, dy_pt: float) -> ScaledTranslation:

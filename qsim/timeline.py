@@ -76,8 +76,9 @@ def availability_timeline(
         ops: the history (start_ms in ms; ok; kind; stale, NA when unchecked; warmup).
         window_ms: the width of a window, ms.
         start_ms: the start of the first window, ms.
-        end_ms: the windows cover [start_ms, end_ms), the last one possibly reaching past it. By
-            default they run through the window holding the last operation's start.
+        end_ms: the windows cover [start_ms, end_ms) exactly: the last one ends at end_ms, so it
+            is narrower than window_ms when the span is not a whole number of windows. By default
+            they run through the (full) window holding the last operation's start.
         include_warmup: count the warm-up operations too.
 
     Returns:
@@ -96,6 +97,8 @@ def availability_timeline(
     count = max(count, 0)
     window = np.floor(position).astype(np.int64)
     kept = (window >= 0) & (window < count)
+    if end_ms is not None:
+        kept &= ops["start_ms"].to_numpy(dtype=float) < end_ms  # the last window is cut at end_ms
     ops, window = ops[kept], window[kept]
 
     is_read = (ops["kind"] == "read").to_numpy()
@@ -110,7 +113,7 @@ def availability_timeline(
     frame = pd.DataFrame(
         {
             "window_start_ms": starts,
-            "window_end_ms": starts + window_ms,
+            "window_end_ms": np.minimum(starts + window_ms, np.inf if end_ms is None else end_ms),
             "reads": per_window(is_read),
             "reads_ok": per_window(is_read & ok),
             "writes": per_window(~is_read),

@@ -64,11 +64,18 @@ def missed_writes(ops: pd.DataFrame, op_id: int) -> list[int]:
     return writes.loc[writes["commit_ms"] <= read.start_ms, "op_id"].astype(int).tolist()
 
 
+MORE_MISSED = 2  # missed writes traced beyond the newest: older ones crowd out the read's context
+
+
 def stale_read_related(ops: pd.DataFrame, op_id: int) -> list[int]:
-    """A stale read, the newest write it missed, the write it returned, the other missed writes,
-    then the operations on its key that overlap it, nearest in start time first."""
+    """A stale read, the newest write it missed, the write it returned, the next :data:`MORE_MISSED`
+    newest writes it missed, then the operations on its key that overlap it, nearest start first.
+
+    A read that returned nothing missed every write to its key so far, seconds of them in a long
+    run; the operations around the read tell more than the old writes, so those are left out.
+    """
     read = _row(ops, op_id)
-    missed = missed_writes(ops, op_id)
+    missed = missed_writes(ops, op_id)[: 1 + MORE_MISSED]
     returned = [int(read.version)] if read.version >= 0 else []
     return _unique([op_id, *missed[:1], *returned, *missed[1:], *_overlapping(ops, read, same_key=True)])
 

@@ -211,3 +211,92 @@ def test_write_diagram_writes_an_svg_and_a_png(figure, tmp_path):
     assert svg.startswith("<?xml") and "<svg" in svg and 'id="crash:n3:0"' in svg
     assert paths[1].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert not [p.name for p in paths[0].parent.iterdir() if p.name.startswith(".")]  # no temporaries
+
+
+def test_skipped_time_is_written_in_plain_decimals_and_seconds_past_1000_ms():
+    # op 0 and op 1, 1730 ms apart; op 1 and op 2, 487 ms apart: both gaps are cut short
+    rows = [
+        (0, "client_request", CLIENT, "n1", 0.0, 0.8, ""),
+        (1, "client_request", CLIENT, "n1", 1731.0, 1731.8, ""),
+    ]
+    rows.append((2, "client_request", CLIENT, "n1", 2218.8, 2219.6, ""))
+    figure = sequence_diagram(messages_frame(rows))
+    assert sorted(t.get_text() for t in with_gid(figure, "cut-label")) == ["1.73 s skipped", "487 ms skipped"]
+
+
+def test_a_partition_label_and_a_cut_label_beside_it_do_not_overlap():
+    # a message every 3 ms for 16 ms, a partition from 16.5 ms, then nothing until 66 ms: the idle
+    # stretch after the partition starts is cut short, its label beside the partition's
+    rows = [(i, "client_request", CLIENT, f"n{1 + i % 2}", 3.0 * i, 3.0 * i + 1, "") for i in range(6)]
+    rows.append((6, "client_request", CLIENT, "n2", 66.0, 67.0, ""))
+    figure = sequence_diagram(messages_frame(rows), fault_table(("partition", "n1 | n2", 16.5, 100.0)))
+    renderer = figure.canvas.get_renderer()
+    [partition] = [t for t in figure.axes[0].texts if t.get_text().startswith("partition")]
+    [cut] = with_gid(figure, "cut-label")
+    assert cut.get_text() == "49.5 ms skipped"
+    assert not partition.get_window_extent(renderer).overlaps(cut.get_window_extent(renderer))
+
+
+def together() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ops 0-3 write keys 0-3, all from 0 ms; op 4 reads key 1 at 3 ms and returns nothing: stale,
+    it missed op 1."""
+    rows = [(i, "client_request", CLIENT, "n1", 0.0, 0.5 + 0.1 * i, "") for i in range(4)]
+    rows += [(i, "client_response", "n1", CLIENT, 0.6 + 0.1 * i, 2.0 + 0.1 * i, "") for i in range(4)]
+    rows += [
+        (4, "client_request", CLIENT, "n1", 3.0, 3.5, ""),
+        (4, "client_response", "n1", CLIENT, 3.6, 4.0, ""),
+    ]
+    ops = pd.DataFrame(
+        {
+            "op_id": np.arange(5, dtype=np.int64),
+            "client": [0] * 5,
+            "kind": ["write"] * 4 + ["read"],
+            "key": [0, 1, 2, 3, 1],
+            "start_ms": [0.0] * 4 + [3.0],
+            "end_ms": [2.0, 2.1, 2.2, 2.3, 4.0],
+            "ok": [True] * 5,
+            "version": [0, 1, 2, 3, -1],
+            "ts_ms": [0.0] * 4 + [NAN],
+            "commit_ms": [1.0] * 4 + [NAN],
+            "stale": pd.array([pd.NA] * 4 + [True], dtype="boolean"),
+        }
+    )
+    return messages_frame(rows), ops
+
+
+def test_leader_lines_of_operations_that_start_together_end_apart_at_their_own_bars():
+    messages, ops = together()
+    figure = sequence_diagram(messages, None, ops)
+    ends = {}
+    for op_id in range(4):
+        [leader] = figure.findobj(lambda artist, op_id=op_id: artist.get_gid() == f"op-leader:{op_id}")
+        [bar] = figure.findobj(lambda artist, op_id=op_id: artist.get_gid() == f"op:{op_id}")
+        (x0, y0), (x1, y1) = zip(leader.get_xdata(), leader.get_ydata(), strict=True)
+        assert x1 == pytest.approx(bar.get_x())  # at its own bar's edge...
+        assert bar.get_y() < y1 < bar.get_y() + bar.get_height()  # ...inside its time span
+        ends[op_id] = ((x0, y0), (x1, y1))
+    drawn = figure.axes[0].transData.transform
+    end_ys = [drawn(end)[1] for _, end in ends.values()]
+    assert min(np.diff(sorted(end_ys))) > 3  # pixels apart: they do not meet
+    for a, b in [(a, b) for a in ends for b in ends if a < b]:
+        assert not _crossing(*map(drawn, ends[a]), *map(drawn, ends[b])), (a, b)
+
+
+def _crossing(p1, p2, q1, q2) -> bool:
+    """Whether segments p1-p2 and q1-q2 cross (display coordinates)."""
+
+    def side(a, b, c):
+        return np.sign((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+    return side(p1, p2, q1) != side(p1, p2, q2) and side(q1, q2, p1) != side(q1, q2, p2)
+
+
+def test_the_bar_of_a_write_a_stale_read_missed_is_outlined():
+    messages, ops = together()
+    figure = sequence_diagram(messages, None, ops)
+    bars = {bar.get_gid(): bar for bar in with_gid(figure, "op")}
+    missed, others = bars.pop("op:1"), bars.values()
+    assert all(missed.get_linewidth() > 2 * bar.get_linewidth() for bar in others)
+    assert all(missed.get_edgecolor() != bar.get_edgecolor() for bar in others)
+    [legend] = figure.legends
+    assert "write a stale read missed" in [text.get_text() for text in legend.get_texts()]

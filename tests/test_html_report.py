@@ -20,11 +20,11 @@ from matplotlib.figure import Figure
 import qsim
 from qsim.cli import main
 from qsim.diagram import sequence_diagram, write_diagram
-from qsim.html_figures import caption, with_tooltips
+from qsim.html_figures import caption, order, with_tooltips
 from qsim.html_report import render, render_run, render_sweep, write_report
-from qsim.html_scenario import differences
+from qsim.html_scenario import differences, fault_params_text
 from qsim.model.replica import Replica
-from qsim.scenario import load_scenario_given, read_scenario_data, run_id, written_yaml
+from qsim.scenario import load_scenario, load_scenario_given, read_scenario_data, run_id, written_yaml
 from qsim.sweep import sweep_from_mapping
 from qsim.sweep.aggregate import pareto
 from qsim.sweep.plots import write_plots
@@ -493,3 +493,111 @@ def test_a_damaged_scenario_yaml_is_reported_by_name(run_folder, sweep_folder, t
 def test_a_plot_opens_at_full_size_when_clicked(page):
     assert page.count('<figure class="plot" tabindex="0">') == page.count("<figure")
     assert re.search(r"figure\.plot:focus img[^{]*\{[^}]*max-width: none", page)
+
+
+# --- what a sweep folder written by `qsim sweep` keeps, as the report shows it ----------------------
+
+GRID_BLOCK = """
+sweep:
+  quorum.n: 3..4
+  quorum.r: [1, 2]
+  quorum.w: [2, 1]
+  zip: [[quorum.r, quorum.w]]
+  where: "n == 3 or r == 2"
+  seeds: 2
+"""
+CHOSEN = ("write_latency_p99_ms", "stale_fraction")
+
+
+@pytest.fixture(scope="module")
+def cli_sweep_folder(tmp_path_factory) -> Path:
+    """`qsim sweep` of quickstart over a range, a zip and a filter: 3 configurations x 2 seeds of 200 ms."""
+    folder = tmp_path_factory.mktemp("cli-sweep")
+    scenario = folder / "grid.yaml"
+    scenario.write_text((SCENARIOS / "quickstart.yaml").read_text() + GRID_BLOCK)
+    out = folder / "out"
+    options = ["--set", "duration=200ms", "--set", "warmup=0", "--executor", "serial", "--quiet"]
+    objectives = [item for metric in CHOSEN for item in ("--objective", metric)]
+    result = CliRunner().invoke(main, ["sweep", str(scenario), *options, *objectives, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_the_sweep_report_shows_the_grid_as_written_and_how_many_runs_it_made(cli_sweep_folder):
+    page = render_sweep(cli_sweep_folder)
+    grid = cells(page, "grid")
+    assert grid["quorum.n"] == "3..4 \u2192 3, 4"  # the range as written, and the values it gave
+    assert (grid["quorum.r"], grid["quorum.w"]) == ("1, 2", "2, 1")  # zipped: in the order written
+    assert grid["zip"] == "quorum.r, quorum.w vary together, element by element: (1, 2), (2, 1)"
+    assert grid["where"] == "n == 3 or r == 2" and grid["seeds"] == "0, 1"
+    assert "[write_latency_p99_ms]" in grid["objectives"] and "(the default)" not in grid["objectives"]
+    runs = pd.read_parquet(cli_sweep_folder / "runs.parquet")
+    configs = pd.read_parquet(cli_sweep_folder / "aggregate.parquet")
+    assert (len(configs), len(runs)) == (3, 6)  # n=4 with r=1, w=2 is filtered out
+    assert "<p>3 configurations \u00d7 2 seeds = 6 runs." in section(page, "Scenario")
+
+
+def test_the_sweep_report_shows_the_base_scenario_it_keeps(cli_sweep_folder):
+    page = render_sweep(cli_sweep_folder)
+    scenario = section(page, "Scenario")
+    assert "does not keep its base scenario" not in scenario
+    differences = cells(page, "scenario-differences")
+    assert differences["duration"] == "200 ms" and differences["workload.arrival.rate"] == "2000/s"
+    assert "quorum.n" not in differences  # a factor: its values are in the grid
+    given = (cli_sweep_folder / "scenario.yaml").read_text()
+    assert f'<pre class="scenario">{html.escape(given)}</pre>' in scenario
+    assert "sweep:" not in given and "# with --set" in given
+    assert "<td>grid." not in section(page, "Sweep")  # shown once, under Scenario
+
+
+def test_a_zip_given_on_the_command_line_shows_the_tuples_that_ran(tmp_path):
+    zipped = ("--factor", "quorum.r=1,2", "--factor", "quorum.w=2,1", "--zip", "quorum.r, quorum.w")
+    options = ("--set", "duration=200ms", "--set", "warmup=0", "--executor", "serial", "--no-plots")
+    result = CliRunner().invoke(
+        main, ["sweep", str(SCENARIOS / "quickstart.yaml"), *zipped, *options, "-q", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    page = render_sweep(tmp_path)
+    grid = cells(page, "grid")
+    assert grid["zip"] == "quorum.r, quorum.w vary together, element by element: (1, 2), (2, 1)"
+    assert "<p>2 configurations \u00d7 1 seed = 2 runs.</p>" in page
+    assert grid["seeds"] == "1 (the scenario's own)"
+
+
+def test_heat_maps_come_in_the_order_of_the_objectives_then_availability(cli_sweep_folder):
+    page = render_sweep(cli_sweep_folder)
+    names = [Path(name).stem for name in re.findall(r'<span class="file">\((.*?)\)</span>', page)]
+    heatmaps = [name.removeprefix("heatmap_") for name in names if name.startswith("heatmap_")]
+    assert heatmaps == [*CHOSEN, "availability"]
+    assert names.index("frontier") < names.index("heatmap_" + CHOSEN[0])
+
+
+def test_heat_maps_the_objectives_do_not_name_follow_by_name():
+    stems = ["heatmap_availability", "heatmap_zeta", "heatmap_k_mean", "heatmap_stale_fraction", "frontier"]
+    ordered = sorted(stems, key=lambda stem: order(stem, sweep=True, objectives=["stale_fraction"]))
+    assert ordered == ["frontier", "heatmap_stale_fraction", "heatmap_availability", "heatmap_k_mean",
+                       "heatmap_zeta"]  # fmt: skip
+
+
+def test_the_frontier_caption_says_every_configuration_is_labelled():
+    text = caption("frontier", sweep=True)
+    assert "every one labelled" in text and "highlighted and labelled" not in text
+    assert "large markers outlined in black" in text  # how plots.frontier draws the optimal ones
+
+
+def test_the_faults_table_shows_parameters_with_their_units(page):
+    [row] = table_rows(page, "faults")
+    assert "<td>amnesia: false, recover_at: 600 ms</td>" in row  # crash at 300 ms, recover_at: 600ms
+    assert "600.0" not in row and "{" not in row
+
+
+def test_fault_parameters_are_read_through_the_fault_schema():
+    [fault] = load_scenario(SCENARIOS / "flaky-wan.yaml").faults  # as the fault injector records it
+    recorded = json.dumps(fault.model_dump(mode="json", exclude={"at", "degrade"}), sort_keys=True)
+    assert fault_params_text("degrade", recorded) == (
+        "latency: {dist: exponential, mean: 80 ms}, loss: 0.1, until: 30 s"
+    )
+    assert fault_params_text("crash", '{"amnesia": false, "random_crashes": 2}') == (
+        "amnesia: false, random_crashes: 2"  # a key the schema does not declare, shown as it is
+    )
+    assert fault_params_text("crash", "not JSON") == "not JSON"

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from matplotlib.figure import Figure
 
 import qsim
-from qsim import nines, plots
+from qsim import nines, plots, results
 from qsim.analysis import montecarlo
 from qsim.cli import main
 from qsim.results import run_figures
@@ -213,3 +213,37 @@ def test_a_run_folder_holds_the_percentile_plot_and_qsim_plot_redraws_it(tmp_pat
     redrawn = CliRunner().invoke(main, ["plot", str(out)])
     assert redrawn.exit_code == 0, redrawn.output
     assert percentiles.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_staleness_title_and_axis_speak_of_the_same_reads(quick):
+    figures = run_figures(quick.ops, quick.summary, quick.faults, quick.timeline, quick.nodes, "t")
+    [axes] = figures["plots/staleness_timeline.png"].axes
+    assert "(fraction of checked reads)" in axes.get_title()
+    assert "checked reads" in axes.get_ylabel()
+
+
+def test_a_degraded_link_between_two_regions_marks_their_nodes_on_a_real_run():
+    degrade = "faults=[{at: 1s, until: 2s, degrade: [us-east, eu-west], loss: 0.1}]"
+    result = qsim.simulate(scenario("flaky-wan", "duration=3s", "warmup=0", degrade))
+    [fault] = result.faults.itertuples()
+    regions = {node.name: node.region for node in result.scenario.cluster.nodes}
+    figures = run_figures(
+        result.ops, result.summary, result.faults, result.timeline, result.nodes, "t", regions=regions
+    )
+    figure = figures["plots/node_utilization.png"]
+    [axes] = heat_maps(figure)
+    names = [label.get_text() for label in axes.get_yticklabels()]
+    hatched = {names[round(patch.get_y() + 0.5)] for patch in axes.patches if patch.get_hatch()}
+    assert hatched == {name for name, region in regions.items() if region in ("us-east", "eu-west")}
+    [label] = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+    assert label == f"degrade {fault.target}" == "degrade us-east-eu-west"
+
+
+def test_run_and_plot_pass_each_nodes_region_to_the_node_plot(tmp_path):
+    folder = tmp_path / "run"
+    degrade = "faults=[{at: 1s, until: 2s, degrade: [us-east, eu-west], loss: 0.1}]"
+    args = ["run", str(SCENARIOS / "flaky-wan.yaml"), "--set", "duration=3s", "--set", degrade]
+    assert CliRunner().invoke(main, [*args, "--out", str(folder), "-q"]).exit_code == 0
+    saved = qsim.load_run(folder)
+    expected = {node["name"]: node["region"] for node in saved.scenario["cluster"]["nodes"]}
+    assert results._regions(saved) == expected and set(expected.values()) == {"us-east", "us-west", "eu-west"}

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner
 
+from qsim.analysis import load_sweep
 from qsim.cli import main
-from qsim.sweep.aggregate import METRICS, pareto
+from qsim.sweep.aggregate import DEFAULT_OBJECTIVES, METRICS, pareto
 from tests.conftest import SCENARIOS
 
 SCENARIO = SCENARIOS / "quickstart.yaml"
@@ -33,7 +35,8 @@ def test_a_sweep_writes_its_tables_points_and_plots_and_prints_the_pareto_table(
     result = sweep(*grid, "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     tables = {f"{name}.{ext}" for name in ("runs", "aggregate") for ext in ("parquet", "csv")}
-    assert {path.name for path in tmp_path.iterdir()} == {*tables, "sweep.json", "points", "plots"}
+    written = {*tables, "sweep.json", "scenario.yaml", "points", "plots"}
+    assert {path.name for path in tmp_path.iterdir()} == written
     assert {path.name for path in (tmp_path / "plots").iterdir()} == {
         "frontier.png",
         "frontier.svg",
@@ -204,3 +207,59 @@ def test_resume_counts_failed_points_among_those_it_runs_again(tmp_path):
     assert result.exit_code == 0, result.output
     assert "resuming: 1 of 2 points already done" in result.stderr
     assert "running the other 1, of which 1 failed before\n" in result.stderr
+
+
+# --- what a sweep folder keeps of what was asked ---------------------------------------------------
+
+GRID_BLOCK = """
+sweep:
+  quorum.n: 3..4
+  quorum.r: [1, 2]
+  quorum.w: [2, 1]
+  zip: [[quorum.r, quorum.w]]
+  where: "n == 3 or r == 2"
+  seeds: 2
+"""
+
+
+def grid_scenario(tmp_path: Path) -> Path:
+    """quickstart with a sweep block that has a range, a zip and a filter (3 configurations, 6 runs)."""
+    path = tmp_path / "grid.yaml"
+    path.write_text(SCENARIO.read_text() + GRID_BLOCK)
+    return path
+
+
+def test_a_sweep_keeps_its_grid_as_written_and_its_base_scenario_as_given(tmp_path):
+    scenario = grid_scenario(tmp_path)
+    result = sweep("--out", str(tmp_path / "out"), "--no-plots", scenario=scenario)
+    assert result.exit_code == 0, result.output
+    state = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert state["grid"] == yaml.safe_load(GRID_BLOCK)["sweep"]  # "3..4" as written, not 3, 4
+    kept = (tmp_path / "out" / "scenario.yaml").read_text()
+    base = {k: v for k, v in yaml.safe_load(scenario.read_text()).items() if k != "sweep"}
+    assert yaml.safe_load(kept) == base | {"duration": "200ms", "warmup": 0}  # with the --set overrides
+    assert f"# from {json.dumps(str(scenario))}" in kept and '# with --set "duration=200ms"' in kept
+
+    again = sweep("--out", str(tmp_path / "out"), "--no-plots", "--resume", scenario=scenario)
+    assert again.exit_code == 0, again.output  # a folder with scenario.yaml is still a sweep's
+    assert "all 6 points already done" in again.stderr
+    assert len(load_sweep(tmp_path / "out").runs) == 6
+
+
+def test_a_sweep_from_options_keeps_the_options_as_written(tmp_path):
+    options = ("--factor", "quorum.r=1,2", "--factor", "quorum.w=1..r", "--where", "r+w>2", "--seeds", "2")
+    out = tmp_path / "out"
+    result = sweep(*options, "--objective", "availability", "--out", str(out), "--no-plots",
+                   scenario=grid_scenario(tmp_path))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    grid = json.loads((out / "sweep.json").read_text())["grid"]
+    assert grid == {"quorum.r": "1,2", "quorum.w": "1..r", "where": "r+w>2", "seeds": "2",
+                    "objectives": ["availability"]}  # fmt: skip
+    assert "sweep" not in yaml.safe_load((out / "scenario.yaml").read_text())  # the options replaced it
+
+
+def test_a_sweep_without_a_default_grid_keeps_no_objectives_it_was_not_given(tmp_path):
+    result = sweep("--factor", "quorum.r=1,2", "--out", str(tmp_path), "--no-plots")
+    assert result.exit_code == 0, result.output
+    state = json.loads((tmp_path / "sweep.json").read_text())
+    assert state["grid"] == {"quorum.r": "1,2"} and state["objectives"] == list(DEFAULT_OBJECTIVES)

@@ -15,13 +15,15 @@ from matplotlib.image import AxesImage
 from matplotlib.text import Annotation
 
 from qsim import nines
+from qsim.metrics import wilson_interval
 from qsim.scenario import read_scenario_data
 from qsim.sweep import sweep_from_mapping
 from qsim.sweep.aggregate import METRICS, pareto
-from qsim.sweep.heatmaps import text_colour
+from qsim.sweep.heatmaps import factor_units, text_colour
 from qsim.sweep.plots import (
     frontier,
     heatmap,
+    label,
     latency_percentiles,
     sweep_figures,
     visibility_curves,
@@ -46,6 +48,11 @@ def images(figure) -> list[AxesImage]:
 
 def colour_bars(figure) -> list[Colorbar]:
     return [axes._colorbar for axes in figure.axes if getattr(axes, "_colorbar", None) is not None]
+
+
+def legend_labels(axes) -> list[str]:
+    """The labels of the lines drawn (a curve shared by several configurations once)."""
+    return [line.get_label() for line in axes.lines if not line.get_label().startswith("_")]
 
 
 def table_of(rows: list[dict], metrics: dict[str, list[float]] | None = None) -> pd.DataFrame:
@@ -217,7 +224,9 @@ def runs_of(table: pd.DataFrame, factors: list[str], curve=None, percentiles=Tru
             points = curve(config) if curve else [{"t_ms": 1.0, "p_consistent": 1.0}]
             row = {**config, "seed": seed, "error": None, "t_visibility": json.dumps(points)}
             if percentiles:
-                values = [1.0 + config.get("quorum.r", 1) + p / 100 + seed for p in nines.GRID[:-3]]
+                r = config.get("quorum.r", 1)
+                base = 1.0 + (r if isinstance(r, int) else 1)
+                values = [base + p / 100 + seed for p in nines.GRID[:-3]]
                 row["read_latency_percentiles"] = json.dumps([*values, None, None, None])
                 row["write_latency_percentiles"] = json.dumps([*values, None, None, None])
             rows.append(row)
@@ -235,7 +244,7 @@ def test_the_curves_are_the_pareto_optimal_configurations_spread_along_the_front
     )
     figure = visibility_curves(runs, table, ["quorum.r"])
     axes = figure.axes[0]
-    drawn = [int(line.get_label().removeprefix("r")) for line in axes.lines]
+    drawn = [int(text.removeprefix("r")) for text in legend_labels(axes)]
     assert drawn == [0, 3, 5, 8, 11, 14, 16, 19]
     assert "8 of 20 Pareto-optimal" in figure.get_suptitle()
 
@@ -253,8 +262,9 @@ def test_the_curves_leave_out_dominated_configurations_and_merge_identical_ones(
     axes = visibility_curves(
         runs, table, ["quorum.r"], objectives=["read_latency_p99_ms", "stale_fraction"]
     ).axes[0]
-    labels = [line.get_label() for line in axes.lines]
-    assert labels == ["r4, r1, r2  (identical, 3)", "r3"]  # r1 and r2 tie; r4 draws the same curve
+    assert legend_labels(axes) == ["r4, r1, r2  (identical, 3)", "r3"]  # r1 and r2 tie; r4 is the same curve
+    striped = [line for line in axes.lines if line.get_gid() in ("r4", "r1", "r2")]
+    assert len({line.get_color() for line in striped}) == 3  # drawn once, striped in three colours
     assert "all 4 Pareto-optimal" in axes.figure.get_suptitle()
 
 
@@ -266,7 +276,7 @@ def test_the_percentile_plot_has_reads_and_writes_on_the_nines_axis_up_to_the_re
     assert [a.get_title() for a in panels] == ["reads", "writes"]
     top = nines.GRID[-4]  # the last percentile every seed resolved
     for axes in panels:
-        assert [line.get_label() for line in axes.lines] == ["r1", "r2"]
+        assert legend_labels(axes) == ["r1", "r2"]
         line = axes.lines[0]
         assert line.get_xdata()[-1] == pytest.approx(nines.nines(top))
         assert axes.get_xlim()[1] >= nines.nines(top)
@@ -309,3 +319,181 @@ def test_visibility_curves_label_plain_ticks_and_say_where_a_zoomed_axis_starts(
     assert labels and all(re.fullmatch(r"-?\d+(\.\d+)?", text) for text in labels), labels
     low = axes.get_ylim()[0]
     assert 0 < low <= 0.92 and f"axis starts at {low:g}" in axes.get_ylabel()
+
+
+# --- review findings (issue 10): zips, colours, scales, bands, bounds, order, ties ---------------------
+
+
+# multi-region-levels' zip: 4 values of r and 4 of w in 5 pairs
+LEVELS = [("local_one", "local_quorum"), ("local_quorum", "local_quorum"), ("local_quorum", "each_quorum"),
+          ("quorum", "quorum"), ("one", "all")]  # fmt: skip
+RW = ["quorum.r", "quorum.w"]
+
+
+def test_zipped_factors_count_as_one_factor_for_heat_maps():
+    table = table_of([{"quorum.r": r, "quorum.w": w} for r, w in LEVELS])
+    assert heatmap(table, "availability", RW) is None  # a zip alone gives no r x w grid
+    crossed = table_of([{"quorum.r": r, "quorum.w": w, "workload.read_fraction": f}
+                        for r, w in LEVELS for f in (0.5, 0.9)])  # fmt: skip
+    figure = heatmap(crossed, "availability", [*RW, "workload.read_fraction"])
+    (axes,) = [a for a in figure.axes if a.images]
+    assert axes.images[0].get_array().shape == (5, 2)  # the five configurations, against the third factor
+    assert [t.get_text() for t in axes.get_yticklabels()] == [f"r={r} w={w}" for r, w in LEVELS]
+    assert "varied together" in axes.get_ylabel()
+
+
+def test_a_grid_thinned_by_where_still_crosses():
+    table = choose_like_table()  # r + w > n: a triangle of (r, w), not a zip
+    assert factor_units(table, NRW) == [("quorum.n",), ("quorum.r",), ("quorum.w",)]
+    diagonal = table_of([{"quorum.r": k, "quorum.w": k} for k in (1, 2, 3)])  # where r == w: one factor
+    assert factor_units(diagonal, RW) == [("quorum.r", "quorum.w")]
+
+
+def test_labels_say_name_equals_value_unless_a_short_name_has_a_number():
+    assert label({"quorum.r": "one", "quorum.w": "all"}, RW) == "r=one w=all"
+    assert label({"quorum.n": 5, "quorum.r": 1, "quorum.w": 5}, NRW) == "n5 r1 w5"
+    assert label({"workload.read_fraction": 0.9}, ["workload.read_fraction"]) == "read_fraction=0.9"
+
+
+def test_long_column_labels_are_turned_so_that_they_do_not_overlap():
+    rows = [
+        {"workload.read_fraction": f, "quorum.r": r, "quorum.w": w} for f in (0.5, 0.9) for r, w in LEVELS
+    ]
+    figure = heatmap(table_of(rows), "availability", ["workload.read_fraction", *RW])
+    FigureCanvasAgg(figure).draw()
+    (axes,) = [a for a in figure.axes if a.images]
+    ticks = axes.get_xticklabels()
+    assert [t.get_text() for t in ticks] == [f"r={r} w={w}" for r, w in LEVELS]
+    assert all(t.get_rotation() == 30 for t in ticks)
+    # turned labels are parallel: they stay apart when the ticks' spacing across them beats a line
+    spacing = axes.get_window_extent().width / len(ticks) * np.sin(np.radians(30))
+    assert spacing > 1.2 * ticks[0].get_fontsize() * figure.dpi / 72
+
+
+def test_heat_map_rows_sort_durations_by_value_and_keep_text_as_written():
+    rows = [{"network.latency": t, "quorum.r": r} for t in ("1ms", "20ms", "5ms") for r in ("quorum", "one")]
+    figure = heatmap(table_of(rows), "availability", ["network.latency", "quorum.r"])
+    (axes,) = [a for a in figure.axes if a.images]
+    assert [t.get_text() for t in axes.get_yticklabels()] == ["1ms", "5ms", "20ms"]
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["quorum", "one"]  # the order written
+    figure.canvas.draw()
+    title = figure._suptitle.get_window_extent()
+    assert title.x0 >= 0 and title.x1 <= figure.bbox.width  # a long title wraps within the figure
+
+
+def test_every_colour_bar_has_plain_tick_labels():
+    rows = [{"quorum.r": r, "quorum.w": w} for r in (1, 2) for w in (1, 2)]
+    stale = [0.0, 1e-5, 2e-5, 2.5e-5]
+    table = table_of(rows, {"stale_fraction": stale, "read_latency_p99_ms": [1.0, 2.0, 3.0, 4.0]})
+    for figure in (frontier(table, RW), heatmap(table, "stale_fraction", RW)):
+        FigureCanvasAgg(figure).draw()
+        (bar,) = colour_bars(figure)
+        labels = [t.get_text() for t in bar.ax.get_yticklabels() if t.get_text()]
+        assert labels and all(re.fullmatch(r"\d+(\.\d+)?", text) for text in labels), labels
+        assert bar.ax.yaxis.get_offset_text().get_text() == ""
+        assert "0.00002" in labels
+
+
+def test_frontier_axes_stay_within_what_a_metric_can_take_and_say_when_it_is_constant():
+    rows = [{"quorum.r": r} for r in (1, 2, 3)]
+    table = table_of(rows, {"availability": [1.0, 1.0, 1.0], "k_mean": [0.0, 0.0, 0.0]})
+    figure = frontier(table, ["quorum.r"], objectives=["availability", "k_mean"])
+    axes = figure.axes[0]
+    FigureCanvasAgg(figure).draw()
+    low, high = axes.get_xlim()
+    shown = [t for t in axes.get_xticks() if low <= t <= high]
+    assert shown and max(shown) <= 1.0 and high < 1.01
+    low, high = axes.get_ylim()
+    assert min(t for t in axes.get_yticks() if low <= t <= high) >= 0 and low > -0.01
+    assert "every configuration: 1" in axes.get_xlabel()
+    assert "every configuration: 0" in axes.get_ylabel()
+    assert axes.get_legend().get_title().get_text() == "over 2 objectives"
+    one = frontier(table, ["quorum.r"], objectives=["availability"]).axes[0]
+    assert one.get_legend().get_title().get_text() == "over 1 objective"
+
+
+def test_a_configuration_has_one_colour_in_both_panels_and_in_t_visibility():
+    rows = [{"quorum.r": r} for r in (1, 2, 3)]
+    table = table_of(rows, {"read_latency_p99_ms": [1.0, 2.0, 3.0], "write_latency_p99_ms": [3.0, 2.0, 1.0]})
+    runs = runs_of(table, ["quorum.r"])
+    runs.loc[runs["quorum.r"] == 2, "read_latency_percentiles"] = runs.loc[
+        runs["quorum.r"] == 1, "read_latency_percentiles"
+    ].to_numpy()  # r1 and r2 read alike (one curve in the reads panel), write apart
+    figures = [latency_percentiles(runs, table, ["quorum.r"]), visibility_curves(runs, table, ["quorum.r"])]
+    colours: dict[str, set] = {}
+    for axes in [a for f in figures for a in f.axes if a.lines]:
+        for line in axes.lines:
+            colours.setdefault(line.get_gid(), set()).add(line.get_color())
+    assert sorted(colours) == ["r1", "r2", "r3"]
+    assert all(len(found) == 1 for found in colours.values()), colours
+    assert len(set.union(*colours.values())) == 3
+
+
+def test_the_percentile_plot_keeps_its_legend_off_the_data_and_logs_a_wide_range():
+    rows = [{"quorum.r": r} for r in (1, 2)]
+    table = table_of(rows, {"read_latency_p99_ms": [1.0, 2.0], "write_latency_p99_ms": [2.0, 1.0]})
+    runs = runs_of(table, ["quorum.r"])
+    slow = [
+        json.dumps([None if v is None else 20 * v for v in json.loads(t)])
+        for t in runs["read_latency_percentiles"]
+    ]
+    runs.loc[runs["quorum.r"] == 2, "read_latency_percentiles"] = slow[2:]  # about 2 ms against 40 ms
+    figure = latency_percentiles(runs, table, ["quorum.r"])
+    FigureCanvasAgg(figure).draw()
+    reads, writes = [a for a in figure.axes if a.lines]
+    assert reads.get_yscale() == "log" and writes.get_yscale() == "linear"  # 40 >= 10 x 2; 5 < 10 x 2.5
+    for axes in (reads, writes):
+        legend, frame = axes.get_legend().get_window_extent(), axes.get_window_extent()
+        assert legend.x0 >= frame.x1
+
+
+def test_t_visibility_pools_reads_over_seeds_with_wilson_bands():
+    rows = [{"quorum.r": r} for r in (1, 2)]
+    table = table_of(rows, {"read_latency_p99_ms": [1.0, 2.0], "stale_fraction": [0.05, 0.0]})
+    runs = runs_of(table, ["quorum.r"])
+    seeds = {0: {"t_ms": 1.0, "t_hi_ms": 2.0, "p_consistent": 0.0, "reads": 1},
+             1: {"t_ms": 1.0, "t_hi_ms": 2.0, "p_consistent": 1.0, "reads": 99}}  # fmt: skip
+    runs["t_visibility"] = [json.dumps([seeds[seed]]) for seed in runs["seed"]]
+    figure = visibility_curves(runs, table, ["quorum.r"])
+    axes = figure.axes[0]
+    (line,) = [line for line in axes.lines if not line.get_label().startswith("_")]  # r1 and r2 alike
+    assert line.get_ydata()[0] == pytest.approx(0.99)  # 99 of 100 reads, not the seeds' mean 0.5
+    assert line.get_xdata()[0] == pytest.approx(1.5) and "bin centres" in axes.get_xlabel()
+    (band,) = axes.collections
+    low, high = wilson_interval(99, 100)
+    assert band.get_paths()[0].vertices[:, 1].min() == pytest.approx(low)
+    assert band.get_paths()[0].vertices[:, 1].max() == pytest.approx(high)
+    assert "95% Wilson" in axes.get_ylabel()
+
+
+def test_t_visibility_of_consistent_reads_only_tops_out_at_1_02():
+    rows = [{"quorum.r": r} for r in (1, 2)]
+    table = table_of(rows, {"read_latency_p99_ms": [1.0, 2.0], "stale_fraction": [0.0, 0.0]})
+    curve = [{"t_ms": t, "p_consistent": 1.0, "reads": 3} for t in (0.5, 1.0, 5.0)]
+    axes = visibility_curves(runs_of(table, ["quorum.r"], curve=lambda c: curve), table, ["quorum.r"]).axes[0]
+    assert axes.get_ylim()[1] <= 1.02
+
+
+def test_tied_optimal_configurations_are_picked_to_cover_the_factors_values():
+    factors = ["workload.read_fraction", "network.latency"]
+    rows = [{"workload.read_fraction": f, "network.latency": t}
+            for f in (0.1, 0.5, 0.9, 0.99) for t in ("1ms", "5ms", "20ms")]  # fmt: skip
+    table = table_of(rows)  # every objective 1.0 everywhere: all 12 optimal, all tied
+    figure = latency_percentiles(runs_of(table, factors), table, factors, objectives=["availability"])
+    drawn = {line.get_gid() for a in figure.axes for line in a.lines}
+    assert len(drawn) == 8
+    for factor, values in (
+        ("read_fraction", ("0.1", "0.5", "0.9", "0.99")),
+        ("latency", ("1ms", "5ms", "20ms")),
+    ):
+        assert all(any(f"{factor}={v} " in f"{d} " for d in drawn) for v in values), (factor, drawn)
+    assert "8 of 12" in figure.get_suptitle() and "tied" in figure.get_suptitle()
+
+
+def test_redrawing_removes_heat_maps_that_no_longer_apply(tmp_path):
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "heatmap_availability.png").write_bytes(b"an earlier r x w drawing")
+    zipped = table_of([{"quorum.r": r, "quorum.w": w} for r, w in LEVELS])
+    written = write_plots(runs_of(zipped, RW), zipped, RW, tmp_path, "rw")
+    assert not list((tmp_path / "plots").glob("heatmap_*.png")) and not [f for f in written if "heatmap" in f]
+    assert (tmp_path / "plots" / "frontier.png").exists()

@@ -334,6 +334,14 @@ def test_t_visibility_at_is_where_the_curve_stays_at_or_above_the_level():
     assert t_visibility_at([], 0.99) is None
 
 
+def test_t_visibility_at_is_0_when_every_point_meets_the_level():
+    # No stale read anywhere: where the first non-empty bin starts (0.2 or 0.5 ms) is no delay.
+    for first in (0.2, 0.5):
+        points = [{"t_ms": t, "t_hi_ms": t * 2, "p_consistent": 1.0} for t in (first, 1.0, 5.0)]
+        assert t_visibility_at(points, 0.99) == 0
+        assert t_visibility_at(points, 0.999) == 0
+
+
 def test_a_sweep_row_holds_the_headline_of_the_same_single_run(tmp_path):
     planned = plan_quickstart({"quorum.r": [1], "seeds": [3]})
     row = run_sweep(planned, tmp_path, executor_name="serial").runs.iloc[0]

@@ -156,13 +156,15 @@ def test_the_default_end_includes_the_window_of_the_last_start_even_on_a_boundar
 
 
 def test_explicit_bounds_are_start_inclusive_and_end_exclusive():
-    ops = history(("read", 3.0, 4.0, True), ("read", 10.0, 11.0, True), ("write", 40.0, 41.0, True))
-    timeline = availability_timeline(ops, 10.0, start_ms=5.0, end_ms=35.0)
-    assert timeline["window_start_ms"].tolist() == [5.0, 15.0, 25.0]  # the last one reaches past 35
-    assert timeline["reads"].tolist() == [1, 0, 0]  # 3.0 is before the start; 40.0 after the end
+    ops = history(("read", 3.0, 4.0, True), ("read", 10.0, 11.0, True), ("write", 33.0, 34.0, True))
+    timeline = availability_timeline(ops, 10.0, start_ms=5.0, end_ms=32.0)
+    assert timeline["window_start_ms"].tolist() == [5.0, 15.0, 25.0]
+    assert timeline["window_end_ms"].tolist() == [15.0, 25.0, 32.0]  # the last one is cut at the end
+    assert timeline["reads"].tolist() == [1, 0, 0]  # 3.0 is before the start; 33.0 after the end
     assert timeline["writes"].sum() == 0
     exact = availability_timeline(ops, 10.0, end_ms=40.0)
     assert exact["window_start_ms"].tolist() == [0.0, 10.0, 20.0, 30.0]
+    assert exact["writes"].tolist() == [0, 0, 0, 1]
 
 
 def test_no_ops_gives_no_windows_unless_an_end_is_given():
@@ -333,7 +335,21 @@ def test_a_probe_runs_timeline_covers_the_operations_after_its_duration():
 def test_a_plain_runs_timeline_ends_at_its_duration():
     scenario = qsim.load_scenario(SCENARIOS / "quickstart.yaml", ["duration=2500ms", "warmup=0"])
     timeline = qsim.simulate(scenario).timeline
-    assert timeline["window_end_ms"].tolist() == [1000.0, 2000.0, 3000.0]
+    assert timeline["window_start_ms"].tolist() == [0.0, 1000.0, 2000.0]
+    assert timeline["window_end_ms"].tolist() == [1000.0, 2000.0, 2500.0]  # [0, duration), no further
+
+
+def test_a_run_shorter_than_a_window_is_drawn_over_its_duration_only():
+    scenario = qsim.load_scenario(SCENARIOS / "quickstart.yaml", ["duration=50ms", "warmup=0"])
+    result = qsim.simulate(scenario)
+    [window] = result.timeline.itertuples()
+    assert (window.window_start_ms, window.window_end_ms) == (0.0, 50.0)
+    assert window.reads + window.writes == len(result.ops)
+    for draw in (plots.availability_timeline, plots.staleness_timeline):
+        [axes] = draw(result.timeline, result.faults).axes
+        assert axes.get_xlim() == pytest.approx((0.0, 0.05))  # the run, not a 1 s window
+        for line in axes.lines:
+            assert line.get_xdata().tolist() == pytest.approx([0.025])  # the middle of [0, 50 ms)
 
 
 def test_a_crash_without_effect_recovers_the_moment_it_ends_on_a_real_run():

@@ -21,6 +21,13 @@ SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 # The first stale read of eventual-consistency (seed 1) is op 175, at 32 ms.
 STALE = [SCENARIOS / "eventual-consistency.yaml", "--set", "duration=100ms", "--set", "warmup=0"]
 # R = N: reads of n2's keys fail while n2 is down from 20 ms.
+# From 2.5 s the left region is cut off; the first stale read (op 548) returns nothing and so
+# misses every write to its key so far: 40 writes over 2.5 s.
+SLOPPY = [
+    SCENARIOS / "sloppy-handoff.yaml",
+    *("--set", "duration=2.8s", "--set", "warmup=0", "--set", "workload.keys.count=5"),
+    *("--set", "workload.arrival.rate=200/s", "--set", "faults=[{at: 2.5s, partition: [[left], [right]]}]"),
+]
 FAILING = ["duration=150ms", "warmup=0", "quorum.r=3", "faults=[{at: 20ms, crash: n2, recover_at: 100ms}]"]
 
 
@@ -32,6 +39,7 @@ def traced(tmp_path: Path, name: str, *args) -> qsim.SavedRun:
     """Run the CLI with ``args`` into ``tmp_path/name`` (no plots) and load the run."""
     result = invoke("run", *args, "--no-plots", "--out", tmp_path / name)
     assert result.exit_code == 0, result.output
+    assert "too many to read" not in result.stderr  # 10 operations read well
     return qsim.load_run(tmp_path / name)
 
 
@@ -127,13 +135,38 @@ def test_without_a_stale_read_it_says_so_and_fails(tmp_path):
     "args, message",
     [
         (["--trace-around", "linearizable"], "expected an op id or one of stale, failed"),
-        (["--trace-around", "stale", "--trace-messages", 0], "needs --trace-messages N of 1 or more"),
+        (["--trace-around", "stale", "--trace-messages", 0], "give N of 1 or more, or leave it out"),
+        (["--trace-messages", 0], "--trace-messages 0 traces nothing and draws no diagram"),
         (["--trace-around", 10**6], "op 1000000 is not in this run"),
     ],
 )
 def test_bad_trace_requests_are_refused_clearly(tmp_path, args, message):
     result = invoke("run", *STALE, *args, "--out", tmp_path / "bad")
     assert result.exit_code != 0 and message in result.output
+
+
+def test_a_read_that_missed_many_writes_leaves_room_for_what_ran_around_it(tmp_path):
+    run = traced(tmp_path, "sloppy", *SLOPPY, "--trace-around", "stale")  # 10 operations
+    read_id = run.manifest["trace"]["op_id"]
+    missed = missed_writes(run.ops, read_id)
+    assert len(missed) > 10  # every one would fill the diagram with old writes
+    traced_ids = set(run.messages["op_id"]) - {-1}
+    assert len(traced_ids) == 10 and read_id in traced_ids
+    assert traced_ids & set(missed) == set(missed[:3])  # the newest it missed, and the next two
+    read_start = run.ops.set_index("op_id").loc[read_id, "start_ms"]
+    others = run.ops[run.ops["op_id"].isin(traced_ids - set(missed[:3]))]
+    assert (others["start_ms"] - read_start).abs().max() < 50  # the rest ran around the read
+
+
+def test_more_operations_than_read_well_are_drawn_with_a_warning(tmp_path):
+    one_replica = ["--set", "cluster.nodes=1", "--set", "quorum.n=1"]  # few messages per operation
+    many = invoke(
+        "run", *STALE, *one_replica, "--trace-messages", 41, "--no-plots", "--out", tmp_path / "many"
+    )
+    assert many.exit_code == 0, many.output
+    assert "warning: the sequence diagram draws 41 operations, too many to read" in many.stderr
+    assert "messages.parquet has every message" in many.stderr
+    assert (tmp_path / "many" / "sequence.png").is_file()  # drawn all the same
 
 
 def test_tracing_a_set_of_op_ids_changes_no_outcome():

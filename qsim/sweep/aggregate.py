@@ -142,15 +142,15 @@ def headline(summary: dict) -> dict:
 def t_visibility_at(points: list[dict], level: float) -> float | None:
     """The smallest t (ms) from which every t-visibility point has P(consistent) >= ``level``.
 
-    Points are in increasing t; for binned points t is the bin's lower edge. None if the last
-    point is still below ``level``, or there are no points.
+    Points are in increasing t. When a point is below ``level``, the answer is the t of the next
+    point (for binned points, that bin's lower edge). When every point meets ``level``, it is 0:
+    no read, at any t, was less consistent than ``level`` (where the first read fell is no delay).
+    None if the last point is still below ``level``, or there are no points.
     """
-    t = None
-    for point in reversed(points):
-        if point["p_consistent"] < level:
-            break
-        t = point["t_ms"]
-    return t
+    below = [i for i, point in enumerate(points) if point["p_consistent"] < level]
+    if not points or (below and below[-1] == len(points) - 1):
+        return None
+    return float(points[below[-1] + 1]["t_ms"]) if below else 0.0
 
 
 def aggregate(runs: pd.DataFrame, factors: list[str]) -> pd.DataFrame:

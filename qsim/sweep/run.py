@@ -1,7 +1,8 @@
 """Running a sweep: plan the points, run them on an executor, write each as it finishes, assemble.
 
 results/<sweep name>/
-    sweep.json           what was swept, how it ran, how many points are done and failed
+    sweep.json           what was swept (the grid as written), how it ran, how many points are done
+    scenario.yaml        the base scenario as given, without its sweep block (from ``qsim sweep``)
     points/<run id>.json one per finished point (its headline row), written atomically
     runs.parquet, runs.csv            one row per run, in point order
     aggregate.parquet, aggregate.csv  replicates aggregated per configuration (mean, 95% CI)
@@ -43,6 +44,7 @@ from qsim.sweep.executors import executor
 from qsim.sweep.expand import Point, expand, invalid_points
 from qsim.sweep.spec import Sweep
 
+SCENARIO_FILE = "scenario.yaml"  # the base scenario as given, for people and the report to read
 MAX_POINT_BYTES = 1 << 20  # a point's row is about 2 KB; anything this large is not one
 
 
@@ -118,6 +120,7 @@ def run_sweep(
     description: dict | None = None,
     warn: Callable[[str], None] | None = None,
     say: Callable[[str], None] | None = None,
+    given: str | None = None,
 ) -> SweepResult:
     """Run the planned points not yet done, write each as it finishes, then assemble the tables.
 
@@ -127,6 +130,9 @@ def run_sweep(
         progress: called as ``progress(done, total, failed)`` after each point.
         warn: called with each warning, such as a damaged point file (default: ``warnings.warn``).
         say: called with each notice: with ``resume``, how many points are done and will not run.
+        description: what was swept (the grid as written, the objectives, ...), kept in sweep.json.
+        given: the base scenario as its user gave it, without its sweep block
+            (``qsim.scenario.written_yaml``), kept as ``scenario.yaml``; None removes an earlier one.
 
     Raises:
         ResultsError: if ``out`` is neither new, nor empty, nor a sweep folder (nothing is run).
@@ -138,6 +144,10 @@ def run_sweep(
     (out / "points").mkdir(parents=True, exist_ok=True)
     for folder in (out, out / "points", out / "plots"):  # each run folder is cleaned as it is written
         remove_stale_temporaries(folder)
+    if given is not None:  # after points/ exists, so the folder reads as a sweep's from now on
+        atomic_write(out / SCENARIO_FILE, given)
+    else:  # an earlier sweep's base scenario would describe another grid
+        (out / SCENARIO_FILE).unlink(missing_ok=True)
     done = _finished_points(out, planned, warn) if resume else {}
     todo = [p for p in planned if p.run_id not in done or done[p.run_id].get("error") is not None]
     if resume and say is not None:
