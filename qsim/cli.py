@@ -287,7 +287,6 @@ def sweep(
     else the block's `objectives:`, else p99 read latency, p99 write latency and stale fraction.
     """
     from qsim.results import check_sweep_folder, default_sweep_dir
-    from qsim.scenario import read_scenario_data
     from qsim.sweep import describe
     from qsim.sweep.aggregate import DEFAULT_OBJECTIVES, check_objectives
     from qsim.sweep.plots import write_plots
@@ -295,7 +294,7 @@ def sweep(
     from qsim.sweep.run import SweepInterrupted, run_sweep
 
     chosen = check_objectives(objectives, "--objective") if objectives else None
-    name, planned, block_objectives = _plan_sweep(scenario, overrides, factors, where, zips, seeds)
+    name, planned, block_objectives, data = _plan_sweep(scenario, overrides, factors, where, zips, seeds)
     objectives = chosen or block_objectives or DEFAULT_OBJECTIVES
     _warn([p.scenario for p in planned], scenario)
     if dry_run:
@@ -304,14 +303,7 @@ def sweep(
     option = "--out" if out is not None else "the results folder"
     out = out if out is not None else default_sweep_dir(name)
     check_sweep_folder(out, option)  # before any point runs
-    data = read_scenario_data(scenario, overrides)  # the grid and the base scenario, as written
-    if factors or where or zips or seeds:  # the options alone define the grid
-        grid = {item.partition("=")[0].strip(): item.partition("=")[2].strip() for item in factors}
-        groups = [[path.strip() for path in group.split(",")] for group in zips]
-        grid |= {"where": where, "zip": groups or None, "seeds": seeds}
-    else:
-        grid = dict(data.get("sweep") or {})
-    grid = {k: v for k, v in grid.items() if v is not None} | ({"objectives": list(chosen)} if chosen else {})
+    grid = _written_grid(data, factors, where, zips, seeds, chosen)
     given = written_yaml({k: v for k, v in data.items() if k != "sweep"}, str(scenario), overrides)
     progress = None if quiet else Progress()
     try:
@@ -338,11 +330,25 @@ def sweep(
     click.echo(pareto_table(result.aggregate, result.factors, objectives))
 
 
+def _written_grid(data: dict, factors, where, zips, seeds, objectives) -> dict:
+    """The grid as the user wrote it, for sweep.json: the scenario's ``sweep:`` block, or the options
+    (each --factor's values as text) when any is given; ``objectives`` from --objective if chosen."""
+    if factors or where or zips or seeds:  # the options alone define the grid
+        grid = {item.partition("=")[0].strip(): item.partition("=")[2].strip() for item in factors}
+        groups = [[path.strip() for path in group.split(",")] for group in zips]
+        grid |= {"where": where, "zip": groups or None, "seeds": seeds}
+    else:
+        grid = dict(data.get("sweep") or {})
+    grid = {key: value for key, value in grid.items() if value is not None}
+    return grid | ({"objectives": list(objectives)} if objectives else {})
+
+
 def _plan_sweep(
     scenario: Path, overrides, factors=(), where=None, zips=(), seeds=None
-) -> tuple[str, list, tuple | None]:
+) -> tuple[str, list, tuple | None, dict]:
     """Return the base scenario's name (checked before any path is built from it), the planned runs,
-    and the sweep's objectives (None for the default ones).
+    the sweep's objectives (None for the default ones) and the scenario data as written (overrides
+    applied).
 
     The grid is the scenario's ``sweep:`` block unless any of the command-line options is given.
 
@@ -359,7 +365,7 @@ def _plan_sweep(
         spec = sweep_from_cli(factors, where=where, zips=zips, seeds=seeds)
     else:
         spec = sweep_from_mapping(data.get("sweep") or {})
-    return name, plan(data, spec, base_dir=scenario.parent), spec.objectives
+    return name, plan(data, spec, base_dir=scenario.parent), spec.objectives, data
 
 
 @main.command()

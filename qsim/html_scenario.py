@@ -12,13 +12,13 @@ import re
 import typing
 from collections.abc import Iterator, Mapping
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from qsim.errors import ScenarioError
 from qsim.scenario import Scenario, scenario_from_dict
 from qsim.scenario.faults import FAULT_KINDS
+from qsim.scenario.load import plain_yaml, without_nulls
 from qsim.units import parse_duration, parse_rate
 
 SHOWN_ELSEWHERE = ("name", "description")  # in the report's heading
@@ -177,7 +177,7 @@ def scenario_parts(given: str | None, resolved: Mapping, table) -> list[str]:
         parts += [
             '<p class="note">The resolved scenario without its empty fields (times in milliseconds, '
             "rates per second):</p>",
-            f'<pre class="scenario">{_e(_yaml(_without_nulls(resolved)))}</pre>',
+            f'<pre class="scenario">{_e(plain_yaml(without_nulls(resolved)))}</pre>',
         ]
     else:
         parts.append(
@@ -193,18 +193,6 @@ def resolved_differences(data: Mapping) -> list[tuple[str, str]] | None:
         return differences(scenario_from_dict(data))
     except (ScenarioError, TypeError):  # such as an empirical sample file that has moved since
         return None
-
-
-def _yaml(data) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)
-
-
-def _without_nulls(value):
-    if isinstance(value, Mapping):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
-    return value
 
 
 def _e(value) -> str:

@@ -32,6 +32,7 @@ from qsim.sweep.run import plan, run_sweep
 
 from .conftest import SCENARIOS
 from .test_diagram import MESSAGES
+from .test_sweep_cli import GRID_BLOCK  # a range, a zip and a where, as a user writes them
 
 DESCRIPTION = "n2 crashes <script>alert('x')</script> & recovers"
 RUN_OVERRIDES = (
@@ -497,15 +498,6 @@ def test_a_plot_opens_at_full_size_when_clicked(page):
 
 # --- what a sweep folder written by `qsim sweep` keeps, as the report shows it ----------------------
 
-GRID_BLOCK = """
-sweep:
-  quorum.n: 3..4
-  quorum.r: [1, 2]
-  quorum.w: [2, 1]
-  zip: [[quorum.r, quorum.w]]
-  where: "n == 3 or r == 2"
-  seeds: 2
-"""
 CHOSEN = ("write_latency_p99_ms", "stale_fraction")
 
 

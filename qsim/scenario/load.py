@@ -126,7 +126,7 @@ def resolved_yaml(scenario: Scenario) -> str:
     """The resolved ``scenario`` as YAML without its empty fields, headed by a comment saying so
     (for a scenario whose given form is unknown: built in code, or a point of a sweep)."""
     lines = ["# The scenario as given is not known: its resolved form, without empty fields."]
-    return "\n".join(lines) + "\n" + _yaml(_without_nulls(resolved_dict(scenario)))
+    return "\n".join(lines) + "\n" + plain_yaml(without_nulls(resolved_dict(scenario)))
 
 
 def written_yaml(
@@ -142,18 +142,20 @@ def written_yaml(
     lines += [f"# from {json.dumps(source)}"] if source else []
     lines += [f"# with --set {json.dumps(item)}" for item in overrides]
     lines += [f"# with --seed {seed}"] if seed is not None else []
-    return "\n".join(lines) + "\n" + _yaml(dict(data) | ({"seed": seed} if seed is not None else {}))
+    return "\n".join(lines) + "\n" + plain_yaml(dict(data) | ({"seed": seed} if seed is not None else {}))
 
 
-def _yaml(data: dict) -> str:
+def plain_yaml(data: dict) -> str:
+    """``data`` as block YAML for people, in its own key order, short lists and mappings on one line."""
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)
 
 
-def _without_nulls(value):
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+def without_nulls(value):
+    """``value`` without the null entries of its mappings, at every depth."""
+    if isinstance(value, Mapping):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
+        return [without_nulls(v) for v in value]
     return value
 
 
