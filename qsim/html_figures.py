@@ -16,8 +16,9 @@ from qsim.errors import ResultsError
 
 NODE_LOAD = (
     "Messages each node received per second in each time window, one row per node, on a colour scale "
-    "that starts at 0 (and, when replicas have a service time, how busy they were); a crash is hatched on "
-    "its node's row: look for a row that goes blank or runs hotter than the others."
+    "that starts at 0 (and, when replicas have a service time, how busy they were); a fault is hatched on "
+    "the rows of the nodes it hits (a crash on its node, a region or link fault on its nodes) and a "
+    "partition outlined across all: look for a row that goes blank or runs hotter than the others."
 )
 # Known plots by name (without folder or suffix), in the order a reader wants them.
 CAPTIONS = {
