@@ -357,7 +357,7 @@ def _plan_sweep(
     """
     from qsim.scenario import check_name, read_scenario_data
     from qsim.sweep import sweep_from_cli, sweep_from_mapping
-    from qsim.sweep.run import plan
+    from qsim.sweep.plan import plan
 
     data = read_scenario_data(scenario, overrides)
     name = check_name(data, str(scenario))

@@ -8,8 +8,12 @@ percentiles up to 100 (1 - 1/n); the axis stops there, never promising a tail it
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from matplotlib.axes import Axes
+
+if TYPE_CHECKING:  # matplotlib loads only when a plot is drawn
+    from matplotlib.axes import Axes
 
 # The percentiles each run's summary records (latency_ms.percentiles), dense where tails live.
 GRID = (0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 75.0, 80.0, 85.0, 90.0, 95.0, 97.5, 99.0,

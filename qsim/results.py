@@ -30,7 +30,6 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
-from qsim import diagram, plots
 from qsim.errors import ResultsError
 from qsim.history import nodes_frame
 from qsim.outcome import RunResult
@@ -193,6 +192,8 @@ def _render(result: RunResult, plots_too: bool, given: str | None) -> dict[str, 
         )
         files |= {name: png_bytes(figure) for name, figure in figures.items()}
     if result.messages is not None:  # asked for by tracing: drawn with or without the plots
+        from qsim import diagram  # matplotlib loads only when something is drawn
+
         title = diagram.traced_title(f"{result.scenario.name} ({result.run_id})", result.manifest)
         figure = diagram.sequence_diagram(result.messages, result.faults, result.ops, title=title)
         files["sequence.svg"], files["sequence.png"] = svg_bytes(figure), png_bytes(figure)
@@ -207,6 +208,8 @@ def run_figures(ops: pd.DataFrame, summary: dict, faults, timeline, nodes, title
     Args:
         regions: each node's region, so that the node plot marks a region's fault on its nodes' rows.
     """
+    from qsim import plots  # matplotlib loads only when something is drawn
+
     widths_ms = timeline["window_end_ms"] - timeline["window_start_ms"]
     # The node samples use the same windows, whole ones only; the timeline's last may be cut at the end.
     window_ms = float(widths_ms.max()) if len(widths_ms) else None
@@ -239,6 +242,8 @@ def redraw_run(path: str | Path) -> list[Path]:
         ).items()
     }
     if saved.messages is not None:
+        from qsim import diagram
+
         traced = diagram.traced_title(title, saved.manifest)
         figure = diagram.sequence_diagram(saved.messages, saved.faults, saved.ops, title=traced)
         files["sequence.svg"], files["sequence.png"] = svg_bytes(figure), png_bytes(figure)

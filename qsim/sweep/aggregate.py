@@ -9,9 +9,12 @@ import difflib
 import json
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas loads when a table is built, not when a sweep is checked
+    import pandas as pd
 
 from qsim.errors import QsimError
 
@@ -160,6 +163,8 @@ def aggregate(runs: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
     with one seed). Columns: the factors, ``runs``, ``failed``, then ``<metric>_mean`` and
     ``<metric>_ci95`` for each metric.
     """
+    import pandas as pd
+
     rows = []
     for config, group in runs.groupby(factors, sort=False, dropna=False) if factors else [((), runs)]:
         ok = group[group["error"].isna()]
@@ -191,6 +196,8 @@ def pareto(table: pd.DataFrame, objectives: Sequence[str] = DEFAULT_OBJECTIVES) 
     Raises:
         ObjectiveError: if an objective is not a metric.
     """
+    import pandas as pd
+
     objectives = check_objectives(objectives)
     signs = np.array([-1.0 if better(m) == "higher" else 1.0 for m in objectives])
     points = table[[f"{m}_mean" for m in objectives]].to_numpy(dtype=float) * signs  # lower is better

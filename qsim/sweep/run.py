@@ -22,14 +22,14 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from qsim.engine import simulate
-from qsim.errors import QsimError, ScenarioError
+from qsim.errors import QsimError
 from qsim.results import (
     atomic_write,
     check_sweep_folder,
@@ -38,11 +38,11 @@ from qsim.results import (
     remove_stale_temporaries,
     write_run,
 )
-from qsim.scenario import Scenario, resolved_dict, run_id, scenario_from_dict, with_values
+from qsim.scenario import resolved_dict, scenario_from_dict
 from qsim.sweep.aggregate import PERCENTILE_COLUMNS, RUN_COLUMNS, aggregate, headline
 from qsim.sweep.executors import executor
-from qsim.sweep.expand import Point, expand, invalid_points
-from qsim.sweep.spec import Sweep
+from qsim.sweep.plan import PlannedRun
+from qsim.sweep.plan import plan as plan  # re-exported: plan, then run_sweep
 
 SCENARIO_FILE = "scenario.yaml"  # the base scenario as given, for people and the report to read
 MAX_POINT_BYTES = 1 << 20  # a point's row is about 2 KB; anything this large is not one
@@ -50,37 +50,6 @@ MAX_POINT_BYTES = 1 << 20  # a point's row is about 2 KB; anything this large is
 
 class SweepInterrupted(QsimError):
     """The sweep was interrupted; the points that finished are kept for --resume."""
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    """One point of the sweep with its validated scenario."""
-
-    point: Point
-    scenario: Scenario
-    run_id: str
-
-
-def plan(base: Mapping, sweep: Sweep, *, base_dir: str | Path | None = None) -> list[PlannedRun]:
-    """Expand ``sweep`` over the raw base scenario data and validate every point.
-
-    Raises:
-        SweepError: for a bad sweep, or points whose scenario is invalid (all of them at once).
-    """
-    base = {key: value for key, value in base.items() if key != "sweep"}
-    points = expand(sweep)
-    planned, failures = [], []
-    for point in points:
-        values = dict(point.factors) | ({"seed": point.seed} if point.seed is not None else {})
-        try:
-            scenario = scenario_from_dict(with_values(base, values), base_dir=base_dir)
-        except ScenarioError as exc:
-            failures.append((point, exc.problems))
-            continue
-        planned.append(PlannedRun(point, scenario, run_id(scenario)))
-    if failures:
-        raise invalid_points(failures, points)
-    return planned
 
 
 def run_point(payload: tuple[dict, str | None, bool]) -> dict:
