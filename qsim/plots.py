@@ -78,7 +78,8 @@ def latency_percentiles(ops: pd.DataFrame, title: str = "", *, include_warmup: b
         label = f"{kind}s (n={latency.size})" + "".join(
             f"\n  {name} {short(value)} ms" for name, value in zip(marked, at, strict=True)
         )
-        axes.step(nines.nines(percent), values, where="post", color=COLOURS[kind], label=label)
+        shown = nines.drawn(latency.size)  # a large sample: a few thousand points draw the same line
+        axes.step(nines.nines(percent[shown]), values[shown], where="post", color=COLOURS[kind], label=label)
         axes.plot(nines.nines(list(marked.values())), at, "o", color=COLOURS[kind], markersize=5)
     nines.set_nines_axis(axes, max((nines.resolved(s.size) for s in samples.values()), default=99.0))
     if samples:
@@ -102,7 +103,9 @@ def latency_cdf(ops: pd.DataFrame, title: str = "", *, include_warmup: bool = Fa
     samples = ok_latency(ops, include_warmup=include_warmup)
     for kind, latency in samples.items():
         fraction = np.arange(1, latency.size + 1) / latency.size
-        axes.step(latency, fraction, where="post", color=COLOURS[kind], label=f"{kind}s (n={latency.size})")
+        shown = _by_rank(latency.size)
+        axes.step(latency[shown], fraction[shown], where="post", color=COLOURS[kind],
+                  label=f"{kind}s (n={latency.size})")  # fmt: skip
     if samples:
         _latency_x_axis(axes, np.concatenate(list(samples.values())))
         legend_outside(axes)
@@ -114,6 +117,15 @@ def latency_cdf(ops: pd.DataFrame, title: str = "", *, include_warmup: bool = Fa
     axes.grid(True, which="both", alpha=0.3)
     axes.set_title(title or "Latency CDF (ms), ok operations")
     return figure
+
+
+def _by_rank(count: int, points: int = 4000, tail: int = 200) -> np.ndarray:
+    """Which of ``count`` sorted values a CDF draws: all of a small sample; of a large one, ``points``
+    evenly spaced ranks (a step of 1/points in the fraction, finer than a pixel) and the last ``tail``."""
+    if count <= points + tail:
+        return np.arange(count)
+    return np.unique(np.concatenate([np.linspace(0, count - 1, points).astype(np.int64),
+                                     np.arange(count - tail, count)]))  # fmt: skip
 
 
 def _latency_x_axis(axes: Axes, values: np.ndarray) -> None:

@@ -247,3 +247,35 @@ def test_run_and_plot_pass_each_nodes_region_to_the_node_plot(tmp_path):
     saved = qsim.load_run(folder)
     expected = {node["name"]: node["region"] for node in saved.scenario["cluster"]["nodes"]}
     assert results._regions(saved) == expected and set(expected.values()) == {"us-east", "us-west", "eu-west"}
+
+
+def many_reads(count: int):
+    """An ops table of ``count`` ok reads with lognormal latencies (a long tail), no warm-up."""
+    import pandas as pd
+
+    latency = np.random.default_rng(5).lognormal(0.0, 1.0, count)
+    return pd.DataFrame({"op_id": np.arange(count), "kind": "read", "ok": True, "warmup": False,
+                         "start_ms": 0.0, "end_ms": latency, "latency_ms": latency})  # fmt: skip
+
+
+def test_a_large_sample_draws_a_few_thousand_exact_points_and_its_whole_tail():
+    count = 200_000
+    truth = np.sort(np.round(many_reads(count)["latency_ms"].to_numpy(), plots.DECIMALS))
+    lines = plots.latency_percentiles(many_reads(count)).axes[0].lines
+    [line] = [ln for ln in lines if not ln.get_label().startswith("_")]  # the step line, not the dots
+    x, y = line.get_xdata(), line.get_ydata()
+    assert len(x) < 3500  # not 200,000
+    ranks = np.round(count * (1 - 10.0**-x)).astype(int)  # every drawn point is a true order statistic
+    np.testing.assert_array_equal(y, truth[ranks])
+    np.testing.assert_array_equal(y[-200:], truth[-200:])  # the extreme tail point by point
+    assert x[-1] == pytest.approx(float(nines.nines(nines.resolved(count))))
+    [step] = plots.latency_cdf(many_reads(count)).axes[0].lines
+    cdf_x, cdf_y = step.get_xdata(), step.get_ydata()
+    assert len(cdf_x) < 4500 and cdf_x[-1] == truth[-1] and cdf_y[-1] == 1.0
+    np.testing.assert_array_equal(cdf_x, truth[np.round(cdf_y * count).astype(int) - 1])
+
+
+def test_the_nines_axis_ends_at_a_sample_that_resolves_a_hair_past_a_tick():
+    figure = plots.latency_percentiles(many_reads(1_000_002))
+    low, high = figure.axes[0].get_xlim()
+    assert low == 0 and 6.0 < high < 6.001  # p99.9999 is the last tick, not p99.99999
