@@ -29,10 +29,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-# results as a module, not its names: results may come to import this module
-from qsim import results, timecut, tracing
+from qsim import timecut, tracing
 from qsim.diagram_labels import OpMark, lay_out, op_text
 from qsim.diagram_messages import CLIENT_PREFIX, GROUP_COLOURS, KIND_GROUPS, REPLIES, draw_messages, lost_ms
+from qsim.files import atomic_write, png_bytes
 
 _OUTCOME_FILL = {"ok": "0.85", "stale": "gold", "failed": "salmon"}
 _MISSED_EDGE = {"ec": "darkorange", "lw": 2.2}  # the bar of a write a stale read missed
@@ -344,6 +344,6 @@ def write_diagram(figure: Figure, folder: str | Path, stem: str = "sequence") ->
     buffer = io.BytesIO()
     figure.savefig(buffer, format="svg")
     paths = [folder / f"{stem}.svg", folder / f"{stem}.png"]
-    results.atomic_write(paths[0], buffer.getvalue())
-    results.atomic_write(paths[1], results.png_bytes(figure))
+    atomic_write(paths[0], buffer.getvalue())
+    atomic_write(paths[1], png_bytes(figure))
     return paths

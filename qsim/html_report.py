@@ -17,6 +17,7 @@ import pandas as pd
 
 from qsim import html_figures
 from qsim.errors import QsimError, ResultsError
+from qsim.files import atomic_write
 from qsim.html_parts import FOOTER, MARKER, document, e, flat, g, plots_note, section, table
 from qsim.html_scenario import fault_params_text, scenario_parts
 from qsim.html_sweep import render_sweep
@@ -30,7 +31,7 @@ from qsim.report import (
     staleness_line,
     t_range,
 )
-from qsim.results import atomic_write, load_run
+from qsim.results import load_run
 
 REPORT = "report.html"
 __all__ = ["REPORT", "check_report_target", "render", "render_run", "render_sweep", "write_report"]

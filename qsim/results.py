@@ -16,13 +16,9 @@ one (a process of this host that no longer runs) and never those of a writer sti
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
-import socket
-import tempfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +27,7 @@ import pyarrow as pa
 import yaml
 
 from qsim.errors import ResultsError
+from qsim.files import TEMPORARY, atomic_write, parquet_bytes, png_bytes, remove_stale_temporaries, svg_bytes
 from qsim.history import nodes_frame
 from qsim.outcome import RunResult
 from qsim.report import summary_markdown
@@ -49,7 +46,6 @@ PLOTS = (
 )
 
 
-TEMPORARY = re.compile(r"\..+\.(?P<host>[0-9a-f]{8})-(?P<pid>[1-9][0-9]{0,9})\.[a-z0-9_]+\.tmp")
 RUN_MARKERS = ("manifest.json", "scenario.resolved.yaml")  # the first and the last file write_run writes
 OPS_NEEDED = ("op_id", "kind", "start_ms", "end_ms", "latency_ms", "ok")  # what every reader of ops uses
 SUMMARY_NEEDED = ("scenario", "run_id", "seed", "quorum", "reads", "writes", "staleness", "runtime")
@@ -370,88 +366,6 @@ def _has(path: Path, present, needed: tuple[str, ...], noun: str) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
-
-
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
-def svg_bytes(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="svg")
-    return buffer.getvalue()
-
-
-def png_bytes(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    return buffer.getvalue()
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    writer = f"{_host_tag()}-{os.getpid()}"  # read by remove_stale_temporaries
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def remove_stale_temporaries(folder: str | Path) -> list[Path]:
-    """Remove the temporary files that killed writers of this host left in ``folder`` (not below it).
-
-    A temporary file of :func:`atomic_write` is stale when the process named in it no longer runs:
-    it was killed before its rename. Files of live writers, of other hosts (a shared folder), and
-    every other file are left alone.
-
-    Returns:
-        The files removed.
-    """
-    folder, removed = Path(folder), []
-    if not folder.is_dir():
-        return removed
-    for entry in os.scandir(folder):
-        if _stale(entry):
-            Path(entry.path).unlink(missing_ok=True)  # another writer may have removed it first
-            removed.append(Path(entry.path))
-    return removed
-
-
-def _stale(entry: os.DirEntry) -> bool:
-    found = TEMPORARY.fullmatch(entry.name)
-    if found is None or found["host"] != _host_tag() or not entry.is_file(follow_symlinks=False):
-        return False
-    return not _running(int(found["pid"]))
-
-
-def _host_tag() -> str:
-    # A pid names a process only on its own host; 8 hex digits keep the file name short.
-    return f"{zlib.crc32(socket.gethostname().encode()):08x}"
-
-
-def _running(pid: int) -> bool:
-    if os.name == "nt":  # there os.kill ends the process: never guess, keep the file
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):  # another user's process, or not a pid: keep the file
-        pass
-    return True
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _json_default(value):

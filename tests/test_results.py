@@ -15,7 +15,8 @@ import pytest
 
 import qsim
 from qsim import plots
-from qsim.results import atomic_write, default_sweep_dir, folder_name, remove_stale_temporaries
+from qsim.files import atomic_write, remove_stale_temporaries
+from qsim.results import default_sweep_dir, folder_name
 
 from .conftest import DATA_FILES as FILES
 from .conftest import PLOT_FILES as PLOTS

@@ -149,7 +149,7 @@ def test_the_watchdog_ends_a_worker_whose_parent_died():
 WRITER = """
 import os, sys, threading, time
 from pathlib import Path
-from qsim.results import atomic_write
+from qsim.files import atomic_write
 
 stopped = threading.Semaphore(0)
 

@@ -30,14 +30,8 @@ import pandas as pd
 
 from qsim.engine import simulate
 from qsim.errors import QsimError
-from qsim.results import (
-    atomic_write,
-    check_sweep_folder,
-    folder_name,
-    parquet_bytes,
-    remove_stale_temporaries,
-    write_run,
-)
+from qsim.files import atomic_write, parquet_bytes, remove_stale_temporaries
+from qsim.results import check_sweep_folder, folder_name, write_run
 from qsim.scenario import resolved_dict, scenario_from_dict
 from qsim.sweep.aggregate import PERCENTILE_COLUMNS, RUN_COLUMNS, aggregate, headline
 from qsim.sweep.executors import executor
