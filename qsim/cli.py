@@ -10,6 +10,7 @@ import click
 from qsim.errors import QsimError, ScenarioError
 from qsim.scenario import Scenario, consistency_warnings, load_scenario, load_scenario_given, written_yaml
 from qsim.scenario.limits import MAX_SEED
+from qsim.spool import CHUNK_OPS
 
 
 class _Main(click.Group):
@@ -146,6 +147,15 @@ def _traced(trace: dict) -> str:
     help="Trace the operations around the first stale read, the first failed operation, or operation "
     f"OP_ID [default N: {TRACE_AROUND_N}]. Runs the scenario twice: untraced to find them, then traced.",
 )
+@click.option(
+    "--chunk-ops",
+    type=click.IntRange(1000, 1 << 26),
+    default=CHUNK_OPS,
+    show_default=True,
+    metavar="N",
+    help="Operations held in memory at a time: a longer run streams its history to disk and analyses "
+    "it N operations at a time (same results). Lower it to use less memory.",
+)
 def run(
     scenario: Path,
     seed: int | None,
@@ -156,6 +166,7 @@ def run(
     engine: str,
     trace_messages: int | None,
     trace_around: str | int | None,
+    chunk_ops: int,
 ) -> None:
     """Run SCENARIO once and write its results folder.
 
@@ -164,9 +175,10 @@ def run(
     import time
 
     from qsim.engine import simulate
+    from qsim.files import scratch_folder
     from qsim.progress import RunProgress
     from qsim.report import terminal_table
-    from qsim.results import check_run_folder, write_run
+    from qsim.results import check_run_folder, run_dir, write_run
 
     started = time.perf_counter()
 
@@ -176,6 +188,7 @@ def run(
     if out is not None:  # before the run, not after it
         check_run_folder(out, "--out")
     progress = RunProgress(loaded.name, quiet=quiet)
+    given = written_yaml(as_given, str(scenario), overrides, seed)
     if engine == "montecarlo":
         from qsim.analysis import montecarlo
 
@@ -184,14 +197,21 @@ def run(
         from qsim.tracing import traced_run
 
         result = traced_run(loaded, seed, trace_count, trace_around, progress=progress)  # around: 2 runs
-    else:
-        result = simulate(loaded, seed, progress=progress)
-    progress.close()
-    try:
-        given = written_yaml(as_given, str(scenario), overrides, seed)
-        folder = write_run(result, out, plots_too=not no_plots, given=given)
-    except OSError as exc:
-        raise click.ClickException(f"cannot write the results: {exc}") from None
+    else:  # a long run streams its history to a scratch folder inside its own results folder
+        folder = out if out is not None else run_dir(loaded, seed)
+        try:
+            with scratch_folder(folder) as scratch:
+                result = simulate(loaded, seed, progress=progress, scratch=scratch, chunk_ops=chunk_ops)
+                progress.close()
+                folder = write_run(result, folder, plots_too=not no_plots, given=given)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write the results: {exc}") from None
+    if engine == "montecarlo" or trace_count:
+        progress.close()
+        try:
+            folder = write_run(result, out, plots_too=not no_plots, given=given)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write the results: {exc}") from None
     table = terminal_table(result.summary, result.manifest, str(folder), time.perf_counter() - started)
     click.echo(str(folder) if quiet else table)
     if "trace" in result.manifest and not quiet:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from qsim.staleness import VersionRanks
+
 
 def lost_writes(ops: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
     """Return the acknowledged writes that no replica holds any more, nor anything newer.
@@ -29,8 +31,8 @@ def lost_writes(ops: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
     """
     writes = np.flatnonzero((ops["kind"] == "write").to_numpy())
     key = ops["key"].to_numpy()
-    order, rank_of_op = _version_ranks(ops, writes)
-    held_rank = _held_ranks(held, rank_of_op, key[order])
+    order, rank_of = _version_ranks(ops, writes)
+    held_rank = _held_ranks(held, rank_of, key[order])
 
     # A key's versions occupy ranks [its first rank, block_end); look for a held one at or above w's.
     write_keys = key[order]
@@ -41,7 +43,7 @@ def lost_writes(ops: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
     return ops.iloc[np.sort(order[lost])]
 
 
-def _version_ranks(ops: pd.DataFrame, writes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _version_ranks(ops: pd.DataFrame, writes: np.ndarray) -> tuple[np.ndarray, VersionRanks]:
     """Return the writes sorted by (key, version order), and a lookup from op_id to that rank (-1: none).
 
     A key's versions occupy one contiguous block of ranks, and ranks grow with the key.
@@ -49,16 +51,13 @@ def _version_ranks(ops: pd.DataFrame, writes: np.ndarray) -> tuple[np.ndarray, n
     op_id = ops["op_id"].to_numpy()
     columns = (ops["op_id"], ops["client"], ops["ts_ms"], ops["key"])
     order = writes[np.lexsort([column.to_numpy()[writes] for column in columns])]
-    rank_of_op = np.full(int(op_id.max(initial=0)) + 1, -1, dtype=np.int64)
-    rank_of_op[op_id[order]] = np.arange(len(order))
-    return order, rank_of_op
+    return order, VersionRanks(op_id[order])
 
 
-def _held_ranks(held: pd.DataFrame, rank_of_op: np.ndarray, write_keys: np.ndarray) -> np.ndarray:
+def _held_ranks(held: pd.DataFrame, rank_of: VersionRanks, write_keys: np.ndarray) -> np.ndarray:
     """Return the sorted version ranks of the held copies, checking each is a write of its key."""
     version = held["version"].to_numpy(dtype=np.int64)
-    known = (version >= 0) & (version < len(rank_of_op))
-    rank = np.where(known, rank_of_op[np.where(known, version, 0)], -1)
+    rank = rank_of(version)
     valid = rank >= 0
     valid[valid] = write_keys[rank[valid]] == held["key"].to_numpy()[valid]
     if not valid.all():

@@ -7,15 +7,16 @@ import time
 import traceback
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import simpy
 
 from qsim.analysis.oracle import oracle
+from qsim.digest import Summary, measured
 from qsim.durability import durability_summary
 from qsim.history import add_probe_delays, faults_frame, messages_frame, nodes_frame, ops_frame
-from qsim.metrics import measured, summarize
 from qsim.model.build import Model, build
 from qsim.model.clock import call_later
 from qsim.model.workload import ProbeLoop
@@ -25,7 +26,8 @@ from qsim.rng import RandomStreams
 from qsim.scenario import Scenario, run_id, with_seed
 from qsim.scenario.schema import MESSAGE_KINDS
 from qsim.staleness import check_staleness
-from qsim.timeline import active_faults, availability_timeline, fault_windows_summary, recovery
+from qsim.streamed import CHUNK_OPS, HotKeys, KeyChecks, Spill, by_op_range, write_ops
+from qsim.timeline import FaultSides, Recovery, Timeline, active_faults
 
 
 def simulate(
@@ -36,6 +38,8 @@ def simulate(
     trace_messages: int = 0,
     trace_ops: Collection[int] = (),
     progress: Callable[[float, float, str], None] | None = None,
+    scratch: Path | None = None,
+    chunk_ops: int = CHUNK_OPS,
 ) -> RunResult:
     """Run ``scenario`` once and return its self-describing result.
 
@@ -50,6 +54,12 @@ def simulate(
             during the run and once at its end: seconds of simulated time out of ``duration``
             (unit ``s``), or, for a probe workload, trials started out of all (``trials``).
             Reporting changes no outcome.
+        scratch: a private folder (made if missing) for a run longer than ``chunk_ops``
+            operations: its history streams there and is analysed out of core (see
+            :mod:`qsim.streamed`), and the result's ``ops`` is None and ``ops_file`` the ops table
+            written there (the results writer moves it into the run folder). Without it, or for
+            a shorter run, the history stays in memory. The results are the same either way.
+        chunk_ops: operations held in memory at a time when streaming.
 
     Raises:
         ScenarioError: if ``seed`` is not a valid seed.
@@ -60,6 +70,9 @@ def simulate(
     wall_start = time.perf_counter()
     traced = frozenset(trace_ops) | frozenset(range(trace_messages)) if trace_ops else range(trace_messages)
     model = build(scenario, RandomStreams(scenario.seed), traced)
+    spill = Spill(scratch, chunk_ops) if scratch is not None else None
+    if spill is not None:
+        model.recorder.stream_to(spill.append, chunk_ops)
     reports = _Reports(model, scenario, progress)
     error = None
     try:
@@ -71,16 +84,32 @@ def simulate(
         error = "".join(traceback.format_exception_only(exc)).strip()
     engine_s = time.perf_counter() - wall_start
 
-    ops, faults, held = _history(model, scenario)
-    if error is not None:  # copies of writes that never finished: the history stops before them
-        held = held[held["version"].isin(ops.loc[ops["kind"] == "write", "op_id"])]
-    timeline = availability_timeline(ops, scenario.metrics.window, end_ms=_timeline_end_ms(ops, scenario))
-    summary = _summary(model, scenario, ops, faults, held)
-    summary["oracle"] = oracle(scenario, ops, summary) if error is None else []
+    faults = faults_frame(model.faults.records)
+    held = pd.DataFrame(model.held_versions(), columns=["key", "version"], dtype=np.int64)
+    digest = _Digest(scenario, faults, spill.folder if spill is not None else None)
+    if spill is None or not model.recorder.handed:
+        ops = _history(model, scenario, faults)
+        if error is not None:  # copies of writes that never finished: the history stops before them
+            held = held[held["version"].isin(ops.loc[ops["kind"] == "write", "op_id"])]
+        digest.add(ops)
+        ops_file, count = None, len(ops)
+        durability = durability_summary(ops, held)
+        hot_keys = HotKeys().add(measured(ops)).result()
+    else:
+        model.recorder.close()
+        ops, ops_file, count = None, spill.folder / "ops.parquet", model.recorder.handed
+        checks = KeyChecks(held, scenario.warmup, _names(scenario), partial=error is not None)
+        ranges = by_op_range(spill.by_key(), checks, spill.folder, chunk_ops, count)
+        rows = lambda columns, verdicts: _table(model, scenario, faults, columns, verdicts)  # noqa: E731
+        write_ops(ranges, ops_file, rows, digest.add)
+        durability, hot_keys = checks.durability_summary(), checks.hot.result()
+    timeline = digest.timeline(scenario)
+    summary = _summary(model, scenario, digest, faults, durability, hot_keys)
+    summary["oracle"] = oracle(scenario, digest.summary.latencies(), summary) if error is None else []
     wall_s = time.perf_counter() - wall_start
     events = _event_count(model.env) - reports.scheduled
     sim_ms = float(model.env.now)
-    summary["runtime"] = runtime(wall_s=wall_s, engine_s=engine_s, sim_ms=sim_ms, ops=len(ops), events=events)
+    summary["runtime"] = runtime(wall_s=wall_s, engine_s=engine_s, sim_ms=sim_ms, ops=count, events=events)
     manifest = describe(
         summary,
         engine="discrete-event",
@@ -92,56 +121,86 @@ def simulate(
     )
     messages = None
     if model.network.tracer is not None:
-        names = model.network.endpoint_names([node.name for node in scenario.cluster.nodes])
+        names = model.network.endpoint_names(_names(scenario))
         messages = messages_frame(model.network.tracer.records, names, MESSAGE_KINDS)
-    nodes = nodes_frame(model.sampler.records, [node.name for node in scenario.cluster.nodes])
-    return RunResult(scenario, summary["run_id"], ops, summary, manifest, faults, timeline, messages, nodes)
+    nodes = nodes_frame(model.sampler.records, _names(scenario))
+    return RunResult(
+        scenario, summary["run_id"], ops, summary, manifest, faults, timeline, messages, nodes,
+        sorted_latency=digest.summary.latencies(), ops_file=ops_file,
+    )  # fmt: skip
 
 
-def _history(model: Model, scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Return the ops (with staleness verdicts and active faults), the faults, and what is held."""
-    names = [node.name for node in scenario.cluster.nodes]
-    ops = ops_frame(model.recorder.columns(), names)
+def _names(scenario: Scenario) -> list[str]:
+    return [node.name for node in scenario.cluster.nodes]
+
+
+class _Digest:
+    """Everything the summary and the timeline take from the ops table, gathered chunk by chunk."""
+
+    def __init__(self, scenario: Scenario, faults: pd.DataFrame, folder: Path | None) -> None:
+        window_ms = scenario.metrics.window
+        self.summary = Summary(folder)
+        self.timeline_counts = Timeline(window_ms)
+        self.sides = FaultSides(faults)
+        self.recovery = Recovery(faults, window_ms)
+
+    def add(self, ops: pd.DataFrame) -> None:
+        for part in (self.summary, self.timeline_counts, self.sides, self.recovery):
+            part.add(ops)
+
+    def timeline(self, scenario: Scenario) -> pd.DataFrame:
+        """The availability timeline: to ``duration``, or on while operations start later.
+
+        Probe runs go on past ``duration`` until every trial is done; their timeline goes on with them.
+        """
+        if self.timeline_counts.last_start_ms >= scenario.duration:
+            return self.timeline_counts.result()  # through the window holding the last operation's start
+        return self.timeline_counts.result(end_ms=scenario.duration)
+
+
+def _history(model: Model, scenario: Scenario, faults: pd.DataFrame) -> pd.DataFrame:
+    """Return the ops, with staleness verdicts and active faults, from the records in memory."""
+    return _table(model, scenario, faults, model.recorder.columns(), None)
+
+
+def _table(model: Model, scenario: Scenario, faults: pd.DataFrame, columns: dict, verdicts) -> pd.DataFrame:
+    """Return the ops table's rows of the recorder ``columns`` (sorted by op_id).
+
+    Args:
+        verdicts: their staleness columns, or None to check them here (the whole history).
+    """
+    ops = ops_frame(columns, _names(scenario))
     if isinstance(model.workload, ProbeLoop):
         reads = np.frombuffer(model.workload.read_ops, np.int32)
-        ops = add_probe_delays(ops, reads, np.frombuffer(model.workload.read_delays))
-    faults = faults_frame(model.faults.records)
-    ops = pd.concat([ops, check_staleness(ops)], axis=1).assign(
+        delays = np.frombuffer(model.workload.read_delays)
+        ids = ops["op_id"].to_numpy()
+        inside = np.isin(reads, ids) if len(ids) else np.zeros(len(reads), bool)
+        ops = add_probe_delays(ops, reads[inside], delays[inside])
+    verdicts = check_staleness(ops) if verdicts is None else verdicts.set_axis(ops.index)
+    return pd.concat([ops, verdicts], axis=1).assign(
         faults=active_faults(ops, faults), warmup=ops["start_ms"] < scenario.warmup
     )
-    held = pd.DataFrame(model.held_versions(), columns=["key", "version"], dtype=np.int64)
-    return ops, faults, held
 
 
-def _timeline_end_ms(ops: pd.DataFrame, scenario: Scenario) -> float | None:
-    """Return where the timeline ends: at ``duration``, or later if operations start later.
-
-    Probe runs go on past ``duration`` until every trial is done; their timeline goes on with them.
-    """
-    if len(ops) and ops["start_ms"].max() >= scenario.duration:
-        return None  # through the window holding the last operation's start
-    return scenario.duration
-
-
-def _summary(model: Model, scenario: Scenario, ops, faults, held) -> dict:
+def _summary(model: Model, scenario: Scenario, digest: _Digest, faults, durability, hot_keys) -> dict:
     sim_ms = float(model.env.now)
     window_ms = scenario.metrics.window
-    names = [node.name for node in scenario.cluster.nodes]
+    names = _names(scenario)
     return {
         "scenario": scenario.name,
         "run_id": run_id(scenario),
         "seed": scenario.seed,
         "quorum": {"n": scenario.quorum.n, "r": scenario.quorum.r, "w": scenario.quorum.w},
-        **summarize(ops),
+        **digest.summary.result(),
         "faults": {
             "count": len(faults),
             "window_ms": window_ms,
-            "recovery": recovery(ops, faults, window_ms),
-            **fault_windows_summary(ops, faults),
+            "recovery": digest.recovery.result(),
+            **digest.sides.result(),
         },
-        "durability": durability_summary(ops, held),
+        "durability": durability,
         "nodes": _node_stats(model, names, scenario, sim_ms),
-        "load": _load(model, names, measured(ops)),
+        "load": _load(model, names, hot_keys),
         "hedging": {"extra_requests": model.coordinator.hedged},
         "messages": {
             kind: {
@@ -167,20 +226,14 @@ def _node_stats(model: Model, names: list[str], scenario: Scenario, sim_ms: floa
     }
 
 
-def _load(model: Model, names: list[str], measured: pd.DataFrame) -> dict:
+def _load(model: Model, names: list[str], hot_keys: list[dict]) -> dict:
     """How unevenly the nodes were loaded, and the hottest keys."""
     received = [model.network.received(i) for i in range(len(names))]
     mean = sum(received) / len(received)
-    counts = measured.groupby("key")["kind"].value_counts().unstack(fill_value=0)
-    counts = counts.reindex(columns=["read", "write"], fill_value=0)
-    hot = counts.assign(ops=counts.sum(axis=1)).sort_values("ops", ascending=False, kind="stable").head(10)
     return {
         "busiest_node": names[received.index(max(received))],
         "imbalance": max(received) / mean if mean else None,  # busiest node's messages / the mean
-        "hot_keys": [
-            {"key": int(key), "ops": int(row["ops"]), "reads": int(row["read"]), "writes": int(row["write"])}
-            for key, row in hot.iterrows()
-        ],
+        "hot_keys": hot_keys,
     }
 
 

@@ -9,16 +9,20 @@ longer runs, and never touches the temporaries of live writers or of other machi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
+import shutil
 import socket
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
+SCRATCH = ".scratch."  # how the name of a scratch folder begins
 TEMPORARY = re.compile(r"\..+\.(?P<host>[0-9a-f]{8})-(?P<pid>[1-9][0-9]{0,9})\.[a-z0-9_]+\.tmp")
 
 
@@ -54,12 +58,33 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
+@contextlib.contextmanager
+def scratch_folder(parent: Path) -> Iterator[Path]:
+    """A private folder inside ``parent`` (made if missing) for a run's spilled history; removed on exit.
+
+    Its name is a temporary name of this process, so a later writer removes it if this process is
+    killed first (:func:`remove_stale_temporaries`). ``parent`` itself is removed on exit when it
+    was made here and is left empty (the run failed before writing anything).
+    """
+    made = not parent.exists()
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(
+        tempfile.mkdtemp(dir=parent, prefix=f".scratch.{_host_tag()}-{os.getpid()}.", suffix=".tmp")
+    )
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if made and not any(parent.iterdir()):
+            parent.rmdir()
+
+
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Remove the temporary files that killed writers of this host left in ``folder`` (not below it).
 
-    A temporary file of :func:`atomic_write` is stale when the process named in it no longer runs:
-    it was killed before its rename. Files of live writers, of other hosts (a shared folder), and
-    every other file are left alone.
+    A temporary file of :func:`atomic_write` (or folder of :func:`scratch_folder`) is stale when the
+    process named in it no longer runs: it was killed before its rename. Files of live writers, of
+    other hosts (a shared folder), and every other file are left alone.
 
     Returns:
         The files removed.
@@ -68,15 +93,21 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         return removed
     for entry in os.scandir(folder):
-        if _stale(entry):
+        if not _stale(entry):
+            continue
+        if entry.is_file(follow_symlinks=False):
             Path(entry.path).unlink(missing_ok=True)  # another writer may have removed it first
-            removed.append(Path(entry.path))
+        elif entry.name.startswith(SCRATCH) and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            continue  # a folder with a temporary's name that qsim did not make
+        removed.append(Path(entry.path))
     return removed
 
 
 def _stale(entry: os.DirEntry) -> bool:
     found = TEMPORARY.fullmatch(entry.name)
-    if found is None or found["host"] != _host_tag() or not entry.is_file(follow_symlinks=False):
+    if found is None or found["host"] != _host_tag() or entry.is_symlink():
         return False
     return not _running(int(found["pid"]))
 

@@ -55,6 +55,57 @@ def drawn(count: int, points: int = 3000, tail: int = 200) -> np.ndarray:
     return np.unique(np.concatenate([[0], np.clip(ranks, 0, count - 1), np.arange(count - tail, count)]))
 
 
+def cdf_ranks(count: int, points: int = 4000, tail: int = 200) -> np.ndarray:
+    """Which of ``count`` sorted values a CDF draws: all of a small sample; of a large one, ``points``
+    evenly spaced ranks (a step of 1/points in the fraction, finer than a pixel) and the last ``tail``."""
+    if count <= points + tail:
+        return np.arange(count)
+    return np.unique(np.concatenate([np.linspace(0, count - 1, points).astype(np.int64),
+                                     np.arange(count - tail, count)]))  # fmt: skip
+
+
+def percentile_ranks(count: int, percent: np.ndarray) -> np.ndarray:
+    """The 0-based ranks of the values ``np.percentile`` of ``count`` values reads for ``percent``."""
+    virtual = (count - 1) * (np.asarray(percent, dtype=float) / 100.0)
+    low = np.floor(virtual).astype(np.int64)
+    return np.unique(np.clip(np.concatenate([low, low + 1]), 0, count - 1))
+
+
+class Drawn:
+    """The order statistics of one latency sample that its plots read, and only those.
+
+    A plot of a large sample reads a few thousand order statistics (:func:`drawn`,
+    :func:`cdf_ranks`) and a few percentiles; this holds exactly those, so a sample of any size
+    draws in bounded memory.
+
+    Args:
+        sample: ``count`` and ``values_at(ranks)`` (:class:`qsim.exact.SortedRuns`).
+        percent: the percentiles the plot will ask :meth:`percentile` for.
+        decimals: the values are rounded to this many decimals.
+    """
+
+    def __init__(self, sample, percent: tuple[float, ...], decimals: int) -> None:
+        self.size = int(sample.count)
+        ranks = [
+            drawn(self.size),
+            cdf_ranks(self.size),
+            percentile_ranks(self.size, percent),
+            [0, self.size - 1],
+        ]
+        self.ranks = np.unique(np.concatenate(ranks).astype(np.int64))
+        self.values = np.round(sample.values_at(self.ranks), decimals)
+
+    def at(self, ranks: np.ndarray) -> np.ndarray:
+        """The values of the given ranks (each one held)."""
+        return self.values[np.searchsorted(self.ranks, ranks)]
+
+    def percentile(self, percent: np.ndarray) -> np.ndarray:
+        """``np.percentile`` of the rounded sample at ``percent`` (among those given at construction)."""
+        from qsim.exact import linear
+
+        return linear(self.at, self.size, np.true_divide(np.asarray(percent, dtype=float), 100))
+
+
 def grid_points(count: int) -> np.ndarray:
     """The GRID percentiles a sample of ``count`` values resolves (for curves built from GRID)."""
     grid = np.asarray(GRID)

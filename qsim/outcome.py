@@ -6,6 +6,7 @@ import platform
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
+from pathlib import Path
 
 import pandas as pd
 
@@ -27,6 +28,12 @@ class RunResult:
     timeline: pd.DataFrame = field(default=None, repr=False)
     messages: pd.DataFrame | None = field(default=None, repr=False)  # with trace_messages only
     nodes: pd.DataFrame | None = field(default=None, repr=False)  # per-node load per window
+    # The latencies of the counted ok operations by kind ("read", "write"), sorted: what the
+    # latency plots draw. None: take them from ``ops``. An engine that keeps no ops table
+    # (``ops`` None) gives them here.
+    sorted_latency: dict | None = field(default=None, repr=False)
+    # A run too long for memory leaves its ops table here instead of in ``ops`` (None).
+    ops_file: Path | None = field(default=None, repr=False)
 
     @property
     def error(self) -> str | None:

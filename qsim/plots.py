@@ -62,24 +62,53 @@ def ok_latency(ops: pd.DataFrame, *, include_warmup: bool = False) -> dict[str, 
     return samples
 
 
-def latency_percentiles(ops: pd.DataFrame, title: str = "", *, include_warmup: bool = False) -> Figure:
+_READ_PERCENTILES = (1.0, 50.0, *MARKED.values())  # what the plots ask of a sample
+
+
+def drawn_latency(latency: pd.DataFrame | dict, *, include_warmup: bool = False) -> dict[str, nines.Drawn]:
+    """What the latency plots draw of each kind's ok latencies (ms, rounded to DECIMALS places).
+
+    Args:
+        latency: the ops table (warm-up left out unless ``include_warmup``), or the latencies of the
+            counted ok operations by kind (:class:`qsim.digest.Latencies`), as a run keeps them.
+    """
+    from qsim.digest import Latencies
+
+    if isinstance(latency, pd.DataFrame):
+        latency = {
+            kind: Latencies().add(values)
+            for kind, values in ok_latency(latency, include_warmup=include_warmup).items()
+        }
+    return {
+        kind: nines.Drawn(latency[kind].runs, _READ_PERCENTILES, DECIMALS)
+        for kind in COLOURS
+        if kind in latency and latency[kind].size
+    }
+
+
+def latency_percentiles(
+    latency: pd.DataFrame | dict, title: str = "", *, include_warmup: bool = False
+) -> Figure:
     """Latency (ms) against percentile on the nines axis (HdrHistogram style), ok reads and ok writes.
 
     Each line runs to the highest percentile its sample resolves; dots mark p50, p99 and p99.9 where
     resolved, and the legend gives their values. The y axis is logarithmic only when the tail
     reaches LOG_RATIO times the median, so that the body stays readable.
+
+    Args:
+        latency: the ops table, or the latencies by kind (see :func:`drawn_latency`).
     """
     figure, axes = new_figure(9, 5)
-    samples = ok_latency(ops, include_warmup=include_warmup)
-    for kind, latency in samples.items():
-        percent, values = nines.empirical(latency)
-        marked = {name: p for name, p in MARKED.items() if p <= nines.resolved(latency.size)}
-        at = np.percentile(latency, list(marked.values()))
-        label = f"{kind}s (n={latency.size})" + "".join(
+    samples = drawn_latency(latency, include_warmup=include_warmup)
+    for kind, sample in samples.items():
+        marked = {name: p for name, p in MARKED.items() if p <= nines.resolved(sample.size)}
+        at = sample.percentile(list(marked.values()))
+        label = f"{kind}s (n={sample.size})" + "".join(
             f"\n  {name} {short(value)} ms" for name, value in zip(marked, at, strict=True)
         )
-        shown = nines.drawn(latency.size)  # a large sample: a few thousand points draw the same line
-        axes.step(nines.nines(percent[shown]), values[shown], where="post", color=COLOURS[kind], label=label)
+        shown = nines.drawn(sample.size)  # a large sample: a few thousand points draw the same line
+        percent = 100.0 * shown / sample.size  # the i-th smallest of n sits at 100 i / n (nines.empirical)
+        axes.step(nines.nines(percent), sample.at(shown), where="post", color=COLOURS[kind], label=label)
         axes.plot(nines.nines(list(marked.values())), at, "o", color=COLOURS[kind], markersize=5)
     nines.set_nines_axis(axes, max((nines.resolved(s.size) for s in samples.values()), default=99.0))
     if samples:
@@ -93,21 +122,24 @@ def latency_percentiles(ops: pd.DataFrame, title: str = "", *, include_warmup: b
     return figure
 
 
-def latency_cdf(ops: pd.DataFrame, title: str = "", *, include_warmup: bool = False) -> Figure:
+def latency_cdf(latency: pd.DataFrame | dict, title: str = "", *, include_warmup: bool = False) -> Figure:
     """Empirical CDF of the latency (ms) of ok reads and ok writes, warm-up left out.
 
     The time axis is logarithmic when latencies span LOG_RATIO or more; a near-constant latency gets
     a linear axis around its value, so float noise never draws as a staircase.
+
+    Args:
+        latency: the ops table, or the latencies by kind (see :func:`drawn_latency`).
     """
     figure, axes = new_figure(8.5, 4.5)
-    samples = ok_latency(ops, include_warmup=include_warmup)
-    for kind, latency in samples.items():
-        fraction = np.arange(1, latency.size + 1) / latency.size
-        shown = _by_rank(latency.size)
-        axes.step(latency[shown], fraction[shown], where="post", color=COLOURS[kind],
-                  label=f"{kind}s (n={latency.size})")  # fmt: skip
+    samples = drawn_latency(latency, include_warmup=include_warmup)
+    for kind, sample in samples.items():
+        shown = nines.cdf_ranks(sample.size)
+        axes.step(sample.at(shown), (shown + 1) / sample.size, where="post", color=COLOURS[kind],
+                  label=f"{kind}s (n={sample.size})")  # fmt: skip
     if samples:
-        _latency_x_axis(axes, np.concatenate(list(samples.values())))
+        ends = [sample.at(np.array([0, sample.size - 1])) for sample in samples.values()]
+        _latency_x_axis(axes, np.concatenate(ends))
         legend_outside(axes)
     else:
         say(axes, "no completed operations")
@@ -117,15 +149,6 @@ def latency_cdf(ops: pd.DataFrame, title: str = "", *, include_warmup: bool = Fa
     axes.grid(True, which="both", alpha=0.3)
     axes.set_title(title or "Latency CDF (ms), ok operations")
     return figure
-
-
-def _by_rank(count: int, points: int = 4000, tail: int = 200) -> np.ndarray:
-    """Which of ``count`` sorted values a CDF draws: all of a small sample; of a large one, ``points``
-    evenly spaced ranks (a step of 1/points in the fraction, finer than a pixel) and the last ``tail``."""
-    if count <= points + tail:
-        return np.arange(count)
-    return np.unique(np.concatenate([np.linspace(0, count - 1, points).astype(np.int64),
-                                     np.arange(count - tail, count)]))  # fmt: skip
 
 
 def _latency_x_axis(axes: Axes, values: np.ndarray) -> None:
@@ -139,14 +162,14 @@ def _latency_x_axis(axes: Axes, values: np.ndarray) -> None:
     plain_ticks(axes.xaxis)
 
 
-def _latency_y_axis(axes: Axes, samples: dict[str, np.ndarray]) -> None:
-    """The y axis of latency ``samples`` (sorted, ms) by :func:`latency_y_axis`."""
+def _latency_y_axis(axes: Axes, samples: dict[str, nines.Drawn]) -> None:
+    """The y axis of latency ``samples`` (ms) by :func:`latency_y_axis`."""
     latency_y_axis(
         axes,
-        lowest=min(float(s[0]) for s in samples.values()),
-        p1=min(float(np.percentile(s, 1.0)) for s in samples.values()),
-        median=min(float(np.median(s)) for s in samples.values()),
-        high=max(float(s[-1]) for s in samples.values()),
+        lowest=min(float(s.at(np.array([0]))[0]) for s in samples.values()),
+        p1=min(float(s.percentile([1.0])[0]) for s in samples.values()),
+        median=min(float(s.percentile([50.0])[0]) for s in samples.values()),
+        high=max(float(s.at(np.array([s.size - 1]))[0]) for s in samples.values()),
     )
 
 

@@ -19,19 +19,30 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
 from qsim.errors import ResultsError
-from qsim.files import TEMPORARY, atomic_write, parquet_bytes, png_bytes, remove_stale_temporaries, svg_bytes
+from qsim.files import (
+    TEMPORARY,
+    atomic_write,
+    parquet_bytes,
+    png_bytes,
+    remove_stale_temporaries,
+    scratch_folder,
+    svg_bytes,
+)
 from qsim.history import nodes_frame
 from qsim.outcome import RunResult
 from qsim.report import summary_markdown
-from qsim.scenario import resolved_dict
+from qsim.scenario import Scenario, resolved_dict, run_id, with_seed
 from qsim.scenario.base import NAME_PATTERN
 from qsim.scenario.load import resolved_yaml
 
@@ -58,6 +69,16 @@ def default_run_dir(result: RunResult, root: str | Path = RESULTS_ROOT) -> Path:
         ValueError: if the name or the id is not a plain folder name (never a path).
     """
     return Path(root) / folder_name(result.scenario.name) / folder_name(result.run_id)
+
+
+def run_dir(scenario: Scenario, seed: int | None = None, root: str | Path = RESULTS_ROOT) -> Path:
+    """Return the folder :func:`default_run_dir` gives the discrete-event run of ``scenario`` (with ``seed``).
+
+    Raises:
+        ValueError: if the name is not a plain folder name (never a path).
+    """
+    scenario = with_seed(scenario, seed) if seed is not None else scenario
+    return Path(root) / folder_name(scenario.name) / folder_name(run_id(scenario))
 
 
 def default_sweep_dir(name: str, root: str | Path = RESULTS_ROOT) -> Path:
@@ -104,9 +125,13 @@ def write_run(
         (out / stale).unlink(missing_ok=True)
     if (out / "plots").is_dir() and not any((out / "plots").iterdir()):
         (out / "plots").rmdir()
+    manifest = files.pop("manifest.json")
     for name, data in files.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(out / name, data)
+    if result.ops is None and result.ops_file is not None:  # streamed to a scratch folder in ``out``
+        os.replace(result.ops_file, out / "ops.parquet")
+    atomic_write(out / "manifest.json", manifest)
     return out
 
 
@@ -170,7 +195,7 @@ def _render(result: RunResult, plots_too: bool, given: str | None) -> dict[str, 
     """Return every file of the run by name, in writing order (the manifest last)."""
     files: dict[str, str | bytes] = {
         "scenario.resolved.yaml": yaml.safe_dump(resolved_dict(result.scenario), sort_keys=False),
-        "ops.parquet": parquet_bytes(result.ops),
+        "ops.parquet": parquet_bytes(result.ops) if result.ops is not None else None,
         "faults.parquet": parquet_bytes(result.faults),
         "timeline.parquet": parquet_bytes(result.timeline),
         "nodes.parquet": parquet_bytes(result.nodes if result.nodes is not None else nodes_frame([], [])),
@@ -178,13 +203,16 @@ def _render(result: RunResult, plots_too: bool, given: str | None) -> dict[str, 
         "summary.md": summary_markdown(result.summary, result.manifest),
         "scenario.yaml": given or resolved_yaml(result.scenario),  # for people to read
     }
+    if files["ops.parquet"] is None:
+        del files["ops.parquet"]
     if result.messages is not None:
         files["messages.parquet"] = parquet_bytes(result.messages)
     if plots_too:
         title = f"{result.scenario.name} ({result.run_id})"
         regions = {node.name: node.region for node in result.scenario.cluster.nodes}
+        latency = result.sorted_latency if result.sorted_latency is not None else result.ops
         figures = run_figures(
-            result.ops, result.summary, result.faults, result.timeline, result.nodes, title, regions=regions
+            latency, result.summary, result.faults, result.timeline, result.nodes, title, regions=regions
         )
         files |= {name: png_bytes(figure) for name, figure in figures.items()}
     if result.messages is not None:  # asked for by tracing: drawn with or without the plots
@@ -197,11 +225,13 @@ def _render(result: RunResult, plots_too: bool, given: str | None) -> dict[str, 
     return files
 
 
-def run_figures(ops: pd.DataFrame, summary: dict, faults, timeline, nodes, title: str, *,
+def run_figures(latency: pd.DataFrame | dict, summary: dict, faults, timeline, nodes, title: str, *,
                 regions: dict[str, str] | None = None) -> dict:  # fmt: skip
     """Every plot of a run, by its file name in the run folder (the names of PLOTS, in its order).
 
     Args:
+        latency: the ops table, or the latencies of its counted ok operations by kind
+            (:class:`qsim.digest.Latencies`): what the latency plots draw.
         regions: each node's region, so that the node plot marks a region's fault on its nodes' rows.
     """
     from qsim import plots  # matplotlib loads only when something is drawn
@@ -211,8 +241,8 @@ def run_figures(ops: pd.DataFrame, summary: dict, faults, timeline, nodes, title
     window_ms = float(widths_ms.max()) if len(widths_ms) else None
     stale = f"Stale reads per window (fraction of checked reads) - {title}"
     figures = (
-        plots.latency_percentiles(ops, f"Latency by percentile (ms), ok operations - {title}"),
-        plots.latency_cdf(ops, f"Latency CDF (ms), ok operations - {title}"),
+        plots.latency_percentiles(latency, f"Latency by percentile (ms), ok operations - {title}"),
+        plots.latency_cdf(latency, f"Latency CDF (ms), ok operations - {title}"),
         plots.t_visibility(summary, f"t-visibility: P(consistent) against t (ms) - {title}"),
         plots.availability_timeline(timeline, faults, f"Availability per window (fraction ok) - {title}"),
         plots.staleness_timeline(timeline, faults, stale),
@@ -225,18 +255,20 @@ def redraw_run(path: str | Path) -> list[Path]:
     """Draw every plot of a saved run again from its files; return the files written."""
     saved = load_run(path)
     title = f"{saved.summary['scenario']} ({saved.summary['run_id']})"
-    files = {
-        name: png_bytes(f)
-        for name, f in run_figures(
-            saved.ops,
+    with scratch_folder(saved.path) as scratch:  # the latencies of a long run wait there on disk
+        latencies = saved.latencies(scratch)
+        figures = run_figures(
+            latencies,
             saved.summary,
             saved.faults,
             saved.timeline,
             saved.nodes,
             title,
             regions=_regions(saved),
-        ).items()
-    }
+        )
+        files = {name: png_bytes(figure) for name, figure in figures.items()}
+        for latency in latencies.values():
+            latency.close()
     if saved.messages is not None:
         from qsim import diagram
 
@@ -262,31 +294,76 @@ def _regions(saved: SavedRun) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class SavedRun:
-    """A run read back from its folder."""
+    """A run read back from its folder; its ops table is read only when asked for.
+
+    ``ops`` reads the whole table into memory (a DataFrame, as :func:`qsim.simulate` gives it);
+    for a run too big for that, :meth:`ops_chunks` reads it one row group at a time and
+    :meth:`latencies` gathers what the latency plots draw in bounded memory.
+    """
 
     path: Path
     scenario: dict
     manifest: dict
     summary: dict
-    ops: pd.DataFrame
     faults: pd.DataFrame
     timeline: pd.DataFrame
     messages: pd.DataFrame | None  # when the run traced messages
     nodes: pd.DataFrame  # per-node load per window
     given: str | None = None  # the text of scenario.yaml (None: written before qsim kept it)
 
+    @cached_property
+    def ops(self) -> pd.DataFrame:
+        """The whole ops table.
+
+        Raises:
+            ResultsError: if ops.parquet cannot be read.
+        """
+        return self._with_warmup(read_table(self.path / "ops.parquet", OPS_NEEDED))
+
+    def ops_chunks(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        """The ops table one row group at a time, in op_id order (only ``columns``, if given).
+
+        Raises:
+            ResultsError: if ops.parquet cannot be read.
+        """
+        path = self.path / "ops.parquet"
+        try:
+            file = pq.ParquetFile(path)
+            read = None if columns is None else [c for c in columns if c in file.schema_arrow.names]
+            for group in range(file.num_row_groups):
+                yield self._with_warmup(file.read_row_group(group, columns=read).to_pandas())
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise ResultsError(f"{path}: not a readable Parquet table ({_first_line(exc)})") from None
+
+    def latencies(self, folder: Path | None = None) -> dict:
+        """The latencies of the counted ok operations by kind (:class:`qsim.digest.Latencies`), read in
+        chunks; with ``folder``, kept there on disk (close them when done)."""
+        from qsim.digest import KINDS, Latencies, measured
+
+        found = {kind: Latencies(folder) for kind in KINDS}
+        for chunk in self.ops_chunks(["kind", "ok", "latency_ms", "start_ms", "warmup"]):
+            chunk = measured(chunk)
+            for kind, latency in found.items():
+                latency.add(chunk.loc[(chunk["kind"] == kind) & chunk["ok"], "latency_ms"].to_numpy(float))
+        return found
+
+    def _with_warmup(self, ops: pd.DataFrame) -> pd.DataFrame:
+        if "warmup" not in ops and "start_ms" in ops:  # written before the table said which are warm-up
+            ops["warmup"] = ops["start_ms"] < float(self.scenario.get("warmup") or 0.0)
+        return ops
+
 
 def load_run(path: str | Path) -> SavedRun:
     """Read a run folder written by :func:`write_run` (no simulation is started).
+
+    The ops table is checked (readable, with the columns readers use) but read only when asked for.
 
     Raises:
         ResultsError: naming the file, if one is missing, damaged, or lacks what readers use.
     """
     path = Path(path)
     scenario = read_mapping(path / "scenario.resolved.yaml")
-    ops = read_table(path / "ops.parquet", OPS_NEEDED)
-    if "warmup" not in ops:  # written before the ops table said which operations are warm-up ones
-        ops["warmup"] = ops["start_ms"] < float(scenario.get("warmup") or 0.0)
+    _has(path / "ops.parquet", read_columns(path / "ops.parquet"), OPS_NEEDED, "column")
     optional = {name: path / f"{name}.parquet" for name in ("messages", "nodes")}
     optional = {name: read_table(file) for name, file in optional.items() if file.exists()}
     return SavedRun(
@@ -294,13 +371,25 @@ def load_run(path: str | Path) -> SavedRun:
         scenario=scenario,
         manifest=read_mapping(path / "manifest.json"),
         summary=read_mapping(path / "summary.json", SUMMARY_NEEDED),
-        ops=ops,
         faults=read_table(path / "faults.parquet"),
         timeline=read_table(path / "timeline.parquet"),
         messages=optional.get("messages"),  # when the run traced messages
         nodes=optional["nodes"] if "nodes" in optional else nodes_frame([], []),
         given=read_text(path / "scenario.yaml") if (path / "scenario.yaml").exists() else None,
     )
+
+
+def read_columns(path: Path) -> list[str]:
+    """The column names of a Parquet file of a results folder, from its footer (no data is read).
+
+    Raises:
+        ResultsError: naming the file, if it is missing or not Parquet.
+    """
+    _regular(path)
+    try:
+        return list(pq.read_schema(path).names)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise ResultsError(f"{path}: not a readable Parquet table ({_first_line(exc)})") from None
 
 
 def read_text(path: Path) -> str:

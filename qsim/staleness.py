@@ -55,17 +55,16 @@ def _check(ops, reads, writes, stale, checked, k, t_ms) -> None:
         )
     ]
     write_keys = key[order]
-    rank_of_op = np.full(int(op_id.max()) + 1, -1, dtype=np.int64)
-    rank_of_op[op_id[order]] = np.arange(len(order))
+    rank_of = VersionRanks(op_id[order])
 
     read_keys = key[reads]
     block_start = np.searchsorted(write_keys, read_keys, side="left")
     version = ops["version"].to_numpy()[reads]
-    read_rank = np.where(version >= 0, rank_of_op[np.maximum(version, 0)], block_start - 1)
+    read_rank = np.where(version >= 0, rank_of(version), block_start - 1)
 
     # Sweep commits and read starts in (key, time) order; a commit at the read's start counts.
-    committed = order[~np.isnan(commit[order])]
-    committed_rank = rank_of_op[op_id[committed]]
+    committed_rank = np.flatnonzero(~np.isnan(commit[order]))
+    committed = order[committed_rank]
     event_key = np.concatenate([key[committed], read_keys])
     event_time = np.concatenate([commit[committed], start[reads]])
     event_is_read = np.concatenate([np.zeros(len(committed), bool), np.ones(len(reads), bool)])
@@ -96,6 +95,24 @@ def _check(ops, reads, writes, stale, checked, k, t_ms) -> None:
             write_keys,
             read_keys[is_stale],
         )
+
+
+class VersionRanks:
+    """The rank of each write in version order, looked up by op_id, in memory proportional to the writes.
+
+    Args:
+        op_ids: the writes' op_ids in rank order.
+    """
+
+    def __init__(self, op_ids: np.ndarray) -> None:
+        self._order = np.argsort(op_ids, kind="stable")
+        self._ids = op_ids[self._order]
+
+    def __call__(self, op_ids: np.ndarray) -> np.ndarray:
+        """The ranks of the writes ``op_ids`` (-1 for an id that is not one of them)."""
+        position = np.minimum(np.searchsorted(self._ids, op_ids), max(len(self._ids) - 1, 0))
+        found = (self._ids[position] == op_ids) if len(self._ids) else np.zeros(np.shape(op_ids), bool)
+        return np.where(found, self._order[position] if len(self._ids) else -1, -1)
 
 
 def _missed_versions(

@@ -86,48 +86,97 @@ def availability_timeline(
         availability, read_availability, write_availability (NaN where there were no operations of
         that kind), reads_checked, stale_reads and stale_fraction (NaN when no read was checked).
     """
-    if window_ms <= 0:
-        raise ValueError(f"window_ms must be positive, got {window_ms}")
-    ops = measured(ops, include_warmup=include_warmup)
-    position = (ops["start_ms"].to_numpy(dtype=float) - start_ms) / window_ms
-    if end_ms is None:
-        count = int(np.floor(position.max(initial=-1.0))) + 1
-    else:
-        count = int(np.ceil((end_ms - start_ms) / window_ms))
-    count = max(count, 0)
-    window = np.floor(position).astype(np.int64)
-    kept = (window >= 0) & (window < count)
-    if end_ms is not None:
-        kept &= ops["start_ms"].to_numpy(dtype=float) < end_ms  # the last window is cut at end_ms
-    ops, window = ops[kept], window[kept]
+    timeline = Timeline(window_ms, start_ms=start_ms, end_ms=end_ms, include_warmup=include_warmup)
+    return timeline.add(ops).result()
 
-    is_read = (ops["kind"] == "read").to_numpy()
-    ok = ops["ok"].to_numpy(dtype=bool)
-    stale = ops["stale"].astype("boolean")
-    checked = stale.notna().to_numpy() & is_read
 
-    def per_window(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(window[mask], minlength=count)
+_WINDOW_COUNTS = ("reads", "reads_ok", "writes", "writes_ok", "reads_checked", "stale_reads")
 
-    starts = start_ms + window_ms * np.arange(count)
-    frame = pd.DataFrame(
-        {
-            "window_start_ms": starts,
-            "window_end_ms": np.minimum(starts + window_ms, np.inf if end_ms is None else end_ms),
-            "reads": per_window(is_read),
-            "reads_ok": per_window(is_read & ok),
-            "writes": per_window(~is_read),
-            "writes_ok": per_window(~is_read & ok),
-        }
-    )
-    # pandas makes 0 / 0 NaN, silently: a window with no operations of that kind.
-    frame["availability"] = (frame["reads_ok"] + frame["writes_ok"]) / (frame["reads"] + frame["writes"])
-    frame["read_availability"] = frame["reads_ok"] / frame["reads"]
-    frame["write_availability"] = frame["writes_ok"] / frame["writes"]
-    frame["reads_checked"] = per_window(checked)
-    frame["stale_reads"] = per_window(checked & stale.fillna(False).to_numpy(dtype=bool))
-    frame["stale_fraction"] = frame["stale_reads"] / frame["reads_checked"]
-    return frame
+
+class Timeline:
+    """:func:`availability_timeline` of an ops table given in chunks (``add``), in any order."""
+
+    def __init__(
+        self, window_ms: float, *, start_ms: float = 0.0, end_ms: float | None = None, include_warmup=False
+    ) -> None:
+        if window_ms <= 0:
+            raise ValueError(f"window_ms must be positive, got {window_ms}")
+        self._window_ms, self._start_ms, self._end_ms = window_ms, start_ms, end_ms
+        self._include_warmup = include_warmup
+        self._counts = {name: np.zeros(0, dtype=np.int64) for name in _WINDOW_COUNTS}
+        self._last = -1.0  # the largest window position of a counted operation (floor: its window)
+        self.last_start_ms = -np.inf  # the latest start of any operation, warm-up included
+
+    def add(self, ops: pd.DataFrame) -> Timeline:
+        """Count a chunk of the ops table; return self."""
+        self.last_start_ms = max(self.last_start_ms, ops["start_ms"].max() if len(ops) else -np.inf)
+        ops = measured(ops, include_warmup=self._include_warmup)
+        start = ops["start_ms"].to_numpy(dtype=float)
+        position = (start - self._start_ms) / self._window_ms
+        self._last = max(self._last, position.max(initial=-1.0))
+        window = np.floor(position).astype(np.int64)
+        kept = window >= 0
+        if self._end_ms is not None:
+            kept &= (window < self._fixed_count()) & (
+                start < self._end_ms
+            )  # the last window is cut at end_ms
+        ops, window = ops[kept], window[kept]
+        is_read = (ops["kind"] == "read").to_numpy()
+        ok = ops["ok"].to_numpy(dtype=bool)
+        stale = ops["stale"].astype("boolean")
+        checked = stale.notna().to_numpy() & is_read
+        for name, mask in zip(
+            _WINDOW_COUNTS,
+            (
+                is_read,
+                is_read & ok,
+                ~is_read,
+                ~is_read & ok,
+                checked,
+                checked & stale.fillna(False).to_numpy(bool),
+            ),
+            strict=True,
+        ):
+            self._counts[name] = _plus(self._counts[name], np.bincount(window[mask]))
+        return self
+
+    def _fixed_count(self) -> int:
+        return max(int(np.ceil((self._end_ms - self._start_ms) / self._window_ms)), 0)
+
+    def result(self, end_ms: float | None = None) -> pd.DataFrame:
+        """The timeline; ``end_ms`` ends it there instead (no counted operation may start at or after it)."""
+        end_ms = self._end_ms if end_ms is None else end_ms
+        if end_ms is None:
+            count = max(int(np.floor(self._last)) + 1, 0)
+        else:
+            self._end_ms, count = end_ms, 0
+            count = self._fixed_count()
+        starts = self._start_ms + self._window_ms * np.arange(count)
+        counts = {name: _plus(np.zeros(count, dtype=np.int64), c)[:count] for name, c in self._counts.items()}
+        frame = pd.DataFrame(
+            {
+                "window_start_ms": starts,
+                "window_end_ms": np.minimum(starts + self._window_ms, np.inf if end_ms is None else end_ms),
+                **{name: counts[name] for name in _WINDOW_COUNTS[:4]},
+            }
+        )
+        # pandas makes 0 / 0 NaN, silently: a window with no operations of that kind.
+        frame["availability"] = (frame["reads_ok"] + frame["writes_ok"]) / (frame["reads"] + frame["writes"])
+        frame["read_availability"] = frame["reads_ok"] / frame["reads"]
+        frame["write_availability"] = frame["writes_ok"] / frame["writes"]
+        frame["reads_checked"] = counts["reads_checked"]
+        frame["stale_reads"] = counts["stale_reads"]
+        frame["stale_fraction"] = frame["stale_reads"] / frame["reads_checked"]
+        return frame
+
+
+def _plus(total: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """``total + more``, the shorter padded with zeros."""
+    if len(more) > len(total):
+        total, more = more, total
+    total = total.copy()
+    total[: len(more)] += more
+    return total
 
 
 def recovery(
@@ -161,29 +210,112 @@ def recovery(
         operation's start, ms) and time_to_recover_ms (recovered_ms - end_ms); the last two are
         None when availability never came back.
     """
-    ops = measured(ops, include_warmup=include_warmup)
-    threshold = _baseline(ops, faults) - tolerance
     order = np.argsort(ops["start_ms"].to_numpy(dtype=float), kind="stable")
-    start = ops["start_ms"].to_numpy(dtype=float)[order]
-    ok_before = np.concatenate([[0], np.cumsum(ops["ok"].to_numpy(dtype=bool)[order])])
-    good = _good_spans(start, ok_before, start, window_ms, threshold)
-    results = []
-    first_ms = start[0] if start.size else -np.inf
-    for fault in faults.sort_values("fault_id").itertuples():
-        if not np.isfinite(fault.end_ms) or fault.end_ms < first_ms:
-            continue  # still active at the end, or over before the first counted operation
-        recovered = _recovered_ms(start, ok_before, good, fault.end_ms, window_ms, threshold)
-        results.append(
-            {
-                "fault_id": int(fault.fault_id),
-                "kind": str(fault.kind),
-                "target": str(fault.target),
-                "end_ms": float(fault.end_ms),
-                "recovered_ms": recovered,
-                "time_to_recover_ms": None if recovered is None else recovered - fault.end_ms,
-            }
-        )
-    return results
+    scan = Recovery(faults, window_ms, tolerance=tolerance, include_warmup=include_warmup)
+    return scan.add(ops.iloc[order]).result()
+
+
+class Recovery:
+    """:func:`recovery` of an ops table given in chunks (``add``) in order of start_ms.
+
+    It keeps only the operations that some fault still has to judge: those from the earliest
+    moment a fault's recovery is still open, through one window further.
+    """
+
+    def __init__(
+        self, faults: pd.DataFrame, window_ms: float, *, tolerance=0.01, include_warmup=False
+    ) -> None:
+        self._window_ms, self._tolerance, self._include_warmup = window_ms, tolerance, include_warmup
+        self._faults = faults.sort_values("fault_id")
+        self._first_fault_ms = faults["start_ms"].min() if len(faults) else np.inf
+        self._before = [0, 0]  # ok and all operations that ended before the first fault started
+        self._first_ms = None  # the first counted operation's start
+        ends = self._faults["end_ms"].to_numpy(dtype=float)
+        # Per fault: the next moment whose span is to be judged: its end_ms, then operation starts after it.
+        self._next = {
+            int(f): float(e) for f, e in zip(self._faults["fault_id"], ends, strict=True) if np.isfinite(e)
+        }
+        self._at_end = dict.fromkeys(self._next, True)  # the next moment judged is the fault's end itself
+        self._recovered: dict[int, float | None] = {}
+        self._start = np.zeros(0)
+        self._ok = np.zeros(0, dtype=bool)
+
+    def add(self, ops: pd.DataFrame) -> Recovery:
+        """Take the next chunk; return self."""
+        ops = measured(ops, include_warmup=self._include_warmup)
+        start, end = _op_intervals(ops)
+        ok = ops["ok"].to_numpy(dtype=bool)
+        if self._first_ms is None and len(start):
+            self._first_ms = float(start[0])
+        before = end < self._first_fault_ms
+        self._before[0] += int(ok[before].sum())
+        self._before[1] += int(before.sum())
+        self._start, self._ok = np.concatenate([self._start, start]), np.concatenate([self._ok, ok])
+        # Operations that start at the last start seen may go on in the next chunk: judge below it.
+        self._judge(self._start[-1] if len(self._start) else -np.inf)
+        return self
+
+    def _threshold(self) -> float:
+        ok, count = self._before
+        baseline = ok / count if count and len(self._faults) else 1.0
+        return baseline - self._tolerance
+
+    def _judge(self, complete_below: float) -> None:
+        """Judge the open faults' moments x whose span [x, x + window) ends by ``complete_below``.
+
+        Every operation that starts before ``complete_below`` has been added. A fault's moments
+        are its end_ms, then, while not recovered, the starts after it.
+        """
+        start, window_ms = self._start, self._window_ms
+        ok_before = np.concatenate([[0], np.cumsum(self._ok)])
+        threshold = self._threshold()
+        judged = int(np.searchsorted(start + window_ms, complete_below, side="right"))
+        good = _good_spans(start, ok_before, start[:judged], window_ms, threshold)
+        for fault, x in list(self._next.items()):
+            if self._at_end[fault]:
+                if x + window_ms > complete_below:
+                    continue
+                if _good_spans(start, ok_before, np.array([x]), window_ms, threshold)[0]:
+                    self._done(fault, x)
+                    continue
+                self._at_end[fault] = False  # from now on x is the last moment judged: starts after it
+            after = int(np.searchsorted(start[:judged], x, side="right"))
+            later = np.flatnonzero(good[after:])
+            if later.size:
+                self._done(fault, float(start[after + later[0]]))
+            elif judged > after:
+                self._next[fault] = float(start[judged - 1])
+        keep = [
+            np.searchsorted(start, x, side="left" if self._at_end[fault] else "right")
+            for fault, x in self._next.items()
+        ]
+        drop = int(min(keep, default=len(start)))
+        self._start, self._ok = start[drop:], self._ok[drop:]
+
+    def _done(self, fault: int, recovered_ms: float | None) -> None:
+        self._recovered[fault] = recovered_ms
+        del self._next[fault]
+
+    def result(self) -> list[dict]:
+        """One dict per judged fault, by fault_id (see :func:`recovery`)."""
+        self._judge(np.inf)
+        first_ms = self._first_ms if self._first_ms is not None else -np.inf
+        results = []
+        for fault in self._faults.itertuples():
+            if not np.isfinite(fault.end_ms) or fault.end_ms < first_ms:
+                continue  # still active at the end, or over before the first counted operation
+            recovered = self._recovered.get(int(fault.fault_id))
+            results.append(
+                {
+                    "fault_id": int(fault.fault_id),
+                    "kind": str(fault.kind),
+                    "target": str(fault.target),
+                    "end_ms": float(fault.end_ms),
+                    "recovered_ms": recovered,
+                    "time_to_recover_ms": None if recovered is None else recovered - fault.end_ms,
+                }
+            )
+        return results
 
 
 def _good_spans(
@@ -201,31 +333,6 @@ def _good_spans(
     return (count > 0) & (availability >= threshold)
 
 
-def _recovered_ms(
-    start: np.ndarray,
-    ok_before: np.ndarray,
-    good: np.ndarray,
-    end_ms: float,
-    window_ms: float,
-    threshold: float,
-) -> float | None:
-    """Return end_ms if its span is back, else the start of the first later operation whose span is."""
-    if _good_spans(start, ok_before, np.array([end_ms]), window_ms, threshold)[0]:
-        return float(end_ms)
-    after = np.searchsorted(start, end_ms, side="right")
-    later = np.flatnonzero(good[after:])
-    return float(start[after + later[0]]) if later.size else None
-
-
-def _baseline(ops: pd.DataFrame, faults: pd.DataFrame) -> float:
-    """Return the availability of the operations that ended before the first fault started."""
-    if faults.empty:
-        return 1.0
-    _, end = _op_intervals(ops)
-    before = ops["ok"].to_numpy(dtype=bool)[end < faults["start_ms"].min()]
-    return float(before.mean()) if before.size else 1.0
-
-
 def fault_windows_summary(ops: pd.DataFrame, faults: pd.DataFrame, *, include_warmup: bool = False) -> dict:
     """Compare operations during faults with the others (the warm-up's left out).
 
@@ -241,25 +348,54 @@ def fault_windows_summary(ops: pd.DataFrame, faults: pd.DataFrame, *, include_wa
         write_availability, reads_checked, stale and stale_fraction: plain Python numbers, None
         where there is nothing to divide by.
     """
-    ops = measured(ops, include_warmup=include_warmup)
-    inside = _in_any_fault(ops, faults)
-    return {"inside": _side_summary(ops[inside]), "outside": _side_summary(ops[~inside])}
+    return FaultSides(faults, include_warmup=include_warmup).add(ops).result()
 
 
-def _side_summary(ops: pd.DataFrame) -> dict:
-    is_read = (ops["kind"] == "read").to_numpy()
-    ok = ops["ok"].to_numpy(dtype=bool)
-    stale = ops["stale"].astype("boolean")[is_read]
-    checked = int(stale.notna().sum())
-    stale_count = int(stale.sum())
+_SIDE_COUNTS = ("ops", "ok", "reads", "reads_ok", "reads_checked", "stale")
+
+
+class FaultSides:
+    """:func:`fault_windows_summary` of an ops table given in chunks (``add``), in any order."""
+
+    def __init__(self, faults: pd.DataFrame, *, include_warmup: bool = False) -> None:
+        self._faults, self._include_warmup = faults, include_warmup
+        self._counts = {side: dict.fromkeys(_SIDE_COUNTS, 0) for side in ("inside", "outside")}
+
+    def add(self, ops: pd.DataFrame) -> FaultSides:
+        """Count a chunk of the ops table; return self."""
+        ops = measured(ops, include_warmup=self._include_warmup)
+        inside = _in_any_fault(ops, self._faults)
+        is_read = (ops["kind"] == "read").to_numpy()
+        ok = ops["ok"].to_numpy(dtype=bool)
+        stale = ops["stale"].astype("boolean")
+        checked = stale.notna().to_numpy() & is_read
+        masks = (
+            np.ones(len(ops), bool),
+            ok,
+            is_read,
+            is_read & ok,
+            checked,
+            checked & stale.fillna(False).to_numpy(bool),
+        )
+        for side, where in (("inside", inside), ("outside", ~inside)):
+            for name, mask in zip(_SIDE_COUNTS, masks, strict=True):
+                self._counts[side][name] += int((mask & where).sum())
+        return self
+
+    def result(self) -> dict:
+        """{"inside": {...}, "outside": {...}} (see :func:`fault_windows_summary`)."""
+        return {side: _side_summary(**counts) for side, counts in self._counts.items()}
+
+
+def _side_summary(ops: int, ok: int, reads: int, reads_ok: int, reads_checked: int, stale: int) -> dict:
     return {
-        "ops": len(ops),
-        "availability": _fraction(ok.sum(), len(ok)),
-        "read_availability": _fraction(ok[is_read].sum(), is_read.sum()),
-        "write_availability": _fraction(ok[~is_read].sum(), (~is_read).sum()),
-        "reads_checked": checked,
-        "stale": stale_count,
-        "stale_fraction": _fraction(stale_count, checked),
+        "ops": ops,
+        "availability": _fraction(ok, ops),
+        "read_availability": _fraction(reads_ok, reads),
+        "write_availability": _fraction(ok - reads_ok, ops - reads),
+        "reads_checked": reads_checked,
+        "stale": stale,
+        "stale_fraction": _fraction(stale, reads_checked),
     }
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
-from qsim import metrics
 from qsim.analysis import montecarlo, theory
+from qsim.digest import Latencies
 from qsim.distributions import Constant, Exponential
 from qsim.scenario.schema import Scenario
 
@@ -23,22 +22,26 @@ Z = 3.0  # standard errors either side of the simulated value
 MC_TRIALS = 200_000  # per probe delay
 
 
-def oracle(scenario: Scenario, ops: pd.DataFrame, summary: dict) -> list[dict]:
-    """Return the checks that apply to this run (an empty list when none does)."""
+def oracle(scenario: Scenario, latencies: dict[str, Latencies], summary: dict) -> list[dict]:
+    """Return the checks that apply to this run (an empty list when none does).
+
+    Args:
+        scenario: the scenario run.
+        latencies: the latencies of the counted ok operations by kind ("read", "write").
+        summary: the run's summary (its staleness section).
+    """
     checks: list[dict] = []
     quorum = scenario.quorum
     if not (isinstance(quorum.r, int) and isinstance(quorum.w, int)):
         return checks  # levels counted per region: no model here
-    measured = metrics.measured(ops)
-    reads = measured[measured["kind"] == "read"]
     if _intersection_applies(scenario):
         checks.append(_intersection(quorum, summary["staleness"]))
     if _pbs_applies(scenario):
         checks.append(_pbs(quorum, summary["staleness"]))
     if not montecarlo.applies(scenario):
-        checks += _montecarlo_checks(scenario, measured, reads)
+        checks += _montecarlo_checks(scenario, latencies, summary["staleness"])
     elif _latency_applies(scenario):
-        checks += _order_statistic_checks(scenario, measured)
+        checks += _order_statistic_checks(scenario, latencies)
     return checks
 
 
@@ -143,7 +146,7 @@ def _pbs(quorum, staleness: dict) -> dict:
     return _check("stale-read fraction", "PBS: C(N-W, R) / C(N, R), random partial quorums", p, simulated, se)
 
 
-def _order_statistic_checks(scenario: Scenario, measured: pd.DataFrame) -> list[dict]:
+def _order_statistic_checks(scenario: Scenario, latencies: dict[str, Latencies]) -> list[dict]:
     checks = []
     quorum, kinds = scenario.quorum, scenario.network.kinds
     default = scenario.network.latency
@@ -154,7 +157,7 @@ def _order_statistic_checks(scenario: Scenario, measured: pd.DataFrame) -> list[
         if not all(isinstance(spec, Constant | Exponential) for spec in (request, response)):
             continue
         expected = theory.quorum_latency_mean(request, response, quorum.n, k)
-        latency = measured.loc[(measured["kind"] == kind) & measured["ok"], "latency_ms"].to_numpy()
+        latency = latencies[kind]
         if expected is None or latency.size < 2:
             continue
         se = latency.std(ddof=1) / math.sqrt(latency.size)
@@ -163,37 +166,36 @@ def _order_statistic_checks(scenario: Scenario, measured: pd.DataFrame) -> list[
     return checks
 
 
-def _montecarlo_checks(scenario: Scenario, measured: pd.DataFrame, reads: pd.DataFrame) -> list[dict]:
+def _montecarlo_checks(scenario: Scenario, latencies: dict[str, Latencies], staleness: dict) -> list[dict]:
     rng = np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(0x0AC1E,)))
     result = montecarlo.wars(scenario, MC_TRIALS, rng)
     model = f"WARS Monte Carlo, {MC_TRIALS} trials per t"
     checks = []
+    simulated = {row["t_ms"]: row for row in staleness["t_visibility"]}  # probe reads: one row per delay
     for t, consistent, trials in zip(result.delays_ms, result.consistent, result.reads_checked, strict=True):
-        at_t = reads[(reads["probe_delay_ms"] == t) & reads["stale"].notna()]
-        if at_t.empty:
+        row = simulated.get(float(t))
+        if row is None:
             continue
         p_mc = consistent / trials
-        p_sim = 1 - at_t["stale"].astype(bool).mean()
-        se = math.sqrt(max(p_mc * (1 - p_mc), 1e-12) / len(at_t))
+        se = math.sqrt(max(p_mc * (1 - p_mc), 1e-12) / row["reads"])
         se_mc = math.sqrt(p_mc * (1 - p_mc) / trials)
-        checks.append(_check(f"P(consistent) at t = {t:g} ms", model, p_mc, p_sim, se, se_mc))
+        checks.append(_check(f"P(consistent) at t = {t:g} ms", model, p_mc, row["p_consistent"], se, se_mc))
     mc_latency = {
         "write": result.write_latency_ms[result.write_ok],
         "read": result.read_latency_ms[result.read_ok],
     }
     for kind, samples in mc_latency.items():
-        latency = np.sort(measured.loc[(measured["kind"] == kind) & measured["ok"], "latency_ms"].to_numpy())
         for q in (0.5, 0.99):
-            if latency.size >= 20:
-                checks.append(_quantile_check(kind, q, latency, np.quantile(samples, q), model))
+            if latencies[kind].size >= 20:
+                checks.append(_quantile_check(kind, q, latencies[kind], np.quantile(samples, q), model))
     return checks
 
 
-def _quantile_check(kind: str, q: float, latency: np.ndarray, model_value: float, model: str) -> dict:
+def _quantile_check(kind: str, q: float, latency: Latencies, model_value: float, model: str) -> dict:
     """A distribution-free interval of the q-quantile: order statistics at ranks n q +- 3 sd."""
     n = latency.size
     spread = Z * math.sqrt(n * q * (1 - q))
-    low = latency[max(0, math.floor(n * q - spread))]
-    high = latency[min(n - 1, math.ceil(n * q + spread))]
+    ranks = [max(0, math.floor(n * q - spread)), min(n - 1, math.ceil(n * q + spread))]
+    low, high = latency.runs.values_at(np.array(ranks))
     name = f"{kind} latency p{q * 100:g} (ms)"
-    return _result(name, model, model_value, np.quantile(latency, q), low, high)
+    return _result(name, model, model_value, latency.runs.quantile(q), low, high)

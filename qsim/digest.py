@@ -1,0 +1,243 @@
+"""The numbers of a run's summary and timeline, gathered from its ops table one chunk at a time.
+
+Each accumulator here takes the ops table in chunks (``add``), in op_id order, and gives its part
+of the results (``result``). A chunk may be the whole table: :func:`qsim.metrics.summarize` and
+the other pure functions of a DataFrame are one ``add`` and a ``result``, so a run too big for
+memory (streamed in chunks) and one that fits get the same numbers from the same code. Every
+result is independent of how the table is cut: counts, exact sums (:mod:`qsim.exact`) and exact
+order statistics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qsim import nines
+from qsim.exact import ExactSum, SortedRuns
+
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
+QUANTILE_GRID = np.linspace(0.0, 1.0, 101)  # latency_ms.quantiles: the 0th, 1st, ..., 100th percentiles
+_T_EDGES_MS = np.array(
+    [0, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 6e4, np.inf]
+)
+KINDS = ("read", "write")
+
+
+def measured(ops: pd.DataFrame, *, include_warmup: bool = False) -> pd.DataFrame:
+    """Return the operations a result counts: every one not marked as started in the warm-up.
+
+    This is the one warm-up rule of the summary, the plots, the timeline and the analysis
+    helpers. An ops table without a ``warmup`` column (a hand-made one) has no warm-up.
+
+    Args:
+        ops: the history, with the boolean ``warmup`` column of :data:`qsim.history.OPS_COLUMNS`.
+        include_warmup: keep the warm-up operations too.
+    """
+    if include_warmup or "warmup" not in ops:
+        return ops
+    return ops[~ops["warmup"].to_numpy(dtype=bool)]
+
+
+class Latencies:
+    """The latencies (ms) of a stream of operations: their exact sum and order statistics.
+
+    Args:
+        folder: where the sorted runs of a large stream are kept (see :class:`qsim.exact.SortedRuns`);
+            None keeps them in memory.
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.runs = SortedRuns(folder)
+        self._sum = ExactSum()
+
+    def add(self, latency_ms: np.ndarray) -> Latencies:
+        """Take more latencies; return self."""
+        latency_ms = np.asarray(latency_ms, dtype=float)
+        if latency_ms.size:
+            self.runs.add(latency_ms)
+            self._sum.add(latency_ms)
+        return self
+
+    @property
+    def size(self) -> int:
+        return self.runs.count
+
+    def mean(self) -> float | None:
+        """The mean, correctly rounded (None when empty)."""
+        return self._sum.mean()
+
+    def std(self, ddof: int = 1) -> float | None:
+        """The standard deviation as :func:`qsim.exact.exact_std` defines it, in one more pass."""
+        if self.size <= ddof:
+            return None
+        mean, squares = self.mean(), ExactSum()
+        for block in self.runs.blocks():
+            squares.add((block - mean) ** 2)
+        return math.sqrt(squares.divided_by(self.size - ddof))
+
+    def stats(self) -> dict:
+        """Return count, mean, p50, p90, p99, p999, max, quantiles and percentiles (None when empty).
+
+        Percentiles interpolate linearly between order statistics (numpy's default); the mean is
+        the exact sum over the count, rounded once.
+        """
+        stats: dict = {"count": self.size}
+        if not self.size:
+            return stats | {"mean": None} | dict.fromkeys(PERCENTILES) | {"max": None, "quantiles": None,
+                                                                           "percentiles": None}  # fmt: skip
+        levels = nines.grid_points(self.size)
+        values = self.runs.percentile(np.concatenate([list(PERCENTILES.values()), levels]))
+        stats["mean"] = self.mean()
+        stats.update({name: float(v) for name, v in zip(PERCENTILES, values, strict=False)})
+        stats["max"] = float(self.runs.max())
+        stats["quantiles"] = self.runs.quantile(QUANTILE_GRID).tolist()  # for CDFs across runs
+        # At qsim.nines.GRID, for percentile plots across runs; beyond what the sample resolves: None.
+        beyond = [None] * (len(nines.GRID) - len(levels))
+        stats["percentiles"] = values[len(PERCENTILES) :].tolist() + beyond
+        return stats
+
+    def close(self) -> None:
+        """Remove the runs kept on disk."""
+        self.runs.close()
+
+
+class KindStats:
+    """Count, availability, latency and failure reasons of the counted operations of one kind."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.count = self.ok = 0
+        self.errors: Counter = Counter()
+        self.latency = Latencies(folder)
+
+    def add(self, ops: pd.DataFrame) -> None:
+        """Take the chunk's operations of this kind (warm-up already left out)."""
+        ok = ops["ok"].to_numpy(dtype=bool)
+        self.count += len(ops)
+        self.ok += int(ok.sum())
+        self.errors.update(ops.loc[~ok, "error"].value_counts().to_dict())
+        self.latency.add(ops.loc[ok, "latency_ms"].to_numpy(dtype=float))
+
+    def result(self) -> dict:
+        """The ``reads`` or ``writes`` section of the summary; errors by count, then by text."""
+        errors = sorted(
+            ((str(text), int(n)) for text, n in self.errors.items() if n), key=lambda e: (-e[1], e[0])
+        )
+        return {
+            "count": self.count,
+            "ok": self.ok,
+            "availability": self.ok / self.count if self.count else None,
+            "latency_ms": self.latency.stats(),
+            "errors": dict(errors),
+        }
+
+
+class Staleness:
+    """Stale-read counts, the k distribution and t-visibility of the counted reads."""
+
+    def __init__(self) -> None:
+        self.checked = self.ok = self.stale = self.k_sum = 0
+        self.k: Counter = Counter()
+        self.probe: dict[float, list[int]] = {}  # probe delay -> [reads, stale]
+        self.bins: dict[int, list[int]] = {}  # bin of t_ms -> [reads, stale]
+        self.probed = False
+
+    def add(self, reads: pd.DataFrame) -> None:
+        """Take the chunk's reads (warm-up already left out)."""
+        self.ok += int(reads["ok"].sum())
+        self.probed |= "probe_delay_ms" in reads and bool(reads["probe_delay_ms"].notna().any())
+        checked = reads[reads["stale"].notna()]
+        stale = checked["stale"].to_numpy(dtype=bool)
+        k = checked["k"].to_numpy(dtype=np.int64)
+        self.checked += len(checked)
+        self.stale += int(stale.sum())
+        self.k_sum += int(k.sum())
+        self.k.update(dict(zip(*np.unique(k, return_counts=True), strict=True)))
+        if "probe_delay_ms" in checked:
+            delay = checked["probe_delay_ms"].to_numpy(dtype=float)
+            probed = ~np.isnan(delay)
+            _count_groups(self.probe, delay[probed], stale[probed])
+        _count_groups(self.bins, np.digitize(checked["t_ms"].to_numpy(), _T_EDGES_MS) - 1, stale)
+
+    def result(self) -> dict:
+        """The ``staleness`` section of the summary (see :func:`qsim.metrics.staleness_summary`)."""
+        from qsim.metrics import visibility_row  # metrics builds on this module
+
+        if self.probed:
+            curve = [visibility_row(t, *self.probe[t]) for t in sorted(self.probe)]
+        else:
+            curve = [
+                visibility_row(_T_EDGES_MS[b], *self.bins[b], t_hi_ms=_finite_or_none(_T_EDGES_MS[b + 1]))
+                for b in sorted(self.bins)
+            ]
+        return {
+            "reads_checked": self.checked,
+            "reads_unchecked": self.ok - self.checked,
+            "stale": self.stale,
+            "stale_fraction": self.stale / self.checked if self.checked else None,
+            "k": {str(k): int(self.k[k]) for k in sorted(self.k)},
+            "k_mean": float(self.k_sum) / self.checked if self.checked else None,
+            "t_visibility": curve,
+        }
+
+
+def _count_groups(groups: dict, group: np.ndarray, stale: np.ndarray) -> None:
+    """Add, per distinct value of ``group``, its reads and stale reads to ``groups``."""
+    values, inverse = np.unique(group, return_inverse=True)
+    reads = np.bincount(inverse, minlength=len(values))
+    stales = np.bincount(inverse, weights=stale, minlength=len(values)).astype(np.int64)
+    for value, n, s in zip(values.tolist(), reads.tolist(), stales.tolist(), strict=True):
+        entry = groups.setdefault(value, [0, 0])
+        entry[0] += n
+        entry[1] += s
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None  # JSON has no infinity
+
+
+class Summary:
+    """The reads, writes, availability and staleness sections of a run's summary.
+
+    Only the operations :func:`measured` keeps are counted (not those of the warm-up); staleness
+    was checked against the whole history, warm-up included.
+
+    Args:
+        folder: where large latency samples are kept (None: in memory).
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.kinds = {kind: KindStats(folder) for kind in KINDS}
+        self.staleness = Staleness()
+
+    def add(self, ops: pd.DataFrame) -> Summary:
+        """Take a chunk of the ops table; return self."""
+        ops = measured(ops)
+        is_read = (ops["kind"] == "read").to_numpy()
+        reads = ops[is_read]
+        self.kinds["read"].add(reads)
+        self.kinds["write"].add(ops[~is_read])
+        self.staleness.add(reads)
+        return self
+
+    def result(self) -> dict:
+        count = sum(kind.count for kind in self.kinds.values())
+        ok = sum(kind.ok for kind in self.kinds.values())
+        return {
+            "reads": self.kinds["read"].result(),
+            "writes": self.kinds["write"].result(),
+            "availability": ok / count if count else None,
+            "staleness": self.staleness.result(),
+        }
+
+    def latencies(self) -> dict[str, Latencies]:
+        """The latencies of the counted ok operations, by kind."""
+        return {kind: stats.latency for kind, stats in self.kinds.items()}
+
+    def close(self) -> None:
+        for kind in self.kinds.values():
+            kind.latency.close()

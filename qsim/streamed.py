@@ -1,0 +1,176 @@
+"""A run's history analysed out of core: records spilled to disk, checked per key, written in op_id order.
+
+The recorder hands finished operations on in op_id order (:class:`qsim.model.recorder.Recorder`);
+they are appended to a spool file. After the run:
+
+1. the spool is split by key into buckets of about ``chunk_ops`` operations each, and each bucket
+   (every operation of its keys) gets the checks that look at a key's whole history: staleness
+   (:mod:`qsim.staleness`), lost writes (:mod:`qsim.durability`) and the hot keys;
+2. the checked records are split by op_id into ranges of the same size, and each range, in op_id
+   order, becomes the rows of ``ops.parquet`` (one row group each) and feeds the digest
+   (:mod:`qsim.digest`) that makes the summary and the timeline.
+
+Every step holds one bucket or one range at a time, so memory is bounded by ``chunk_ops`` (and by
+the operations of the busiest key), not by the length of the run. The rows and every number are the
+ones the in-memory path gives: the checks are per key, and the digest does not depend on chunking.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from qsim.durability import durability_summary
+from qsim.history import add_probe_delays, ops_frame
+from qsim.spool import CHUNK_OPS, RECORD, Partition, RecordFile, to_columns, to_records
+from qsim.staleness import check_staleness
+
+
+class Spill:
+    """The scratch folder of one streamed run: the spool and the partitions made from it."""
+
+    def __init__(self, folder: Path, chunk_ops: int = CHUNK_OPS) -> None:
+        self.folder, self.chunk_ops = folder, chunk_ops
+        folder.mkdir(parents=True, exist_ok=True)
+        self.spool = RecordFile(folder / "spool.bin")
+
+    def append(self, columns: dict[str, np.ndarray]) -> None:
+        """Take a hand-over of the recorder (the sink of :class:`Recorder`)."""
+        self.spool.append(to_records(columns))
+
+    def by_key(self) -> Partition:
+        """Split the spool into key buckets of about ``chunk_ops`` operations; remove the spool."""
+        buckets = Partition(self.folder, "key", max(1, math.ceil(self.spool.count / self.chunk_ops)))
+        count = len(buckets.files)
+        for records in self.spool.chunks(self.chunk_ops):
+            buckets.add(records, records["key"] % count)
+        self.spool.remove()
+        return buckets
+
+
+class KeyChecks:
+    """The checks over each key's whole history: staleness verdicts, durability and hot keys.
+
+    Args:
+        held: the versions replicas hold at the end of the run (key, version), all keys.
+        warmup_ms: operations that start before it are warm-up ones.
+        names: the node names.
+        partial: the run stopped on an error, so some held versions are of writes never recorded.
+    """
+
+    def __init__(self, held: pd.DataFrame, warmup_ms: float, names: list[str], *, partial=False) -> None:
+        self._held, self._warmup_ms, self._names, self._partial = held, warmup_ms, names, partial
+        self.durability = {"acknowledged_writes": 0, "lost_writes": 0, "lww_lost_updates": 0}
+        self.hot = HotKeys()
+
+    def check(self, records: np.ndarray) -> np.ndarray:
+        """Return the records of some keys (every operation of those keys), with their verdicts set."""
+        records = records[np.argsort(records["op_id"], kind="stable")]
+        ops = ops_frame(to_columns(records), self._names)
+        verdicts = check_staleness(ops)
+        checked = verdicts["stale"].notna().to_numpy()
+        records["stale"] = np.where(checked, verdicts["stale"].fillna(False).to_numpy(bool), -1)
+        records["k"] = verdicts["k"].fillna(0).to_numpy(np.int64)
+        records["t_ms"] = verdicts["t_ms"].to_numpy()
+        held = self._held[np.isin(self._held["key"].to_numpy(), np.unique(records["key"]))]
+        if self._partial:  # copies of writes that never finished: the history stops before them
+            held = held[held["version"].isin(records["op_id"][records["is_write"]])]
+        for name, value in durability_summary(ops, held).items():
+            if name in self.durability:
+                self.durability[name] += value
+        self.hot.add(ops[ops["start_ms"].to_numpy() >= self._warmup_ms])
+        return records
+
+    def durability_summary(self) -> dict:
+        """The summary's ``durability`` section over every key checked."""
+        acknowledged = self.durability["acknowledged_writes"]
+        lost = self.durability["lost_writes"]
+        return {
+            "acknowledged_writes": acknowledged,
+            "lost_writes": lost,
+            "lost_fraction": lost / acknowledged if acknowledged else None,
+            "lww_lost_updates": self.durability["lww_lost_updates"],
+        }
+
+
+class HotKeys:
+    """The ten keys with the most counted operations, from parts that each hold whole keys."""
+
+    TOP = 10
+
+    def __init__(self) -> None:
+        self._top = pd.DataFrame({"read": [], "write": [], "ops": []}, dtype=np.int64)
+
+    def add(self, ops: pd.DataFrame) -> HotKeys:
+        """Take the counted operations of some keys (every one of those keys); return self."""
+        counts = ops.groupby("key", observed=True)["kind"].value_counts().unstack(fill_value=0)
+        counts = counts.reindex(columns=["read", "write"], fill_value=0)
+        self._top = self._best(pd.concat([self._top, counts.assign(ops=counts.sum(axis=1))]))
+        return self
+
+    def _best(self, counts: pd.DataFrame) -> pd.DataFrame:
+        # Most operations first, and among equals the smaller key (a stable sort of keys in order).
+        return counts.sort_index().sort_values("ops", ascending=False, kind="stable").head(self.TOP)
+
+    def result(self) -> list[dict]:
+        return [
+            {"key": int(key), "ops": int(row["ops"]), "reads": int(row["read"]), "writes": int(row["write"])}
+            for key, row in self._top.iterrows()
+        ]
+
+
+def by_op_range(buckets: Partition, checks: KeyChecks, folder: Path, chunk_ops: int, count: int) -> Partition:
+    """Check every key bucket and split the checked records into op_id ranges; remove the buckets."""
+    ranges = Partition(folder, "ops", max(1, math.ceil(count / chunk_ops)))
+    for bucket in buckets:
+        records = checks.check(bucket.read())
+        bucket.remove()
+        ranges.add(records, np.minimum(records["op_id"] // chunk_ops, len(ranges.files) - 1))
+    return ranges
+
+
+def write_ops(
+    ranges: Partition, path: Path, table: Callable[[dict, pd.DataFrame], pd.DataFrame], consume: Callable
+) -> None:
+    """Write ``ops.parquet`` at ``path``, one row group per op_id range, in op_id order.
+
+    Args:
+        table: builds a range's rows from its recorder columns and its verdicts.
+        consume: called with each range's rows (the digest).
+    """
+    writer = None
+    try:
+        for part in ranges:
+            records = part.read()
+            part.remove()
+            records = records[np.argsort(records["op_id"], kind="stable")]
+            rows = table(to_columns(records), verdict_frame(records))
+            arrow = pa.Table.from_pandas(rows, preserve_index=False, schema=writer.schema if writer else None)
+            if writer is None:
+                writer = pq.ParquetWriter(path, arrow.schema)
+            writer.write_table(arrow)
+            consume(rows)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def verdict_frame(records: np.ndarray) -> pd.DataFrame:
+    """The staleness columns of :func:`qsim.staleness.check_staleness` from checked records."""
+    checked = records["stale"] >= 0
+    return pd.DataFrame(
+        {
+            "stale": pd.arrays.BooleanArray(records["stale"] == 1, mask=~checked),
+            "k": pd.arrays.IntegerArray(records["k"].astype(np.int64), mask=~checked),
+            "t_ms": np.where(checked, records["t_ms"], np.nan),
+        }
+    )
+
+
+__all__ = ["CHUNK_OPS", "RECORD", "HotKeys", "KeyChecks", "Spill", "add_probe_delays", "by_op_range"]
