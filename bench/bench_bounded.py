@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 SCENARIO = Path(__file__).parent / "scenarios" / "core.yaml"
+RATE_PER_S = 2000  # core.yaml's arrival rate
 IN_MEMORY = 1 << 26  # the largest --chunk-ops: nothing streams below 67M operations
 CHILD = """
 import resource, sys
@@ -34,7 +35,9 @@ finally:
 
 def measure(ops: int, out: Path, chunk_ops: int | None) -> dict:
     """Run one ``qsim run`` of ``ops`` operations in a fresh process; return its peak RSS and time."""
-    args = ["run", str(SCENARIO), "--set", f"workload.max_ops={ops}", "--out", str(out), "-q"]
+    duration_s = ops / RATE_PER_S * 1.01 + 10  # the scenario's duration is only a bound beyond max_ops
+    args = ["run", str(SCENARIO), "--set", f"workload.max_ops={ops}", "--set", f"duration={duration_s:.0f}s"]
+    args += ["--out", str(out), "-q"]
     if chunk_ops is not None:
         args += ["--chunk-ops", str(chunk_ops)]
     started = time.perf_counter()
@@ -60,13 +63,17 @@ def main() -> None:
         for mode, chunk in modes:
             row = measure(ops, root / f"{mode.replace(' ', '-')}-{ops}", chunk) | {"mode": mode}
             rows.append(row)
-            print(f"{mode:>9}  {ops:>11,} ops  peak RSS {row['peak_bytes'] / 2**20:8.0f} MiB  "
-                  f"{row['wall_s']:7.1f} s  ({row['peak_bytes'] / ops:6.1f} bytes/op)", flush=True)  # fmt: skip
+            if row["ops_in_run"] != ops:
+                raise SystemExit(f"the run simulated {row['ops_in_run']:,} operations, not {ops:,}")
+            peak = row["peak_bytes"]
+            print(f"{mode:>9}  {ops:>11,} ops  peak RSS {peak / 2**20:8.0f} MiB  {row['wall_s']:7.1f} s  "
+                  f"({peak / ops:6.1f} bytes/op)", flush=True)  # fmt: skip
     streamed = [r for r in rows if r["mode"] == "streamed"]
     if len(streamed) >= 2:
         first, last = streamed[0], streamed[-1]
         growth = last["peak_bytes"] / first["peak_bytes"] - 1
-        print(f"peak RSS growth {first['ops']:,} -> {last['ops']:,} ops, streamed: {growth:+.1%} (target < +20%)")
+        span = f"{first['ops']:,} -> {last['ops']:,} ops"
+        print(f"peak RSS growth {span}, streamed: {growth:+.1%} (target < +20%)")
     print(f"run folders: {root}")
 
 

@@ -156,6 +156,12 @@ def _traced(trace: dict) -> str:
     help="Operations held in memory at a time: a longer run streams its history to disk and analyses "
     "it N operations at a time (same results). Lower it to use less memory.",
 )
+@click.option(
+    "--ops-table",
+    is_flag=True,
+    help="--engine montecarlo: also write ops.parquet, one row per write and read of each trial "
+    "(the summary and plots need none; several times slower).",
+)
 def run(
     scenario: Path,
     seed: int | None,
@@ -167,6 +173,7 @@ def run(
     trace_messages: int | None,
     trace_around: str | int | None,
     chunk_ops: int,
+    ops_table: bool,
 ) -> None:
     """Run SCENARIO once and write its results folder.
 
@@ -183,6 +190,11 @@ def run(
     started = time.perf_counter()
 
     trace_count = _trace_count(trace_messages, trace_around, engine)
+    if ops_table and engine != "montecarlo":
+        raise click.UsageError(
+            "--ops-table: applies to --engine montecarlo only "
+            "(the discrete-event engine always writes ops.parquet)"
+        )
     loaded, as_given = load_scenario_given(scenario, overrides)
     _warn([loaded], scenario)
     if out is not None:  # before the run, not after it
@@ -192,7 +204,7 @@ def run(
     if engine == "montecarlo":
         from qsim.analysis import montecarlo
 
-        result = montecarlo.run(loaded, seed, progress)
+        result = montecarlo.run(loaded, seed, progress, table=ops_table)
     elif trace_count:
         from qsim.tracing import traced_run
 

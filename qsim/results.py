@@ -231,7 +231,8 @@ def run_figures(latency: pd.DataFrame | dict, summary: dict, faults, timeline, n
 
     Args:
         latency: the ops table, or the latencies of its counted ok operations by kind
-            (:class:`qsim.digest.Latencies`): what the latency plots draw.
+            (:class:`qsim.digest.Latencies`): what the latency plots draw. None: no latency plots
+            (a Monte Carlo run that kept no ops table is redrawn without them).
         regions: each node's region, so that the node plot marks a region's fault on its nodes' rows.
     """
     from qsim import plots  # matplotlib loads only when something is drawn
@@ -240,23 +241,32 @@ def run_figures(latency: pd.DataFrame | dict, summary: dict, faults, timeline, n
     # The node samples use the same windows, whole ones only; the timeline's last may be cut at the end.
     window_ms = float(widths_ms.max()) if len(widths_ms) else None
     stale = f"Stale reads per window (fraction of checked reads) - {title}"
+    by_latency = (None, None)
+    if latency is not None:
+        by_latency = (
+            plots.latency_percentiles(latency, f"Latency by percentile (ms), ok operations - {title}"),
+            plots.latency_cdf(latency, f"Latency CDF (ms), ok operations - {title}"),
+        )
     figures = (
-        plots.latency_percentiles(latency, f"Latency by percentile (ms), ok operations - {title}"),
-        plots.latency_cdf(latency, f"Latency CDF (ms), ok operations - {title}"),
+        *by_latency,
         plots.t_visibility(summary, f"t-visibility: P(consistent) against t (ms) - {title}"),
         plots.availability_timeline(timeline, faults, f"Availability per window (fraction ok) - {title}"),
         plots.staleness_timeline(timeline, faults, stale),
         plots.node_load(nodes, faults, f"Load per node - {title}", window_ms=window_ms, regions=regions),
     )
-    return dict(zip(PLOTS, figures, strict=True))
+    drawn = dict(zip(PLOTS, figures, strict=True))
+    return {name: figure for name, figure in drawn.items() if figure is not None}
 
 
 def redraw_run(path: str | Path) -> list[Path]:
-    """Draw every plot of a saved run again from its files; return the files written."""
+    """Draw every plot of a saved run again from its files; return the files written.
+
+    A Monte Carlo run that kept no ops table keeps its latency plots as they are.
+    """
     saved = load_run(path)
     title = f"{saved.summary['scenario']} ({saved.summary['run_id']})"
     with scratch_folder(saved.path) as scratch:  # the latencies of a long run wait there on disk
-        latencies = saved.latencies(scratch)
+        latencies = saved.latencies(scratch) if saved.has_ops else None  # none: keep the latency plots
         figures = run_figures(
             latencies,
             saved.summary,
@@ -267,7 +277,7 @@ def redraw_run(path: str | Path) -> list[Path]:
             regions=_regions(saved),
         )
         files = {name: png_bytes(figure) for name, figure in figures.items()}
-        for latency in latencies.values():
+        for latency in (latencies or {}).values():
             latency.close()
     if saved.messages is not None:
         from qsim import diagram
@@ -311,14 +321,27 @@ class SavedRun:
     nodes: pd.DataFrame  # per-node load per window
     given: str | None = None  # the text of scenario.yaml (None: written before qsim kept it)
 
+    @property
+    def has_ops(self) -> bool:
+        """Whether the run kept its ops table (a Monte Carlo run keeps one only when asked)."""
+        return (self.path / "ops.parquet").exists()
+
     @cached_property
     def ops(self) -> pd.DataFrame:
         """The whole ops table.
 
         Raises:
-            ResultsError: if ops.parquet cannot be read.
+            ResultsError: if ops.parquet cannot be read, or the run kept none.
         """
+        self._require_ops()
         return self._with_warmup(read_table(self.path / "ops.parquet", OPS_NEEDED))
+
+    def _require_ops(self) -> None:
+        if not self.has_ops and self.manifest.get("engine") == "montecarlo":
+            raise ResultsError(
+                f"{self.path / 'ops.parquet'}: this Monte Carlo run kept no per-trial table; "
+                "run it again with --ops-table to keep one"
+            )
 
     def ops_chunks(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """The ops table one row group at a time, in op_id order (only ``columns``, if given).
@@ -326,6 +349,7 @@ class SavedRun:
         Raises:
             ResultsError: if ops.parquet cannot be read.
         """
+        self._require_ops()
         path = self.path / "ops.parquet"
         try:
             file = pq.ParquetFile(path)
@@ -363,13 +387,15 @@ def load_run(path: str | Path) -> SavedRun:
     """
     path = Path(path)
     scenario = read_mapping(path / "scenario.resolved.yaml")
-    _has(path / "ops.parquet", read_columns(path / "ops.parquet"), OPS_NEEDED, "column")
+    manifest = read_mapping(path / "manifest.json")
+    if (path / "ops.parquet").exists() or manifest.get("engine") != "montecarlo":  # optional for Monte Carlo
+        _has(path / "ops.parquet", read_columns(path / "ops.parquet"), OPS_NEEDED, "column")
     optional = {name: path / f"{name}.parquet" for name in ("messages", "nodes")}
     optional = {name: read_table(file) for name, file in optional.items() if file.exists()}
     return SavedRun(
         path=path,
         scenario=scenario,
-        manifest=read_mapping(path / "manifest.json"),
+        manifest=manifest,
         summary=read_mapping(path / "summary.json", SUMMARY_NEEDED),
         faults=read_table(path / "faults.parquet"),
         timeline=read_table(path / "timeline.parquet"),

@@ -115,8 +115,8 @@ def test_a_probe_run_reports_trials_as_it_goes_past_its_duration():
 def test_a_monte_carlo_run_reports_each_delay_and_keeps_its_result():
     scenario = qsim.load_scenario(SCENARIOS / "pbs-probe.yaml")
     calls = []
-    plain = montecarlo.run(scenario)
-    watched = montecarlo.run(scenario, progress=lambda *call: calls.append(call))
+    plain = montecarlo.run(scenario, table=True)
+    watched = montecarlo.run(scenario, progress=lambda *call: calls.append(call), table=True)
     trials = scenario.workload.arrival.trials
     assert calls == [(trials * (i + 1), trials * 6, "trials") for i in range(6)]
     assert plain.ops.equals(watched.ops)

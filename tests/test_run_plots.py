@@ -31,7 +31,7 @@ def quick():
 @pytest.fixture(scope="module")
 def probe():
     """The Monte Carlo engine on pbs-probe: 6000 reads and writes whose latency spans decades."""
-    return montecarlo.run(scenario("pbs-probe", "workload.arrival.trials=1000"))
+    return montecarlo.run(scenario("pbs-probe", "workload.arrival.trials=1000"), table=True)
 
 
 @pytest.fixture(scope="module")

@@ -112,7 +112,7 @@ def test_monte_carlo_trials_are_never_warm_up(tmp_path):
     scenario = qsim.load_scenario(
         SCENARIOS / "pbs-probe.yaml", ["workload.arrival.trials=50", "warmup=20ms", "duration=1s"]
     )
-    result = montecarlo.run(scenario)
+    result = montecarlo.run(scenario, table=True)
     assert result.ops["warmup"].dtype == bool and not result.ops["warmup"].any()
     assert list(result.ops.columns) == [c for c in OPS_COLUMNS if c in result.ops]
     trials = 6 * 50

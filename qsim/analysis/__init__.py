@@ -24,5 +24,15 @@ __all__ = [
     "load_sweep",
     "node_load",
     "stale_fraction",
+    "t_for_consistency",
     "t_visibility",
 ]
+
+
+def __getattr__(name: str):
+    # The Monte Carlo engine loads on first use: saved results need none of it.
+    if name == "t_for_consistency":
+        from qsim.analysis.montecarlo_summary import t_for_consistency
+
+        return t_for_consistency
+    raise AttributeError(f"module 'qsim.analysis' has no attribute {name!r}")

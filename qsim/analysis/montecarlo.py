@@ -11,11 +11,17 @@ those message kinds. The client coordinates, replicas answer on arrival, nothing
 - the read takes the first R answers (its latency is the R-th smallest R_j + S_j) and is
   consistent iff one of them held the write.
 
+Which R replicas answer first does not depend on t, so the read is consistent at every delay
+t >= t* = min over those R replicas j of (W_j - R_j) - c, and at none below: t* is the trial's
+``consistent_from_ms`` (infinite when none of them received the write, which no delay mends).
+
 As in the discrete-event engine, an operation whose quorum is not complete ``quorum.timeout`` ms
 after it started fails then; a read after a failed write starts at timeout + t, and a read is only
 checked for staleness when it and its write succeeded. Quorums are chosen at random or, with
 ``replica_selection: ring``, as the first replicas of the key's preference list. Answers at the
-same instant (only possible with atoms such as constants) count in replica order.
+same instant (only possible with atoms such as constants) count in replica order. With
+``network.regions`` latencies, each operation's coordinator sits in a random region: see
+:mod:`qsim.analysis.wars_wan`.
 
 Trials are independent across the delays t. :func:`applies` says when the model is the scenario,
 :func:`wars` runs it, and :func:`run` turns it into a :class:`qsim.outcome.RunResult`.
@@ -27,19 +33,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import numpy as np
-import pandas as pd
 
+from qsim.analysis.wars_wan import KINDS, RegionModel, region_checks, region_model
 from qsim.errors import QsimError
-from qsim.history import faults_frame
-from qsim.metrics import summarize
-from qsim.model.recorder import ERROR_TEXT, NO_VERSION, QUORUM_TIMEOUT
 from qsim.outcome import RunResult, runtime
 from qsim.outcome import manifest as describe
 from qsim.rng import RandomStreams
-from qsim.scenario import Scenario, run_id, with_seed
-from qsim.timeline import availability_timeline, fault_windows_summary
+from qsim.scenario import Scenario, with_seed
 
 CHUNK_ELEMENTS = 1 << 20  # trials x replicas drawn at once (~350k trials at N=3, ~70 MB)
 
@@ -54,7 +57,13 @@ class WarsResult:
     fresh: np.ndarray  # one of the first R responses held the write
     write_replies: np.ndarray  # acks before the outcome: W if in time, fewer on a timeout
     read_replies: np.ndarray  # responses before the outcome: R if in time, fewer on a timeout
+    consistent_from_ms: np.ndarray  # t*: the read is consistent at delay t iff t >= t* (where checked)
     timeout_ms: float
+    # With region-pair latencies: the coordinator region (an index into ``regions``) of each
+    # write and read; None when every route is the network's.
+    write_region: np.ndarray | None = None
+    read_region: np.ndarray | None = None
+    regions: tuple[str, ...] = ()
 
     @property
     def trials(self) -> int:
@@ -98,11 +107,11 @@ def applies(scenario: Scenario) -> list[str]:
     network, quorum, repair = scenario.network, scenario.quorum, scenario.repair
     service = scenario.cluster.replica.service_time
     arrival = scenario.workload.arrival.type
-    faults, regions, links = len(scenario.faults), len(network.regions), len(network.links)
+    faults, links = len(scenario.faults), len(network.links)
     checks = [  # (field, whether it fits, what the model needs, what the scenario has)
         ("faults", faults == 0, "models a fault-free cluster", _count(faults, "fault")),
         ("network.loss", network.loss == 0, "needs loss 0 (every message arrives)", f"{network.loss:g}"),
-        ("network.regions", regions == 0, "needs no region-pair overrides", _count(regions, "override")),
+        *region_checks(scenario),
         ("network.links", links == 0, "needs no link overrides", _count(links, "override")),
         (
             "cluster.replica.service_time",
@@ -160,18 +169,27 @@ def wars(
     trials_per_t: int,
     rng: np.random.Generator,
     progress: Callable[[float, float, str], None] | None = None,
+    *,
+    delays_ms: tuple[float, ...] | None = None,
+    reads_from: Literal["random", "writer"] = "random",
 ) -> WarsResult:
     """Run ``trials_per_t`` independent write-then-read trials at each of the scenario's probe delays.
 
     Args:
         progress: called as ``progress(done, total, "trials")`` after each batch of trials drawn
             (at least once per delay).
+        delays_ms: the delays t to run, ms, instead of the scenario's.
+        reads_from: with region-pair latencies, where each read's coordinator is: in a region
+            drawn independently of its write's (``"random"``, the PBS WAN model), or in the
+            write's (``"writer"``, as the discrete-event probe, which reads from the writing client).
 
     Raises:
         QsimError: if the model does not apply to ``scenario`` (see :func:`applies`).
     """
     _require(scenario)
-    delays = np.asarray(scenario.workload.arrival.delays, dtype=float)
+    delays = np.asarray(scenario.workload.arrival.delays if delays_ms is None else delays_ms, dtype=float)
+    regions = region_model(scenario)
+    random_regions = regions is not None and regions.random_coordinators
     shape = (len(delays), trials_per_t)
     out = {
         "write_latency_ms": np.empty(shape),
@@ -179,25 +197,38 @@ def wars(
         "fresh": np.empty(shape, dtype=bool),
         "write_replies": np.empty(shape, dtype=np.int8),
         "read_replies": np.empty(shape, dtype=np.int8),
+        "consistent_from_ms": np.empty(shape),
     }
+    if random_regions:
+        out |= {
+            "write_region": np.empty(shape, dtype=np.int16),
+            "read_region": np.empty(shape, dtype=np.int16),
+        }
     chunk = max(1, CHUNK_ELEMENTS // scenario.quorum.n)
     for row, t in enumerate(delays):
         for begin in range(0, trials_per_t, chunk):
             end = min(begin + chunk, trials_per_t)
-            for name, values in zip(out, _trials(scenario, float(t), end - begin, rng), strict=True):
+            drawn = _trials(scenario, float(t), end - begin, rng, regions, reads_from == "writer")
+            for name, values in zip(out, drawn, strict=True):
                 out[name][row, begin:end] = values
             if progress is not None:
                 progress(row * trials_per_t + end, len(delays) * trials_per_t, "trials")
-    return WarsResult(delays_ms=delays, timeout_ms=scenario.quorum.timeout, **out)
+    names = regions.regions if random_regions else ()
+    return WarsResult(delays_ms=delays, timeout_ms=scenario.quorum.timeout, regions=names, **out)
 
 
-def _trials(scenario: Scenario, t: float, m: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """Return write latency, read latency, fresh, write replies and read replies of ``m`` trials."""
+def _trials(
+    scenario: Scenario,
+    t: float,
+    m: int,
+    rng: np.random.Generator,
+    regions: RegionModel | None = None,
+    same_region: bool = False,
+) -> tuple[np.ndarray, ...]:
+    """Return write latency, read latency, fresh, write and read replies, t* (and regions) of ``m`` trials."""
     quorum, timeout = scenario.quorum, scenario.quorum.timeout
-    n = quorum.n
-    write_request, write_ack, read_request, read_response = (
-        _spec(scenario, kind).sample(rng, m * n).reshape(m, n)
-        for kind in ("write_request", "write_ack", "read_request", "read_response")
+    write_request, write_ack, read_request, read_response, where = _delays(
+        scenario, m, rng, regions, same_region
     )
     acked = write_request + write_ack
     if quorum.write_fanout == "quorum":  # the others never receive the write
@@ -207,17 +238,44 @@ def _trials(scenario: Scenario, t: float, m: int, rng: np.random.Generator) -> t
     answered = read_request + read_response
     if quorum.read_fanout == "quorum":
         answered[~_chosen(scenario, rng, m, quorum.r)] = np.inf
-    # Replica j holds the write when its read request arrives: W_j <= c + t + R_j.
-    start = np.minimum(commit, timeout) + t
-    held = write_request <= start[:, None] + read_request
-    read_latency, fresh = _first_answers(answered, held, quorum.r)
+    read_latency, first = _first_answers(answered, quorum.r)
+    # Replica j holds the write when its read request arrives: W_j <= c + t + R_j, that is
+    # W_j - R_j <= c + t. The read is fresh iff the least W_j - R_j of its first R answers is.
+    if quorum.r == 1:
+        at = first + quorum.n * np.arange(m)
+        earliest = write_request.ravel()[at] - read_request.ravel()[at]
+    else:
+        margin = write_request - read_request
+        np.copyto(margin, np.inf, where=~first)
+        earliest = _row_min(margin)
+    fresh = earliest <= np.minimum(commit, timeout) + t
+    consistent_from = earliest - commit
     return (
         commit,
         read_latency,
         fresh,
         _replies(acked, commit, quorum.w, timeout),
         _replies(answered, read_latency, quorum.r, timeout),
+        consistent_from,
+        *where,
     )
+
+
+def _delays(
+    scenario: Scenario, m: int, rng: np.random.Generator, regions: RegionModel | None, same_region: bool
+) -> tuple:
+    """Return the (m, n) W, A, R and S delays and, if each operation draws its region, the regions."""
+    n = scenario.quorum.n
+    if regions is None:
+        drawn = [_spec(scenario, kind).sample(rng, m * n).reshape(m, n) for kind in KINDS]
+        return (*drawn, ())
+    if not regions.random_coordinators:
+        return (*(regions.sample(kind, regions.lane_regions[0], rng, m) for kind in KINDS), ())
+    write_region = regions.draw_regions(rng, m)
+    read_region = write_region if same_region else regions.draw_regions(rng, m)
+    write_request, write_ack = (regions.sample(kind, write_region, rng, m) for kind in KINDS[:2])
+    read_request, read_response = (regions.sample(kind, read_region, rng, m) for kind in KINDS[2:])
+    return write_request, write_ack, read_request, read_response, (write_region, read_region)
 
 
 def _spec(scenario: Scenario, kind: str):
@@ -244,21 +302,30 @@ def _kth_smallest(values: np.ndarray, k: int) -> np.ndarray:
     return np.partition(values, k - 1, axis=1)[:, k - 1]
 
 
-def _first_answers(answered: np.ndarray, held: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the R-th answer time of each row and whether one of the first R answers was held.
+def _row_min(values: np.ndarray) -> np.ndarray:
+    """Return the least value of each row (column by column: faster than ``min(axis=1)`` on few columns)."""
+    least = values[:, 0].copy()
+    for column in range(1, values.shape[1]):
+        np.minimum(least, values[:, column], out=least)
+    return least
 
+
+def _first_answers(answered: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the R-th answer time of each row and which answers came first.
+
+    For R = 1 the second value is the column of the first answer; otherwise a mask of the first R.
     Answers at the same time count in column order.
     """
     if r == 1:
-        rows, first = np.arange(len(answered)), answered.argmin(axis=1)
-        return answered[rows, first], held[rows, first]
+        first = answered.argmin(axis=1)
+        return answered[np.arange(len(answered)), first], first
     kth = _kth_smallest(answered, r)
     first = answered <= kth[:, None]
     if first.sum() != first.shape[0] * r:  # ties at the R-th answer: keep the earliest columns
         tied = answered == kth[:, None]
         needed = r - (answered < kth[:, None]).sum(axis=1)
         first = (answered < kth[:, None]) | (tied & (np.cumsum(tied, axis=1) <= needed[:, None]))
-    return kth, (held & first).any(axis=1)
+    return kth, first
 
 
 def _replies(arrivals: np.ndarray, outcome: np.ndarray, needed: int, timeout_ms: float) -> np.ndarray:
@@ -271,26 +338,36 @@ def _replies(arrivals: np.ndarray, outcome: np.ndarray, needed: int, timeout_ms:
 
 
 def run(
-    scenario: Scenario, seed: int | None = None, progress: Callable[[float, float, str], None] | None = None
+    scenario: Scenario,
+    seed: int | None = None,
+    progress: Callable[[float, float, str], None] | None = None,
+    *,
+    table: bool = False,
 ) -> RunResult:
     """Run the Monte Carlo engine on a probe scenario and return a result like :func:`qsim.simulate`'s.
 
-    Runs ``workload.arrival.trials`` trials per probe delay from the ``"montecarlo"`` random stream,
-    and lays them out one after another on a synthetic time axis, as a probe with concurrency 1
-    would run them: trial i writes key i, and the delays take turns. That axis is not a simulated
-    clock: the runtime and manifest give ``sim_ms`` None and the number of ``trials``, the
-    timeline has no windows, and no trial is a warm-up one (trials are independent, so every one
-    counts, whatever ``warmup`` says). The result's run id is the scenario's with ``-mc``
-    appended, so it never overwrites the discrete-event run of the scenario.
+    Runs ``workload.arrival.trials`` trials per probe delay from the ``"montecarlo"`` random stream.
+    The summary comes straight from the trials' arrays, with ``staleness.t_at_probability``: the
+    exact t at which P(consistent) reaches each of 0.9, 0.99, 0.999 and 0.9999. The trials lie one after
+    another on a synthetic axis, as a probe with concurrency 1 would run them (see
+    :func:`qsim.analysis.montecarlo_summary.ops_history`); that axis is not a simulated clock:
+    the runtime and manifest give ``sim_ms`` None and the number of ``trials``, the timeline has
+    no windows, and no trial is a warm-up one (trials are independent, so every one counts,
+    whatever ``warmup`` says). The result's run id is the scenario's with ``-mc`` appended, so it
+    never overwrites the discrete-event run of the scenario.
 
     Args:
         scenario: a validated scenario that :func:`applies` accepts.
         seed: replaces ``scenario.seed`` when given.
         progress: called as ``progress(done, total, "trials")`` as trials are drawn (see :func:`wars`).
+        table: also build the per-trial ops table (two rows per trial) as the result's ``ops``;
+            otherwise ``ops`` is None and ``sorted_latency`` carries the latencies the plots draw.
 
     Raises:
         QsimError: if the model does not apply to ``scenario``, listing every reason.
     """
+    from qsim.analysis import montecarlo_summary as summaries  # it builds on this module
+
     if seed is not None:
         scenario = with_seed(scenario, seed)
     _require(scenario)
@@ -300,15 +377,14 @@ def run(
     outcome = wars(scenario, scenario.workload.arrival.trials, rng, progress)
     engine_s = time.perf_counter() - wall_start
 
-    ops = ops_history(outcome, [node.name for node in scenario.cluster.nodes])
-    faults = faults_frame([])
-    # Trials have no clock to lay windows on: the timeline has none (the plots say why).
-    timeline = availability_timeline(ops.iloc[:0], scenario.metrics.window)
-    summary = _summary(scenario, ops, faults)
+    latencies = summaries.ok_latencies(outcome)
+    summary = summaries.summary_from_arrays(scenario, outcome, latencies)
+    ops = summaries.ops_history(outcome, [node.name for node in scenario.cluster.nodes]) if table else None
+    timeline = summaries.empty_timeline(scenario.metrics.window)
     wall_s = time.perf_counter() - wall_start
     trials = outcome.fresh.size
     summary["runtime"] = runtime(
-        wall_s=wall_s, engine_s=engine_s, sim_ms=None, ops=len(ops), events=None, trials=trials
+        wall_s=wall_s, engine_s=engine_s, sim_ms=None, ops=2 * trials, events=None, trials=trials
     )
     manifest = describe(
         summary,
@@ -320,95 +396,14 @@ def run(
         error=None,
         trials=trials,
     )
-    return RunResult(scenario, summary["run_id"], ops, summary, manifest, faults, timeline)
-
-
-def ops_history(outcome: WarsResult, node_names: list[str]) -> pd.DataFrame:
-    """Return the trials as an ops table (:data:`qsim.history.OPS_COLUMNS`), staleness verdicts included.
-
-    Trial i (delay i mod T, T delays) is write op 2i and read op 2i+1 of key i, on client 0, which
-    coordinates them; it starts when trial i-1's read ended. A failed operation ends at its
-    timeout with version -1, as in the engine. A read returns the write (version 2i) when fresh;
-    it is checked when it and its write succeeded, and then stale with k = 1 or fresh with k = 0.
-    No operation is a warm-up one: trials are independent.
-    """
-    count = outcome.fresh.size
-    delay = np.tile(outcome.delays_ms, outcome.trials)  # trial-major, so the delays take turns
-
-    def by_trial(values: np.ndarray) -> np.ndarray:
-        return values.T.ravel()
-
-    write_ok, read_ok = by_trial(outcome.write_ok), by_trial(outcome.read_ok)
-    write_latency = np.where(write_ok, by_trial(outcome.write_latency_ms), outcome.timeout_ms)
-    read_latency = np.where(read_ok, by_trial(outcome.read_latency_ms), outcome.timeout_ms)
-    fresh, checked = by_trial(outcome.fresh), write_ok & read_ok
-    write_start = np.concatenate([[0.0], np.cumsum(write_latency + delay + read_latency)[:-1]])
-    read_start = write_start + write_latency + delay
-    write_id = 2 * np.arange(count, dtype=np.int64)
-
-    def interleave(write: np.ndarray, read: np.ndarray) -> np.ndarray:
-        values = np.empty(2 * count, dtype=np.result_type(write, read))
-        values[0::2], values[1::2] = write, read
-        return values
-
-    ok = interleave(write_ok, read_ok)
-    start = interleave(write_start, read_start)
-    latency = interleave(write_latency, read_latency)
-    nan = np.full(count, np.nan)
-    verdict = interleave(np.zeros(count, bool), checked & ~fresh)
-    verdict_mask = interleave(np.ones(count, bool), ~checked)
-    return pd.DataFrame(
-        {
-            "op_id": np.arange(2 * count, dtype=np.int64),
-            "client": np.zeros(2 * count, dtype=np.int32),
-            "kind": pd.Categorical.from_codes(np.tile(np.array([1, 0], np.int8), count), ["read", "write"]),
-            "key": np.repeat(np.arange(count, dtype=np.int64), 2),
-            "start_ms": start,
-            "end_ms": start + latency,
-            "latency_ms": latency,
-            "ok": ok,
-            "error": pd.array(np.where(ok, None, ERROR_TEXT[QUORUM_TIMEOUT]), dtype="string"),
-            "replies": interleave(by_trial(outcome.write_replies), by_trial(outcome.read_replies)),
-            "version": interleave(
-                np.where(write_ok, write_id, NO_VERSION), np.where(fresh & read_ok, write_id, NO_VERSION)
-            ),
-            "ts_ms": interleave(write_start, nan),
-            "commit_ms": interleave(np.where(write_ok, write_start + write_latency, np.nan), nan),
-            "coordinator": pd.Categorical.from_codes(np.zeros(2 * count, np.int8), ["client", *node_names]),
-            "stale": pd.arrays.BooleanArray(verdict, mask=verdict_mask),
-            "k": pd.arrays.IntegerArray(verdict.astype(np.int64), mask=verdict_mask),
-            "t_ms": interleave(nan, np.where(checked, delay, np.nan)),
-            "attempts": np.ones(2 * count, dtype=np.int8),
-            "faults": pd.array(np.full(2 * count, ""), dtype="string"),
-            "warmup": np.zeros(2 * count, dtype=bool),
-            "probe_delay_ms": interleave(nan, delay),
-        }
+    faults = summaries.no_faults()
+    return RunResult(
+        scenario,
+        summary["run_id"],
+        ops,
+        summary,
+        manifest,
+        faults,
+        timeline,
+        sorted_latency=latencies,
     )
-
-
-def _summary(scenario: Scenario, ops: pd.DataFrame, faults: pd.DataFrame) -> dict:
-    """Return the summary sections :func:`qsim.engine.simulate` writes, for a fault-free model run."""
-    acknowledged = int(((ops["kind"] == "write") & ops["ok"]).sum())
-    return {
-        "scenario": scenario.name,
-        "run_id": f"{run_id(scenario)}-mc",
-        "seed": scenario.seed,
-        "engine": "montecarlo",
-        "quorum": {"n": scenario.quorum.n, "r": scenario.quorum.r, "w": scenario.quorum.w},
-        **summarize(ops),
-        "faults": {
-            "count": 0,
-            "window_ms": scenario.metrics.window,
-            "recovery": [],
-            **fault_windows_summary(ops, faults),
-        },
-        # Nothing is lost without faults, and one write per key leaves last-writer-wins nothing to drop.
-        "durability": {
-            "acknowledged_writes": acknowledged,
-            "lost_writes": 0,
-            "lost_fraction": 0.0 if acknowledged else None,
-            "lww_lost_updates": 0,
-        },
-        "nodes": {},
-        "messages": {},
-    }

@@ -168,7 +168,7 @@ def _order_statistic_checks(scenario: Scenario, latencies: dict[str, Latencies])
 
 def _montecarlo_checks(scenario: Scenario, latencies: dict[str, Latencies], staleness: dict) -> list[dict]:
     rng = np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(0x0AC1E,)))
-    result = montecarlo.wars(scenario, MC_TRIALS, rng)
+    result = montecarlo.wars(scenario, MC_TRIALS, rng, reads_from="writer")  # the probe reads where it wrote
     model = f"WARS Monte Carlo, {MC_TRIALS} trials per t"
     checks = []
     simulated = {row["t_ms"]: row for row in staleness["t_visibility"]}  # probe reads: one row per delay

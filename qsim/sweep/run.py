@@ -30,7 +30,7 @@ import pandas as pd
 
 from qsim.engine import simulate
 from qsim.errors import QsimError
-from qsim.files import atomic_write, parquet_bytes, remove_stale_temporaries
+from qsim.files import atomic_write, parquet_bytes, remove_stale_temporaries, scratch_folder
 from qsim.results import check_sweep_folder, folder_name, write_run
 from qsim.scenario import resolved_dict, scenario_from_dict
 from qsim.sweep.aggregate import PERCENTILE_COLUMNS, RUN_COLUMNS, aggregate, headline
@@ -46,13 +46,19 @@ class SweepInterrupted(QsimError):
     """The sweep was interrupted; the points that finished are kept for --resume."""
 
 
-def run_point(payload: tuple[dict, str | None, bool]) -> dict:
-    """Run one point (in a worker): validate, simulate, return its headline row (never raises)."""
-    data, keep, plots = payload
+def run_point(payload: tuple[dict, str | None, bool, str]) -> dict:
+    """Run one point (in a worker): validate, simulate, return its headline row (never raises).
+
+    A long run streams its history to a scratch folder (see :func:`qsim.simulate`): inside its
+    kept run folder, or else inside the sweep's ``points`` folder, so a worker's memory stays
+    bounded whatever the length of the runs.
+    """
+    data, keep, plots, points = payload
     try:
-        result = simulate(scenario_from_dict(data))
-        if keep is not None:
-            write_run(result, keep, plots_too=plots)
+        with scratch_folder(Path(keep if keep is not None else points)) as scratch:
+            result = simulate(scenario_from_dict(data), scratch=scratch)
+            if keep is not None:
+                write_run(result, keep, plots_too=plots)
         row = headline(result.summary) if result.error is None else {}
         return row | {"error": result.error}
     except Exception as exc:  # a point that fails is recorded and the sweep goes on
@@ -121,7 +127,8 @@ def run_sweep(
     failed = sum(1 for p in planned if p.run_id in done and p not in todo and done[p.run_id].get("error"))
     finished = len(planned) - len(todo)
     keep = [str(out / "runs" / folder_name(p.run_id)) if keep_runs else None for p in todo]
-    payloads = [(resolved_dict(p.scenario), folder, plots) for p, folder in zip(todo, keep, strict=True)]
+    points = str(out / "points")
+    payloads = [(resolved_dict(p.scenario), kept, plots, points) for p, kept in zip(todo, keep, strict=True)]
     try:
         with executor(executor_name, workers, scheduler) as map_unordered:
             for index, row in map_unordered(run_point, payloads):
