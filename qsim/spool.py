@@ -50,9 +50,7 @@ def to_records(columns: dict[str, np.ndarray]) -> np.ndarray:
 
 def to_columns(records: np.ndarray) -> dict[str, np.ndarray]:
     """The recorder's columns (as :meth:`Recorder.columns` types them) of ``records``."""
-    columns = {name: records[name] for name in RECORDER_FIELDS}
-    columns["client"] = columns["client"].astype(np.int32)
-    return columns
+    return {name: records[name] for name in RECORDER_FIELDS}
 
 
 class RecordFile:
