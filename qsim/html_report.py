@@ -31,7 +31,7 @@ from qsim.report import (
     staleness_line,
     t_range,
 )
-from qsim.results import load_run
+from qsim.saved import load_run
 
 REPORT = "report.html"
 __all__ = ["REPORT", "check_report_target", "render", "render_run", "render_sweep", "write_report"]

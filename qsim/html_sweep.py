@@ -15,7 +15,7 @@ from qsim.errors import QsimError, ResultsError
 from qsim.html_parts import document, e, flat, g, mean_ci, plots_note, section
 from qsim.html_parts import table as html_table
 from qsim.html_scenario import resolved_differences
-from qsim.results import read_mapping, read_text
+from qsim.saved import read_mapping, read_text
 from qsim.sweep import aggregate
 from qsim.sweep.aggregate import pareto
 from qsim.sweep.spec import RESERVED

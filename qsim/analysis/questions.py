@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from qsim.metrics import PERCENTILES, measured, staleness_summary
-from qsim.results import read_mapping, read_table
+from qsim.saved import read_mapping, read_table
 
 RUNS_NEEDED = ("point", "run_id", "seed", "error")  # what the readers of a sweep's tables use
 AGGREGATE_NEEDED = ("runs", "failed")
