@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from qsim.cli_trace import TRACE_AROUND_N, trace_count, trace_focus, traced_words, warn_crowded
 from qsim.errors import QsimError, ScenarioError
 from qsim.scenario import Scenario, consistency_warnings, load_scenario, load_scenario_given, written_yaml
 from qsim.scenario.limits import MAX_SEED
@@ -47,59 +48,6 @@ def main() -> None:
     """
 
 
-TRACE_AROUND_N = 10  # operations traced with --trace-around when --trace-messages is not given
-
-
-def _trace_focus(ctx: click.Context, param: click.Parameter, value: str | None) -> str | int | None:
-    """--trace-around: an anomaly name or an op id."""
-    if value is None:
-        return None
-    from qsim.tracing import ANOMALIES
-
-    if value in ANOMALIES:
-        return value
-    if value.isdigit():
-        return int(value)
-    raise click.BadParameter(f"{value!r}: expected an op id or one of {', '.join(ANOMALIES)}", ctx, param)
-
-
-def _trace_count(trace_messages: int | None, trace_around: str | int | None, engine: str) -> int:
-    """How many operations to trace (0: none), from --trace-messages and --trace-around."""
-    if trace_messages is not None and trace_messages < 1:  # refused, not a silent run without a diagram
-        raise click.UsageError(
-            f"--trace-messages {trace_messages} traces nothing and draws no diagram: "
-            "give N of 1 or more, or leave it out"
-        )
-    if trace_messages is not None:
-        count = trace_messages
-    else:
-        count = TRACE_AROUND_N if trace_around is not None else 0
-    if count and engine != "des":
-        raise click.UsageError("--trace-messages and --trace-around need --engine des (they trace messages)")
-    return count
-
-
-def _warn_crowded(messages) -> None:
-    """Warn on stderr when the sequence diagram has more operations than read well (it is drawn)."""
-    from qsim.diagram import READABLE_OPS
-
-    count = messages.loc[messages["op_id"] >= 0, "op_id"].nunique()  # -1: background traffic
-    if count > READABLE_OPS:
-        click.echo(
-            f"warning: the sequence diagram draws {count} operations, too many to read (at most "
-            f"{READABLE_OPS} read well); messages.parquet has every message. Trace fewer, or the ones "
-            "that matter with --trace-around.",
-            err=True,
-        )
-
-
-def _traced(trace: dict) -> str:
-    """What a traced run traced, in words."""
-    if "first" in trace:
-        return f"the first {trace['first']} operations"
-    return f"{len(trace['op_ids'])} operations around {trace['what']}, {trace['focus']}"
-
-
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -133,7 +81,7 @@ def _traced(trace: dict) -> str:
 )
 @click.option(
     "--trace-messages",
-    type=int,  # 0 and less are refused by _trace_count, saying why
+    type=int,  # 0 and less are refused by trace_count, saying why
     default=None,
     metavar="N",
     help="Record every message of N operations, 1 or more (the first N, or N around --trace-around), "
@@ -142,7 +90,7 @@ def _traced(trace: dict) -> str:
 @click.option(
     "--trace-around",
     default=None,
-    callback=_trace_focus,
+    callback=trace_focus,
     metavar="stale|failed|OP_ID",
     help="Trace the operations around the first stale read, the first failed operation, or operation "
     f"OP_ID [default N: {TRACE_AROUND_N}]. Runs the scenario twice: untraced to find them, then traced.",
@@ -189,7 +137,7 @@ def run(
 
     started = time.perf_counter()
 
-    trace_count = _trace_count(trace_messages, trace_around, engine)
+    traced = trace_count(trace_messages, trace_around, engine)
     if ops_table and engine != "montecarlo":
         raise click.UsageError(
             "--ops-table: applies to --engine montecarlo only "
@@ -205,10 +153,10 @@ def run(
         from qsim.analysis import montecarlo
 
         result = montecarlo.run(loaded, seed, progress, table=ops_table)
-    elif trace_count:
+    elif traced:
         from qsim.tracing import traced_run
 
-        result = traced_run(loaded, seed, trace_count, trace_around, progress=progress)  # around: 2 runs
+        result = traced_run(loaded, seed, traced, trace_around, progress=progress)  # around: 2 runs
     else:  # a long run streams its history to a scratch folder inside its own results folder
         folder = out if out is not None else run_dir(loaded, seed)
         try:
@@ -218,7 +166,7 @@ def run(
                 folder = write_run(result, folder, plots_too=not no_plots, given=given)
         except OSError as exc:
             raise click.ClickException(f"cannot write the results: {exc}") from None
-    if engine == "montecarlo" or trace_count:
+    if engine == "montecarlo" or traced:
         progress.close()
         try:
             folder = write_run(result, out, plots_too=not no_plots, given=given)
@@ -227,9 +175,9 @@ def run(
     table = terminal_table(result.summary, result.manifest, str(folder), time.perf_counter() - started)
     click.echo(str(folder) if quiet else table)
     if "trace" in result.manifest and not quiet:
-        click.echo(f"sequence diagram: {folder / 'sequence.png'} ({_traced(result.manifest['trace'])})")
+        click.echo(f"sequence diagram: {folder / 'sequence.png'} ({traced_words(result.manifest['trace'])})")
     if result.messages is not None:
-        _warn_crowded(result.messages)
+        warn_crowded(result.messages)
     if result.error:
         raise click.ClickException(f"the run failed: {result.error} (manifest written to {folder})")
 

@@ -1,0 +1,57 @@
+"""The tracing options of ``qsim run``: --trace-messages and --trace-around, checked and told."""
+
+from __future__ import annotations
+
+import click
+
+TRACE_AROUND_N = 10  # operations traced with --trace-around when --trace-messages is not given
+
+
+def trace_focus(ctx: click.Context, param: click.Parameter, value: str | None) -> str | int | None:
+    """--trace-around: an anomaly name or an op id."""
+    if value is None:
+        return None
+    from qsim.tracing import ANOMALIES
+
+    if value in ANOMALIES:
+        return value
+    if value.isdigit():
+        return int(value)
+    raise click.BadParameter(f"{value!r}: expected an op id or one of {', '.join(ANOMALIES)}", ctx, param)
+
+
+def trace_count(trace_messages: int | None, trace_around: str | int | None, engine: str) -> int:
+    """How many operations to trace (0: none), from --trace-messages and --trace-around."""
+    if trace_messages is not None and trace_messages < 1:  # refused, not a silent run without a diagram
+        raise click.UsageError(
+            f"--trace-messages {trace_messages} traces nothing and draws no diagram: "
+            "give N of 1 or more, or leave it out"
+        )
+    if trace_messages is not None:
+        count = trace_messages
+    else:
+        count = TRACE_AROUND_N if trace_around is not None else 0
+    if count and engine != "des":
+        raise click.UsageError("--trace-messages and --trace-around need --engine des (they trace messages)")
+    return count
+
+
+def warn_crowded(messages) -> None:
+    """Warn on stderr when the sequence diagram has more operations than read well (it is drawn)."""
+    from qsim.diagram import READABLE_OPS
+
+    count = messages.loc[messages["op_id"] >= 0, "op_id"].nunique()  # -1: background traffic
+    if count > READABLE_OPS:
+        click.echo(
+            f"warning: the sequence diagram draws {count} operations, too many to read (at most "
+            f"{READABLE_OPS} read well); messages.parquet has every message. Trace fewer, or the ones "
+            "that matter with --trace-around.",
+            err=True,
+        )
+
+
+def traced_words(trace: dict) -> str:
+    """What a traced run traced, in words."""
+    if "first" in trace:
+        return f"the first {trace['first']} operations"
+    return f"{len(trace['op_ids'])} operations around {trace['what']}, {trace['focus']}"
