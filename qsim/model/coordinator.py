@@ -95,14 +95,21 @@ class Coordinator:
         self._backoff = quorum.retry_backoff
         hooks = (detector.check, detector.settled) if detector is not None else ()
         self._deadlines = [Deadlines(env, self._expire, *hooks) for _ in range(quorum.retries + 1)]
+        self._watch = self._deadlines[0].add  # first attempts
         self._repair = scenario.repair.read_repair
+        self._repairing = self._repair != "off"
         self._levels = {True: quorum.w if isinstance(quorum.w, str) else None,
                         False: quorum.r if isinstance(quorum.r, str) else None}  # fmt: skip
         if tagged_replies(scenario):
             self.on_write_ack, self.on_read_response = self._on_ack_tagged, self._on_read_tagged
+        # Handlers of the requests to each replica, indexed by node, as Network.fanout takes them.
+        self._on_write = [(replica.on_write,) for replica in replicas]
+        self._on_read = [(replica.on_read,) for replica in replicas]
         self._node_region = [node.region for node in scenario.cluster.nodes]
         self._endpoint_region = network.endpoint_regions
         self._hedger = Hedger(quorum.hedge) if quorum.hedge else None
+        if self._hedger is None and quorum.coordinator == "client":
+            self._answer = self._finish  # nothing to observe, no response to send: the client has it
         # Replies needed for a plain count, by write (0 for a per-region level: see op.need).
         self._counts = {
             kind: needed if isinstance(needed, int) else 0
@@ -127,10 +134,11 @@ class Coordinator:
 
     def submit(self, client: int, write: bool, key: int, on_done: Callable | None = None) -> Op:
         """Start an operation now; ``on_done(op)`` is called when the client has its outcome."""
-        op = Op(self._next_id, client, write, key, self._env.now, self._counts[write], on_done)
+        # env._now, not env.now: a property call costs as much as the rest of a line here.
+        op = Op(self._next_id, client, write, key, self._env._now, self._counts[write], on_done)
         self._next_id += 1
         self.outstanding += 1
-        self._deadlines[0].add(op, op.start + self._timeout)
+        self._watch(op, op.start + self._timeout)
         if self._client_coordinates:  # _dispatch, inlined for the common case
             op.coordinator = CLIENT
             op.coordinator_endpoint = self._client_endpoint[client]
@@ -146,7 +154,9 @@ class Coordinator:
             self._begin(op)
         else:
             op.coordinator_endpoint = node
-            self._network.send(self._client_endpoint[op.client], node, CLIENT_REQUEST, self._begin, op, None)
+            self._network.send(
+                self._client_endpoint[op.client], node, CLIENT_REQUEST, self._on_request, op, None
+            )
 
     def _pick_coordinator(self, op: Op) -> int:
         mode = self._mode
@@ -155,54 +165,65 @@ class Coordinator:
         choices = self._local_nodes[op.client] if mode == "local" else self._ring.replicas(op.key)
         return choices[int(self._choice() * len(choices))]
 
-    def _begin(self, op: Op, _=None) -> None:
+    def _on_request(self, message) -> None:
+        """The client's request reached its coordinator node."""
+        self._begin(message.op)
+
+    def _begin(self, op: Op) -> None:
         if op.done:
             return
         op.arrived = True
-        op.begun = self._env.now
+        op.begun = self._env._now
         src = op.coordinator_endpoint
+        write = op.write
+        fan_all = self._write_all if write else self._read_all
         hints = None
-        fan_all = self._write_all if op.write else self._read_all
         if self._plain:
-            replicas = op.pool = self._ring.replicas(op.key)
-            targets = replicas if fan_all else self._select(src, replicas, op.needed, op.write)
-        elif self._failover == "strict":
-            replicas = op.pool = self._ring.replicas(op.key)
-            level, region = self._levels[op.write], self._endpoint_region[src]
-            targets = level_targets(
-                op, level, region, replicas, self._node_region, fan_all, partial(self._select, src)
-            )
-        elif self._failover == "sloppy":
-            targets, hints = sloppy_targets(op, src, self._ring, self._detector, fan_all)
+            targets = op.pool = self._ring.replicas(op.key)
+            if not fan_all:
+                targets = self._select(src, targets, op.needed, write)
         else:
-            targets = shrunk_targets(
-                op, src, self._ring, self._detector, self.selector, fan_all, self._shrink_drop
-            )
+            targets, hints = self._failover_targets(op, src, fan_all)
         op.targets = targets
         if self._extras:
             self._begin_extras(op, targets, fan_all)
-        send = self._network.send
-        if op.write:
-            if op.ts != op.ts:  # NaN: no earlier attempt began, so this one stamps the version
-                op.ts = op.begun + self.clock_offset[src]
-            version = (op.ts, op.client, op.id)
-            for node in targets:
-                if hints and node in hints:
-                    send(
-                        src,
-                        node,
-                        WRITE_REQUEST,
-                        self._replicas[node].on_hinted_write,
-                        op,
-                        (version, hints[node]),
-                    )
-                else:
-                    send(src, node, WRITE_REQUEST, self._replicas[node].on_write, op, version)
-        else:
-            if self._repair != "off":
+        if not write:
+            if self._repairing:
                 op.responses = []
-            for node in targets:
-                send(src, node, READ_REQUEST, self._replicas[node].on_read, op, None)
+            self._network.fanout(src, targets, READ_REQUEST, self._on_read, op, None)
+            return
+        if op.ts != op.ts:  # NaN: no earlier attempt began, so this one stamps the version
+            op.ts = op.begun + self.clock_offset[src]
+        version = (op.ts, op.client, op.id)
+        if hints:
+            self._send_hinted(op, src, targets, version, hints)
+        else:
+            self._network.fanout(src, targets, WRITE_REQUEST, self._on_write, op, version)
+
+    def _failover_targets(self, op: Op, src: int, fan_all: bool) -> tuple[list[int], dict[int, int] | None]:
+        """The targets of an attempt beyond plain strict quorums, and the stand-ins' hints (sloppy)."""
+        if self._failover == "strict":
+            replicas = op.pool = self._ring.replicas(op.key)
+            level, region = self._levels[op.write], self._endpoint_region[src]
+            select = partial(self._select, src)
+            return level_targets(op, level, region, replicas, self._node_region, fan_all, select), None
+        if self._failover == "sloppy":
+            return sloppy_targets(op, src, self._ring, self._detector, fan_all)
+        shrunk = shrunk_targets(
+            op, src, self._ring, self._detector, self.selector, fan_all, self._shrink_drop
+        )
+        return shrunk, None
+
+    def _send_hinted(self, op: Op, src: int, targets, version: tuple, hints: dict[int, int]) -> None:
+        """Send a write to its targets, and to each stand-in the owner it holds a hint for."""
+        for node in targets:
+            replica = self._replicas[node]
+            if node in hints:
+                self._network.send(
+                    src, node, WRITE_REQUEST, replica.on_hinted_write, op, (version, hints[node])
+                )
+            else:
+                self._network.send(src, node, WRITE_REQUEST, replica.on_write, op, version)
 
     # --- choosing replicas ---------------------------------------------------------------------
 
@@ -218,7 +239,7 @@ class Coordinator:
     def _select(self, src: int, replicas, count: int, write: bool = False) -> list[int]:
         """Return ``count`` replicas, unsuspected ones first, each group ordered by the strategy."""
         detector, pick = self._detector, self.selector.pick
-        if detector is not None:
+        if detector is not None and detector.suspects_any(src):
             trusted = [r for r in replicas if not detector.suspects(src, r)]
             if len(trusted) < len(replicas):
                 rest = [r for r in replicas if r not in trusted]
@@ -229,21 +250,26 @@ class Coordinator:
 
     # --- replies -------------------------------------------------------------------------------
 
-    def on_write_ack(self, op: Op, _=None) -> None:
+    # Handlers of replies (qsim.model.network.Message): each reads message.op and message.arg.
+
+    def on_write_ack(self, message) -> None:
         """Count a write acknowledgement; the write commits at the W-th."""
+        op = message.op
         if op.reached or op.done:
             return
         op.replies += 1
         if op.replies == op.needed:
             op.reached = True
             if op.commit != op.commit:  # NaN: the first attempt to reach W acks commits the write
-                op.commit = self._env.now
+                op.commit = self._env._now
             self._answer(op)
 
-    def on_read_response(self, op: Op, version: tuple | None) -> None:
-        """Count a read response, keeping the newest version; the read completes at the R-th."""
+    def on_read_response(self, message) -> None:
+        """Count a read response, ``arg`` the replica's version; the read completes at the R-th."""
+        op = message.op
         if op.reached or op.done:
             return
+        version = message.arg
         op.replies += 1
         if version is not None and (op.best is None or version > op.best):
             op.best = version
@@ -269,8 +295,9 @@ class Coordinator:
         elif self._counting:
             self.selector.replied(op, node)
 
-    def _on_ack_tagged(self, op: Op, node: int) -> None:
-        """Count a write acknowledgement that says which replica sent it."""
+    def _on_ack_tagged(self, message) -> None:
+        """Count a write acknowledgement whose ``arg`` says which replica sent it."""
+        op, node = message.op, message.arg
         self._learn(op, node)
         if op.reached or op.done:
             return
@@ -280,14 +307,14 @@ class Coordinator:
                 op.commit = self._env.now
             self._answer(op)
 
-    def _on_read_tagged(self, op: Op, reply: tuple) -> None:
+    def _on_read_tagged(self, message) -> None:
         """Count a read response that says which replica sent it; repair replicas found behind.
 
         With read repair, replies after the quorum (until the coordinator forgets the read) are
         compared too: one that is behind is repaired, and one that is newer than everything seen
         means every earlier responder was behind it. The read's answer is what it had at its quorum.
         """
-        version, node = reply
+        op, (version, node) = message.op, message.arg
         self._learn(op, node)
         if op.orphaned:
             return
@@ -328,8 +355,9 @@ class Coordinator:
         replica = self._replicas[node]
         self._network.send(op.coordinator_endpoint, node, READ_REPAIR, replica.on_repair, op, (version, ack))
 
-    def on_repair_ack(self, op: Op, _=None) -> None:
+    def on_repair_ack(self, message) -> None:
         """Count a foreground read-repair acknowledgement; the read answers after the last."""
+        op = message.op
         if op.done or op.orphaned:
             return
         op.repairs -= 1
@@ -374,17 +402,21 @@ class Coordinator:
             self._finish(op)
         else:
             self._network.send(
-                op.coordinator, self._client_endpoint[op.client], CLIENT_RESPONSE, self._finish, op, None
+                op.coordinator, self._client_endpoint[op.client], CLIENT_RESPONSE, self._on_response, op, None
             )
+
+    def _on_response(self, message) -> None:
+        """The coordinator node's answer reached the client (unless the client gave up first)."""
+        if not message.op.done:
+            self._finish(message.op)
 
     # --- outcomes ------------------------------------------------------------------------------
 
-    def _finish(self, op: Op, _=None) -> None:
-        if op.done:
-            return
+    def _finish(self, op: Op) -> None:
+        """The client has its answer (every caller checked that the op is not done yet)."""
         op.done = True
         version = op.id if op.write else op.best[2] if op.best is not None else NO_VERSION
-        self._recorder.record(op, self._env.now, OK, version)
+        self._recorder.record(op, self._env._now, OK, version)
         if self._counting or self.tracer is not None:
             self._ended(op)
             return

@@ -21,6 +21,9 @@ def sloppy_targets(
     """The first N unsuspected nodes in ring order, and {stand-in: owner it holds a hint for}."""
     order = ring.preference(op.key)
     owners = order[: len(ring.replicas(op.key))]
+    if not detector.suspects_any(src):  # what the rest gives when no one is suspected, for less
+        op.pool = owners
+        return (list(owners) if fan_all else list(owners[: op.needed])), {}
     healthy = [node for node in order if not detector.suspects(src, node)]
     chosen = healthy[: len(owners)] or list(owners)
     missing = [owner for owner in owners if owner not in chosen]
@@ -38,7 +41,10 @@ def shrunk_targets(
     (at least 1).
     """
     replicas = ring.replicas(op.key)
-    survivors = [r for r in replicas if not detector.suspects(src, r)] or list(replicas)
+    if detector.suspects_any(src):
+        survivors = [r for r in replicas if not detector.suspects(src, r)] or list(replicas)
+    else:
+        survivors = list(replicas)
     failed = len(replicas) - len(survivors)
     if failed:
         op.needed = max(1, op.needed - failed) if drop else min(op.needed, len(survivors) // 2 + 1)

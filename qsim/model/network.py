@@ -1,8 +1,13 @@
-"""Messages between endpoints: a latency draw, a loss draw, then a delivery callback.
+"""Messages between endpoints: a latency draw, a loss draw, then the receiver's handler.
 
 Endpoints are the nodes (0..K-1) followed by one endpoint per client region (clients in one region
-share their latency and loss). A message is one scheduled callback (:mod:`qsim.model.clock`) that calls the
-receiver, never a process: a process per message would double the event count.
+share their latency and loss). A message is a :class:`Message`, an already-triggered event that
+SimPy's ``step`` hands straight to the receiver's handler, ``handler(message)``, which reads
+``message.op`` and ``message.arg``: no process, no dispatch call in between.
+
+Counts are derived, not counted at delivery: a message is counted when it is sent (after the loss
+draw), and the messages still in flight are found on SimPy's heap when someone asks, so that
+delivered = sent - dropped at delivery - in flight.
 
 Faults act here through one mechanism each. A scenario with faults (or a failover strategy that
 needs a failure detector) uses the *checked* send and delivery: a message is dropped at delivery if
@@ -23,7 +28,6 @@ import simpy
 from simpy.events import NORMAL
 
 from qsim.distributions import Sampler, mean_latency, spec_sampler, uniform_sampler
-from qsim.model.clock import Scheduled, call_later
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import MESSAGE_KINDS, Override, Scenario
 
@@ -42,6 +46,17 @@ from qsim.scenario.schema import MESSAGE_KINDS, Override, Scenario
 ) = range(len(MESSAGE_KINDS))
 
 
+class Message:
+    """A message in flight: SimPy calls ``callbacks`` (the receiver's handler) when it is due.
+
+    ``slot`` is ``kind * endpoints + dst``. On the checked path ``handler`` is the receiver, and
+    ``src``, ``epoch`` (the link's epoch when sent) and ``trace`` are what delivery checks.
+    """
+
+    __slots__ = ("arg", "callbacks", "epoch", "handler", "op", "slot", "src", "trace")
+    _ok = True  # step() reads it after the callbacks: a message never fails
+
+
 class Network:
     """Sends messages along routes resolved once from the scenario."""
 
@@ -52,20 +67,24 @@ class Network:
         self.regions = list(dict.fromkeys([*scenario.cluster.regions, *scenario.client_regions]))
         self.node_count = len(scenario.cluster.nodes)
         self.endpoint_regions = [n.region for n in scenario.cluster.nodes] + self.regions
-        self._table = _RouteTable(scenario, streams, self.endpoint_regions)
-        self._routes = self._table.build()
-        self._uniform = uniform_sampler(streams.generator("network.loss"))
         self._endpoints = size = len(self.endpoint_regions)
-        self._delivered = [0] * (len(MESSAGE_KINDS) * size)  # [kind * endpoints + dst]
+        self._table = _RouteTable(scenario, streams, self.endpoint_regions)
+        self._routes = self._table.build()  # [kind][src][dst] -> (latency sampler, loss, counter slot)
+        self._uniform = uniform_sampler(streams.generator("network.loss"))
+        self._sent = [0] * (len(MESSAGE_KINDS) * size)  # [kind * endpoints + dst], loss excluded
+        self._lost = [0] * (len(MESSAGE_KINDS) * size)  # dropped at delivery (checked path)
         self.dropped = [0] * len(MESSAGE_KINDS)
-        self._on_delivery = (self._deliver,)  # step() only iterates over an event's callbacks
+        self._on_checked = (self._deliver_checked,)
         if checked:
-            self.send = self._send_checked
-            self._on_delivery = (self._deliver_checked,)
+            self.send, self.fanout, self.reply = self._send_checked, self._fanout_checked, self._reply_checked
         self.down = [False] * size
         self.epoch = [0] * size
         self._cuts = [[0] * size for _ in range(size)]  # how many partitions cut src -> dst now
         self._cut_starts = [[0] * size for _ in range(size)]  # how many cuts of src -> dst ever began
+        # What delivery checks, folded from the above: is src -> dst blocked now, and how many
+        # crashes of dst and cuts of the link began (a message sent before one of them is lost).
+        self._blocked = [[False] * size for _ in range(size)]
+        self._link_epoch = [[0] * size for _ in range(size)]
         self.heard = [[-math.inf] * size for _ in range(size)]  # [receiver][sender]: last delivery, ms
         self._degraded: dict[int, list] = {}  # fault id -> its (src, dst) pairs and extras
         self.tracer = None  # a qsim.model.tracer.Tracer when messages are traced (checked path only)
@@ -75,8 +94,18 @@ class Network:
         return self.node_count + self.regions.index(region)
 
     def send(self, src: int, dst: int, kind: int, handler: Callable, op, arg) -> None:
-        """Deliver ``handler(op, arg)`` at ``dst`` after the route's latency, unless it is lost."""
-        latency, loss = self._routes[kind][src][dst]
+        """Call ``handler(message)`` at ``dst`` after the route's latency, unless the message is lost."""
+        message = Message()
+        message.op = op
+        self.reply(message, src, dst, kind, (handler,), arg)
+
+    def reply(self, message: Message, src: int, dst: int, kind: int, callbacks: tuple, arg) -> None:
+        """Send ``message`` (delivered: SimPy is done with it) on, with a new ``arg``, to ``callbacks``.
+
+        A replica answers a request with the request's own message, so the reply costs no new
+        object. ``callbacks`` is the receiver's handler in a 1-tuple, made once by the caller.
+        """
+        latency, loss, slot = self._routes[kind][src][dst]
         if loss and self._uniform() < loss:
             self.dropped[kind] += 1
             return
@@ -84,20 +113,40 @@ class Network:
             delay = latency.pop()
         except IndexError:
             delay = latency.refill()
-        # call_later(env, delay, self._deliver, (...)) inlined: this runs for every message.
-        event = Scheduled()
-        event.callbacks = self._on_delivery
-        event.value = (kind * self._endpoints + dst, handler, op, arg)
+        self._sent[slot] += 1
+        message.callbacks = callbacks
+        message.arg = arg
+        message.slot = slot
         env = self._env
-        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), message))
 
-    def _deliver(self, event: Scheduled) -> None:
-        slot, handler, op, arg = event.value
-        self._delivered[slot] += 1
-        handler(op, arg)
+    def fanout(self, src: int, targets, kind: int, callbacks: list[tuple], op, arg) -> None:
+        """Send ``op`` and ``arg`` to each of ``targets``, to its handler ``callbacks[target]`` (a 1-tuple).
+
+        The same messages as a :meth:`send` per target, in target order, in one call: the route
+        row and the counters are looked up once, and no loss is drawn on lossless routes.
+        """
+        row, sent, env = self._routes[kind][src], self._sent, self._env
+        queue, now, eid = env._queue, env._now, env._eid
+        for dst in targets:
+            latency, loss, slot = row[dst]
+            if loss and self._uniform() < loss:
+                self.dropped[kind] += 1
+                continue
+            try:
+                delay = latency.pop()
+            except IndexError:
+                delay = latency.refill()
+            sent[slot] += 1
+            message = Message()
+            message.callbacks = callbacks[dst]
+            message.op = op
+            message.arg = arg
+            message.slot = slot
+            heappush(queue, (now + delay, NORMAL, next(eid), message))
 
     def _send_checked(self, src: int, dst: int, kind: int, handler: Callable, op, arg) -> None:
-        latency, loss = self._routes[kind][src][dst]
+        latency, loss, slot = self._routes[kind][src][dst]
         tracer = self.tracer
         trace = tracer.sent(op, kind, src, dst, self._env.now) if tracer and tracer.wants(op) else None
         if loss and self._uniform() < loss:
@@ -109,28 +158,38 @@ class Network:
             delay = latency.pop()
         except IndexError:
             delay = latency.refill()
-        cuts = self._cut_starts[src][dst]
-        value = (kind * self._endpoints + dst, handler, op, arg, src, dst, self.epoch[dst], cuts, trace)
-        call_later(self._env, delay, self._deliver_checked, value)
+        self._sent[slot] += 1
+        message = Message()
+        message.callbacks = self._on_checked
+        message.handler, message.op, message.arg, message.slot = handler, op, arg, slot
+        message.src, message.epoch = src, self._link_epoch[src][dst]
+        # A traced message keeps what tells its fate apart: the destination's crashes and the cuts.
+        message.trace = None if trace is None else (trace, self.epoch[dst], self._cut_starts[src][dst])
+        env = self._env
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), message))
 
-    def _deliver_checked(self, event: Scheduled) -> None:
-        slot, handler, op, arg, src, dst, epoch, cuts, trace = event.value
-        if trace is not None:
-            self._trace_delivery(trace, src, dst, epoch, cuts)
-        # Lost if the destination is down or crashed meanwhile, or a cut began on the link meanwhile.
-        if (
-            self.down[dst]
-            or self.epoch[dst] != epoch
-            or self._cuts[src][dst]
-            or self._cut_starts[src][dst] != cuts
-        ):
+    def _reply_checked(self, message: Message, src: int, dst: int, kind: int, callbacks: tuple, arg) -> None:
+        self._send_checked(src, dst, kind, callbacks[0], message.op, arg)
+
+    def _fanout_checked(self, src: int, targets, kind: int, callbacks: list[tuple], op, arg) -> None:
+        for dst in targets:
+            self._send_checked(src, dst, kind, callbacks[dst][0], op, arg)
+
+    def _deliver_checked(self, message: Message) -> None:
+        src, slot = message.src, message.slot
+        dst = slot % self._endpoints
+        if message.trace is not None:
+            self._trace_delivery(*message.trace, src, dst)
+        # Lost if the link is blocked now (destination down, or cut), or the destination crashed or
+        # a cut of the link began since sending (the link's epoch moved on).
+        if self._blocked[src][dst] or self._link_epoch[src][dst] != message.epoch:
+            self._lost[slot] += 1
             self.dropped[slot // self._endpoints] += 1
             return
-        self._delivered[slot] += 1
-        self.heard[dst][src] = self._env.now
-        handler(op, arg)
+        self.heard[dst][src] = self._env._now
+        message.handler(message)
 
-    def _trace_delivery(self, trace: int, src: int, dst: int, epoch: int, cuts: int) -> None:
+    def _trace_delivery(self, trace: int, epoch: int, cuts: int, src: int, dst: int) -> None:
         if self.down[dst]:
             self.tracer.dropped(trace, "down", self._env.now)
         elif self.epoch[dst] != epoch:
@@ -150,11 +209,21 @@ class Network:
 
     def delivered(self, kind: int) -> int:
         """Messages of ``kind`` delivered so far."""
-        return sum(self._delivered[kind * self._endpoints : (kind + 1) * self._endpoints])
+        span = slice(kind * self._endpoints, (kind + 1) * self._endpoints)
+        return sum(self._sent[span]) - sum(self._lost[span]) - sum(self._in_flight()[span])
 
     def received(self, endpoint: int) -> int:
         """Messages of every kind delivered to ``endpoint`` so far."""
-        return sum(self._delivered[endpoint :: self._endpoints])
+        span = slice(endpoint, None, self._endpoints)
+        return sum(self._sent[span]) - sum(self._lost[span]) - sum(self._in_flight()[span])
+
+    def _in_flight(self) -> list[int]:
+        """Messages sent but not yet delivered (nor dropped), by slot: those still on SimPy's heap."""
+        flying = [0] * len(self._sent)
+        for entry in self._env._queue:
+            if type(entry[3]) is Message:
+                flying[entry[3].slot] += 1
+        return flying
 
     # --- faults (only with the checked path) ---------------------------------------------------
 
@@ -162,10 +231,15 @@ class Network:
         """Take ``endpoint`` down: it receives nothing, and what is in flight to it is lost."""
         self.down[endpoint] = True
         self.epoch[endpoint] += 1
+        for src in range(self._endpoints):
+            self._link_epoch[src][endpoint] += 1
+            self._block(src, endpoint)
 
     def recover(self, endpoint: int) -> None:
         """Bring ``endpoint`` back up."""
         self.down[endpoint] = False
+        for src in range(self._endpoints):
+            self._block(src, endpoint)
 
     def cut(self, pairs: list[tuple[int, int]], by: int = 1) -> None:
         """Cut (``by=1``) or restore (``by=-1``) the directed links ``pairs``."""
@@ -173,6 +247,12 @@ class Network:
             self._cuts[src][dst] += by
             if by > 0:
                 self._cut_starts[src][dst] += 1
+                self._link_epoch[src][dst] += 1
+            self._block(src, dst)
+
+    def _block(self, src: int, dst: int) -> None:
+        """Recompute whether the link delivers nothing now (its destination down, or cut)."""
+        self._blocked[src][dst] = self.down[dst] or self._cuts[src][dst] > 0
 
     def degrade(
         self,
@@ -199,16 +279,19 @@ class Network:
                 self._routes[kind][src][dst] = _degraded_route(base[kind][src][dst], extras)
 
 
-def _degraded_route(route: tuple[Sampler, float], extras: list) -> tuple[Sampler, float]:
+Route = tuple[Sampler, float, int]  # latency sampler, loss probability, counter slot
+
+
+def _degraded_route(route: Route, extras: list) -> Route:
     """Return a route whose latency adds each extra draw and whose loss compounds each extra loss."""
-    latency, loss = route
+    latency, loss, slot = route
     if not extras:
         return route
     draws = [extra for extra, _ in extras if extra is not None]
     survive = (1 - loss) * math.prod(1 - extra_loss for _, extra_loss in extras)
     if draws:
         latency = Sampler(lambda size, base=latency: base.draw(size) + sum(d(size) for d in draws))
-    return latency, 1 - survive
+    return latency, 1 - survive, slot
 
 
 class _RouteTable:
@@ -240,11 +323,15 @@ class _RouteTable:
                 table[pair] = (f"{prefix}.{i}", override)  # later entries win
         return table
 
-    def build(self) -> list[list[list[tuple[Sampler, float]]]]:
+    def build(self) -> list[list[list[Route]]]:
+        """Return the routes, ``[kind][src][dst]``; a route's slot is ``kind * endpoints + dst``."""
         size = len(self._regions)
         return [
-            [[self._route(kind, src, dst) for dst in range(size)] for src in range(size)]
-            for kind in MESSAGE_KINDS
+            [
+                [(*self._route(name, src, dst), kind * size + dst) for dst in range(size)]
+                for src in range(size)
+            ]
+            for kind, name in enumerate(MESSAGE_KINDS)
         ]
 
     def _route(self, kind: str, src: int, dst: int) -> tuple[Sampler, float]:

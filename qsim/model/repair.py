@@ -71,12 +71,12 @@ class AntiEntropy:
             if holder in replicas(key) and other in replicas(key)
         }
 
-    def _at_peer(self, _op, message: tuple) -> None:
-        a, b, versions = message
+    def _at_peer(self, message) -> None:
+        a, b, versions = message.arg
         newer = self._replicas[b].merge_all(versions)
         missing = {key: v for key, v in self._shared(b, a).items() if key not in versions}  # a lacks them
         self._network.send(b, a, ANTI_ENTROPY, self._at_origin, None, (a, newer | missing))
 
-    def _at_origin(self, _op, message: tuple) -> None:
-        a, newer = message
+    def _at_origin(self, message) -> None:
+        a, newer = message.arg
         self._replicas[a].merge_all(newer)

@@ -40,18 +40,17 @@ class Replica:
         self._since = 0.0
         self._env = env
         self._send = network.send
+        self._reply = network.reply
         self._service = service
         self._concurrency = concurrency if concurrency is not None else float("inf")
         self._free = self._concurrency
         self._queue: deque = deque()
         self._epoch = 0  # advances at each crash, so service that straddles one is dropped
-        if service is None:
-            self.on_write, self.on_read = self._apply_write, self._answer_read
         self._tag = index if tag_replies else None  # what an ack carries: who sent it, if asked
         if tag_replies:  # repair, learning selection and region levels need to know who answered
-            self._answer_read = self._answer_read_tagged
-            if service is None:
-                self.on_read = self._answer_read
+            self._read = self._read_tagged
+        if service is None:  # answered on arrival, without the queue
+            self.on_write, self.on_read = self._write, self._read
 
     @property
     def queue_length(self) -> int:
@@ -65,49 +64,67 @@ class Replica:
 
     def connect(self, coordinator) -> None:
         """Send replies to ``coordinator`` (which is built after the replicas)."""
-        self._ack = coordinator.on_write_ack
-        self._respond = coordinator.on_read_response
-        self._repaired = coordinator.on_repair_ack
+        # 1-tuples, as Network.reply takes handlers (SimPy's callbacks of the message).
+        self._ack = (coordinator.on_write_ack,)
+        self._respond = (coordinator.on_read_response,)
+        self._repaired = (coordinator.on_repair_ack,)
 
-    # --- requests ------------------------------------------------------------------------------
+    # --- requests: handlers of messages (qsim.model.network.Message), reading .op and .arg -------
+    # Each answers with the request's own message (Network.reply): no new object per reply.
 
-    def on_write(self, op, version: tuple) -> None:
-        """Receive a write request (queued for service)."""
-        self._enqueue((self._apply_write, op, version, self._epoch))
+    def on_write(self, message) -> None:
+        """Receive a write request, ``arg`` its version (queued for service)."""
+        self._enqueue((self._write, message, self._epoch))
 
-    def on_read(self, op, _=None) -> None:
+    def on_read(self, message) -> None:
         """Receive a read request (queued for service)."""
-        self._enqueue((self._answer_read, op, None, self._epoch))
+        self._enqueue((self._read, message, self._epoch))
 
-    def on_hinted_write(self, op, version_and_owner: tuple) -> None:
-        """Receive a write meant for ``owner`` (down): apply it here and keep a hint for the owner."""
-        version, owner = version_and_owner
+    def _write(self, message) -> None:
+        """Apply a write request's version and acknowledge it."""
+        op = message.op
+        self._apply_write(op, message.arg)
+        self._reply(message, self.index, op.coordinator_endpoint, WRITE_ACK, self._ack, self._tag)
+
+    def _read(self, message) -> None:
+        """Answer a read request with the version held."""
+        op = message.op
+        version = self.store.get(op.key)
+        self._reply(message, self.index, op.coordinator_endpoint, READ_RESPONSE, self._respond, version)
+
+    def _read_tagged(self, message) -> None:
+        """Answer a read request with the version held and who holds it."""
+        op = message.op
+        reply = (self.store.get(op.key), self.index)
+        self._reply(message, self.index, op.coordinator_endpoint, READ_RESPONSE, self._respond, reply)
+
+    def on_hinted_write(self, message) -> None:
+        """Receive a write meant for a node that is down: ``arg`` is (version, owner).
+
+        It is applied here, and a hint kept for the owner.
+        """
+        op, (version, owner) = message.op, message.arg
         held = self.hints.setdefault(owner, {})
         if op.key not in held or version > held[op.key]:
             held[op.key] = version
-        self.on_write(op, version)
+        message.arg = version
+        if self._service is None:
+            self._write(message)
+        else:
+            self.on_write(message)
 
-    def on_repair(self, op, version_and_ack: tuple) -> None:
-        """Receive a read-repair write; acknowledge it if the read waits for it."""
-        version, ack = version_and_ack
+    def on_repair(self, message) -> None:
+        """Receive a read-repair write, ``arg`` (version, ack); acknowledge it if the read waits for it."""
+        op, (version, ack) = message.op, message.arg
         self._merge(op.key, version)
         if ack:
-            self._send(self.index, op.coordinator_endpoint, READ_REPAIR_ACK, self._repaired, op, None)
+            self._send(self.index, op.coordinator_endpoint, READ_REPAIR_ACK, self._repaired[0], op, None)
 
     def _apply_write(self, op, version: tuple) -> None:
+        """Keep ``version`` of the op's key if it is newer than the one held (last writer wins)."""
         current = self.store.get(op.key)  # _merge, inlined: every write passes here
         if current is None or version > current:
             self.store[op.key] = version
-        self._send(self.index, op.coordinator_endpoint, WRITE_ACK, self._ack, op, self._tag)
-
-    def _answer_read(self, op, _=None) -> None:
-        self._send(
-            self.index, op.coordinator_endpoint, READ_RESPONSE, self._respond, op, self.store.get(op.key)
-        )
-
-    def _answer_read_tagged(self, op, _=None) -> None:
-        reply = (self.store.get(op.key), self.index)
-        self._send(self.index, op.coordinator_endpoint, READ_RESPONSE, self._respond, op, reply)
 
     def _merge(self, key: int, version: tuple) -> bool:
         current = self.store.get(key)
@@ -141,10 +158,10 @@ class Replica:
         call_later(self._env, self._service() * self.slowdown, self._finish, job)
 
     def _finish(self, event) -> None:
-        action, op, version, epoch = event.value
+        action, message, epoch = event.value
         if epoch != self._epoch:
             return  # it was in service when the node crashed
-        action(op, version)
+        action(message)
         self._free += 1
         self._busy_by(-1)
         if self._queue:
@@ -173,16 +190,16 @@ class Replica:
             if held:
                 self._send(self.index, owner, HINT, replicas[owner].on_hints, None, (self, dict(held)))
 
-    def on_hints(self, _op, holder_and_hints: tuple) -> None:
-        """Apply hints handed off by a stand-in and acknowledge them."""
-        holder, hints = holder_and_hints
+    def on_hints(self, message) -> None:
+        """Apply hints handed off by a stand-in, ``arg`` (holder, hints), and acknowledge them."""
+        holder, hints = message.arg
         for key, version in hints.items():
             self._merge(key, version)
         self._send(self.index, holder.index, HINT_ACK, holder.on_hints_ack, None, (self.index, hints))
 
-    def on_hints_ack(self, _op, owner_and_hints: tuple) -> None:
-        """Forget the hints the owner confirmed (unless a newer one arrived meanwhile)."""
-        owner, hints = owner_and_hints
+    def on_hints_ack(self, message) -> None:
+        """Forget the hints the owner confirmed, ``arg`` (owner, hints), unless a newer one came meanwhile."""
+        owner, hints = message.arg
         held = self.hints.get(owner, {})
         for key, version in hints.items():
             if held.get(key) == version:

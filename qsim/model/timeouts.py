@@ -15,13 +15,17 @@ class Deadlines:
     """Calls ``expire(op)`` at ``op.deadline`` unless the op is done, with one pending timer.
 
     Deadlines must be added in increasing order (each queue serves one constant delay), so the
-    earliest is always at the head of a FIFO; operations that finished are skipped when the timer
-    fires, and handed to ``passed(op)`` if given (the failure detector's hook).
+    earliest is always at the head of a FIFO. When the timer fires, every operation whose deadline
+    has come is handed to ``passed(op)`` if given (the failure detector's hook) and expired unless
+    done; then finished operations at the head that ``passed`` has nothing to learn from
+    (``settled(op)``, or no ``passed`` at all) are dropped without waiting for their deadlines,
+    and the timer is set for the first operation left. So the timer fires about once per timeout
+    while operations finish in time, not once per operation.
 
-    Finished operations are dropped from the queue whenever it has doubled since it was last
-    pruned, unless ``settled(op)`` says ``passed`` still has something to learn from them: so the
-    queue holds the operations in flight, not every operation of the last timeout (a timeout
-    longer than the run would otherwise keep every operation to the end).
+    Finished operations are dropped from the whole queue whenever it has doubled since it was
+    last pruned, on the same rule: so the queue holds the operations in flight, not every
+    operation of the last timeout (a timeout longer than the run would otherwise keep every
+    operation to the end).
     """
 
     _EPSILON_MS = 1e-9  # the timer's time may differ from the deadline in the last bit
@@ -74,15 +78,20 @@ class Deadlines:
 
     def _fire(self, _event) -> None:
         self._armed = False
-        pending, passed = self._pending, self._passed
+        pending, passed, settled = self._pending, self._passed, self._settled
         limit = self._env.now + self._EPSILON_MS
-        early = passed is None  # without a detector, finished ops need not wait for their deadline
-        while pending and (pending[0].deadline <= limit or (early and pending[0].done)):
-            op = pending.popleft()
-            if passed is not None:
-                passed(op)
-            if not op.done:
-                self._expire(op)
+        while pending:
+            op = pending[0]
+            if op.deadline <= limit:
+                pending.popleft()
+                if passed is not None:
+                    passed(op)
+                if not op.done:
+                    self._expire(op)
+            elif op.done and (passed is None or settled(op)):
+                pending.popleft()  # nothing left to do at its deadline: no timer for it
+            else:
+                break
         if pending:
             self._arm(pending[0].deadline)
 
@@ -101,6 +110,7 @@ class FailureDetector:
         self._heard = heard
         self._suspicion = suspicion_ms
         self._until = [[-math.inf] * nodes for _ in heard]  # [endpoint][node]
+        self._last = [-math.inf] * len(heard)  # [endpoint]: when its last suspicion ends
 
     def check(self, op) -> None:
         """Suspect the targets of ``op`` that were silent since it began."""
@@ -111,6 +121,7 @@ class FailureDetector:
         for node in op.targets:
             if heard[node] < op.begun:
                 until[node] = max(until[node], self._env.now + self._suspicion)
+                self._last[op.coordinator_endpoint] = max(self._last[op.coordinator_endpoint], until[node])
 
     def settled(self, op) -> bool:
         """True if checking ``op`` can no longer suspect anyone: every target was heard since it began."""
@@ -121,4 +132,8 @@ class FailureDetector:
 
     def suspects(self, endpoint: int, node: int) -> bool:
         """Return True if ``endpoint`` currently suspects ``node``."""
-        return self._until[endpoint][node] > self._env.now
+        return self._until[endpoint][node] > self._env._now
+
+    def suspects_any(self, endpoint: int) -> bool:
+        """Return True if ``endpoint`` currently suspects some node (False: every check can be skipped)."""
+        return self._last[endpoint] > self._env._now

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable
+from heapq import heappush
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL
 
 from qsim.distributions import Sampler, spec_sampler, uniform_sampler
-from qsim.model.clock import call_later
+from qsim.model.clock import Scheduled, call_later
 from qsim.model.coordinator import Coordinator
 from qsim.model.op import Op
 from qsim.rng import RandomStreams
@@ -95,22 +97,32 @@ class OpenLoop(_Clients):
             )
 
         self._arrivals = Sampler(lambda size: _TupleBatch(draw(size)))
+        self._on_arrival = (self._arrive,)
+        self._submit = coordinator.submit
 
     def start(self) -> None:
-        self._schedule_next()
-
-    def _schedule_next(self) -> None:
-        arrival = self._arrivals()
-        if self.issued < self._limit and self._env.now + arrival[0] < self._horizon:
-            call_later(self._env, arrival[0], self._arrive, arrival)
-        else:
-            self._stop()
+        self._arrive(None)
 
     def _arrive(self, event) -> None:
-        _, client, write, key = event.value
-        self.issued += 1
-        self._coordinator.submit(client, write, key)
-        self._schedule_next()
+        """Issue the operation that arrives now (none at the start), and schedule the next arrival."""
+        if event is not None:
+            _, client, write, key = event.value
+            self.issued += 1
+            self._submit(client, write, key)
+        arrivals = self._arrivals
+        try:
+            arrival = arrivals.pop()
+        except IndexError:
+            arrival = arrivals.refill()
+        env = self._env
+        at = env._now + arrival[0]
+        if self.issued < self._limit and at < self._horizon:
+            # call_later(env, arrival[0], self._arrive, arrival), inlined: this runs for every arrival.
+            event = Scheduled()
+            event.callbacks, event.value = self._on_arrival, arrival
+            heappush(env._queue, (at, NORMAL, next(env._eid), event))
+        else:
+            self._stop()
 
 
 class ClosedLoop(_Clients):

@@ -1,0 +1,249 @@
+"""qsim's event loop against a minimal SimPy callback model of the same protocol, in interleaved pairs.
+
+The minimal model is what a careful user would write by hand for bench/scenarios/core.yaml and
+nothing more: five nodes, N=3 replicas per key, fan-out to all three, the client coordinates and
+waits for R=2 read or W=2 write replies; exponential links with a mean of 1 ms; zero service time;
+Poisson arrivals at 2000/s, half reads, 10,000 uniform keys. It does the protocol's real work:
+each replica keeps the newest (timestamp, op id) version of each key in a dict (last writer wins),
+the coordinator counts replies to its quorum and keeps the newest version among a read's R
+replies, and each finished operation is appended to typed arrays. Every message and arrival is a
+callback appended to an ``env.timeout(delay)`` event (no process per message); random numbers are
+drawn from numpy in batches and handed out by ``list.pop``.
+
+Each round times ``model.run()`` of qsim on core.yaml and ``env.run()`` of the minimal model for
+the same number of operations, alternating which goes first, in CPU time of this process
+(``time.process_time``: time waiting for a core another job holds does not count). It prints
+each pair, each side's median ops/s and the median of the per-pair ratios qsim / minimal (the
+figure to quote: 1.00 = qsim's loop is as fast as the minimal model's). Then it times
+``qsim.simulate`` end to end (build, loop and analysis) and the minimal loop again, in pairs,
+and prints simulate's ops/s over the minimal loop's.
+
+To measure another copy of qsim (say, the files before a change), put it first on the path:
+``PYTHONPATH=/tmp/before python bench/bench_eventloop.py``.
+
+Usage: python bench/bench_eventloop.py [--ops N] [--repeats K] [--simulate-repeats K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+from array import array
+from pathlib import Path
+
+import numpy as np
+import simpy
+
+SCENARIO = Path(__file__).parent / "scenarios" / "core.yaml"
+BATCH = 4096  # random numbers drawn per numpy call
+
+
+class _Op:
+    """The in-flight state of one operation of the minimal model."""
+
+    __slots__ = ("best", "done", "id", "key", "replies", "start", "version", "write")
+
+    def __init__(self, op_id: int, write: bool, key: int, start: float):
+        self.id, self.write, self.key, self.start = op_id, write, key, start
+        self.version = (start, op_id) if write else None  # LWW: timestamp, then writer
+        self.replies, self.best, self.done = 0, None, False
+
+
+class MinimalModel:
+    """Leaderless N/R/W quorums on SimPy, written with nothing beyond what the protocol needs."""
+
+    def __init__(
+        self, ops: int, seed: int = 1, n: int = 3, r: int = 2, w: int = 2, nodes: int = 5, keys: int = 10_000
+    ):
+        self.env = simpy.Environment()
+        self._ops, self._r, self._w, self._keys = ops, r, w, keys
+        rng = np.random.default_rng(seed)
+        self._rng = rng
+        # A key's replicas: n consecutive nodes from a random start (keys are uniform: any fixed map).
+        starts = rng.integers(0, nodes, keys)
+        self._replicas = [tuple((s + i) % nodes for i in range(n)) for s in starts.tolist()]
+        self._stores: list[dict] = [{} for _ in range(nodes)]
+        self._delays: list[float] = []
+        self._arrivals: list[tuple] = []
+        self._issued = 0
+        self.starts, self.ends, self.commits = array("d"), array("d"), array("d")
+        self.ids, self.keys, self.versions = array("q"), array("q"), array("q")
+        self.writes = array("b")
+
+    # --- random numbers, in batches ------------------------------------------------------------
+
+    def _delay(self) -> float:
+        delays = self._delays
+        if not delays:
+            delays.extend(self._rng.exponential(1.0, BATCH).tolist())
+        return delays.pop()
+
+    def _arrival(self) -> tuple:
+        arrivals = self._arrivals
+        if not arrivals:
+            rng = self._rng
+            gaps = rng.exponential(0.5, BATCH).tolist()  # ms: 2000/s
+            writes = (rng.random(BATCH) >= 0.5).tolist()
+            keys = rng.integers(0, self._keys, BATCH).tolist()
+            arrivals.extend(zip(gaps, writes, keys, strict=True))
+        return arrivals.pop()
+
+    # --- the protocol --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Issue every operation and run until the last message is delivered."""
+        self._next_arrival()
+        self.env.run()
+
+    def _next_arrival(self) -> None:
+        if self._issued < self._ops:
+            arrival = self._arrival()
+            self.env.timeout(arrival[0], arrival).callbacks.append(self._arrive)
+
+    def _arrive(self, event) -> None:
+        _, write, key = event._value
+        env = self.env
+        op = _Op(self._issued, write, key, env._now)
+        self._issued += 1
+        handler = self._on_write if write else self._on_read
+        for node in self._replicas[key]:
+            env.timeout(self._delay(), (op, node)).callbacks.append(handler)
+        self._next_arrival()
+
+    def _on_write(self, event) -> None:
+        op, node = event._value
+        store = self._stores[node]
+        current = store.get(op.key)
+        if current is None or op.version > current:
+            store[op.key] = op.version
+        self.env.timeout(self._delay(), op).callbacks.append(self._on_ack)
+
+    def _on_read(self, event) -> None:
+        op, node = event._value
+        reply = (op, self._stores[node].get(op.key))
+        self.env.timeout(self._delay(), reply).callbacks.append(self._on_response)
+
+    def _on_ack(self, event) -> None:
+        op = event._value
+        if op.done:
+            return
+        op.replies += 1
+        if op.replies == self._w:
+            self._record(op, op.id, self.env._now)
+
+    def _on_response(self, event) -> None:
+        op, version = event._value
+        if op.done:
+            return
+        op.replies += 1
+        if version is not None and (op.best is None or version > op.best):
+            op.best = version
+        if op.replies == self._r:
+            self._record(op, op.best[1] if op.best is not None else -1, float("nan"))
+
+    def _record(self, op: _Op, version: int, commit: float) -> None:
+        op.done = True
+        now = self.env._now
+        self.starts.append(op.start)
+        self.ends.append(now)
+        self.commits.append(commit)
+        self.ids.append(op.id)
+        self.keys.append(op.key)
+        self.versions.append(version)
+        self.writes.append(op.write)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The records as numpy columns, in the order operations finished."""
+        return {
+            "op_id": np.frombuffer(self.ids, np.int64),
+            "is_write": np.frombuffer(self.writes, np.int8).astype(bool),
+            "key": np.frombuffer(self.keys, np.int64),
+            "start_ms": np.frombuffer(self.starts),
+            "end_ms": np.frombuffer(self.ends),
+            "commit_ms": np.frombuffer(self.commits),
+            "version": np.frombuffer(self.versions, np.int64),
+        }
+
+
+def time_minimal(ops: int) -> float:
+    """Return ops/s (CPU time) of the minimal model's ``env.run()``."""
+    model = MinimalModel(ops)
+    gc.collect()
+    started = time.process_time()
+    model.run()
+    seconds = time.process_time() - started
+    assert len(model.ids) == ops
+    return ops / seconds
+
+
+def time_qsim(ops: int) -> float:
+    """Return ops/s (CPU time) of qsim's ``model.run()`` on core.yaml."""
+    import qsim
+    from qsim.model.build import build
+    from qsim.rng import RandomStreams
+
+    scenario = qsim.load_scenario(SCENARIO, [f"workload.max_ops={ops}"])
+    model = build(scenario, RandomStreams(scenario.seed))
+    gc.collect()
+    started = time.process_time()
+    model.run()
+    seconds = time.process_time() - started
+    return len(model.recorder) / seconds
+
+
+def time_simulate(ops: int) -> float:
+    """Return ops/s (CPU time) of ``qsim.simulate`` on core.yaml: build, loop and analysis."""
+    import qsim
+
+    scenario = qsim.load_scenario(SCENARIO, [f"workload.max_ops={ops}"])
+    gc.collect()
+    started = time.process_time()
+    result = qsim.simulate(scenario, reraise=True)
+    return len(result.ops) / (time.process_time() - started)
+
+
+def pairs(first, second, ops: int, repeats: int, label: str) -> list[float]:
+    """Time ``first`` and ``second`` in ``repeats`` interleaved pairs; print and return the ratios."""
+    ratios, mine, base = [], [], []
+    for i in range(repeats):
+        order = [(first, mine), (second, base)]
+        for timer, rates in order if i % 2 == 0 else reversed(order):
+            rates.append(timer(ops))
+        ratios.append(mine[-1] / base[-1])
+        print(f"  pair {i + 1}: {label} {mine[-1] / 1e3:.1f} k ops/s,"
+              f" minimal loop {base[-1] / 1e3:.1f} k ops/s, ratio {ratios[-1]:.3f}")  # fmt: skip
+    print(
+        f"median: {label} {statistics.median(mine) / 1e3:.1f} k ops/s, minimal loop"
+        f" {statistics.median(base) / 1e3:.1f} k ops/s; median pair ratio {statistics.median(ratios):.3f}"
+        f" (range {min(ratios):.3f}-{max(ratios):.3f})"
+    )
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=200_000, help="operations per run (default 200000)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved loop pairs (default 5)")
+    parser.add_argument(
+        "--simulate-repeats", type=int, default=3, help="interleaved simulate pairs (default 3; 0: skip)"
+    )
+    args = parser.parse_args()
+    import qsim
+
+    print(f"qsim from {Path(qsim.__file__).parent}; {SCENARIO.name}, {args.ops} ops per run")
+    print("event loop: qsim model.run() vs the minimal callback model's env.run()")
+    loop = statistics.median(pairs(time_qsim, time_minimal, args.ops, args.repeats, "qsim loop"))
+    verdict = "PASS" if loop >= 1.0 else "MISS"
+    print(f"event loop ratio {loop:.3f}: {verdict} (target >= 1.0)")
+    if args.simulate_repeats:
+        print("end to end: qsim.simulate (build + loop + analysis) vs the minimal model's env.run()")
+        ratios = pairs(time_simulate, time_minimal, args.ops, args.simulate_repeats, "qsim.simulate")
+        end_to_end = statistics.median(ratios)
+        verdict = "PASS" if end_to_end >= 0.9 else "MISS"
+        print(f"end-to-end ratio {end_to_end:.3f}: {verdict} (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()
