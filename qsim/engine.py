@@ -6,6 +6,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,31 +86,17 @@ def simulate(
     engine_s = time.perf_counter() - wall_start
 
     faults = faults_frame(model.faults.records)
-    held = pd.DataFrame(model.held_versions(), columns=["key", "version"], dtype=np.int64)
-    digest = _Digest(scenario, faults, spill.folder if spill is not None else None)
-    if spill is None or not model.recorder.handed:
-        ops = _history(model, scenario, faults)
-        if error is not None:  # copies of writes that never finished: the history stops before them
-            held = held[held["version"].isin(ops.loc[ops["kind"] == "write", "op_id"])]
-        digest.add(ops)
-        ops_file, count = None, len(ops)
-        durability = durability_summary(ops, held)
-        hot_keys = HotKeys().add(measured(ops)).result()
-    else:
-        model.recorder.close()
-        ops, ops_file, count = None, spill.folder / "ops.parquet", model.recorder.handed
-        checks = KeyChecks(held, scenario.warmup, _names(scenario), partial=error is not None)
-        ranges = by_op_range(spill.by_key(), checks, spill.folder, chunk_ops, count)
-        rows = lambda columns, verdicts: _table(model, scenario, faults, columns, verdicts)  # noqa: E731
-        write_ops(ranges, ops_file, rows, digest.add)
-        durability, hot_keys = checks.durability_summary(), checks.hot.result()
+    history = _analyse(model, scenario, faults, spill, partial=error is not None)
+    digest, ops = history.digest, history.ops
     timeline = digest.timeline(scenario)
-    summary = _summary(model, scenario, digest, faults, durability, hot_keys)
+    summary = _summary(model, scenario, digest, faults, history.durability, history.hot_keys)
     summary["oracle"] = oracle(scenario, digest.summary.latencies(), summary) if error is None else []
     wall_s = time.perf_counter() - wall_start
     events = _event_count(model.env) - reports.scheduled
     sim_ms = float(model.env.now)
-    summary["runtime"] = runtime(wall_s=wall_s, engine_s=engine_s, sim_ms=sim_ms, ops=count, events=events)
+    summary["runtime"] = runtime(
+        wall_s=wall_s, engine_s=engine_s, sim_ms=sim_ms, ops=history.count, events=events
+    )
     manifest = describe(
         summary,
         engine="discrete-event",
@@ -126,8 +113,44 @@ def simulate(
     nodes = nodes_frame(model.sampler.records, _names(scenario))
     return RunResult(
         scenario, summary["run_id"], ops, summary, manifest, faults, timeline, messages, nodes,
-        sorted_latency=digest.summary.latencies(), ops_file=ops_file,
+        sorted_latency=digest.summary.latencies(), ops_file=history.ops_file,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _History:
+    """What the analysis of a run's history gives the summary."""
+
+    digest: _Digest
+    ops: pd.DataFrame | None  # None: streamed to ops_file
+    ops_file: Path | None
+    count: int  # operations recorded
+    durability: dict
+    hot_keys: list[dict]
+
+
+def _analyse(model: Model, scenario: Scenario, faults: pd.DataFrame, spill: Spill | None, *, partial: bool):
+    """Check and digest the history: in memory, or out of core if it was handed to ``spill``.
+
+    Args:
+        partial: the run stopped on an error.
+    """
+    held = pd.DataFrame(model.held_versions(), columns=["key", "version"], dtype=np.int64)
+    digest = _Digest(scenario, faults, spill.folder if spill is not None else None)
+    if spill is None or not model.recorder.handed:
+        ops = _history(model, scenario, faults)
+        if partial:  # copies of writes that never finished: the history stops before them
+            held = held[held["version"].isin(ops.loc[ops["kind"] == "write", "op_id"])]
+        digest.add(ops)
+        hot_keys = HotKeys().add(measured(ops)).result()
+        return _History(digest, ops, None, len(ops), durability_summary(ops, held), hot_keys)
+    model.recorder.close()
+    count, ops_file = model.recorder.handed, spill.folder / "ops.parquet"
+    checks = KeyChecks(held, scenario.warmup, _names(scenario), partial=partial)
+    ranges = by_op_range(spill.by_key(), checks, spill.folder, spill.chunk_ops, count)
+    write_ops(ranges, ops_file, lambda columns, verdicts: _table(model, scenario, faults, columns, verdicts),
+              digest.add)  # fmt: skip
+    return _History(digest, None, ops_file, count, checks.durability_summary(), checks.hot.result())
 
 
 def _names(scenario: Scenario) -> list[str]:
