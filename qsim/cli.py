@@ -102,7 +102,8 @@ def main() -> None:
     show_default=True,
     metavar="N",
     help="Operations held in memory at a time: a longer run streams its history to disk and analyses "
-    "it N operations at a time (same results). Lower it to use less memory.",
+    "it N operations at a time (same results). Lower it to use less memory. Traced runs keep their "
+    "history in memory.",
 )
 @click.option(
     "--ops-table",
