@@ -263,23 +263,24 @@ finally:
 """
 
 
-def limited_run(out: Path, chunk_ops: int) -> subprocess.CompletedProcess:
-    """``qsim run`` of core.yaml for MEMORY_OPS operations in a process limited to MEMORY_LIMIT."""
+def limited_run(out: Path, chunk_ops: int) -> subprocess.Popen:
+    """Start ``qsim run`` of core.yaml for MEMORY_OPS operations in a process limited to MEMORY_LIMIT."""
     args = ["run", ROOT / "bench" / "scenarios" / "core.yaml", "--set", f"workload.max_ops={MEMORY_OPS}"]
     args += ["--no-plots", "-q", "--chunk-ops", chunk_ops, "--out", out]
     command = [sys.executable, "-c", LIMITED, MEMORY_LIMIT, *args]
-    return subprocess.run(
-        list(map(str, command)), capture_output=True, text=True, cwd=out.parent, check=False
+    return subprocess.Popen(
+        list(map(str, command)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=out.parent
     )
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_DATA bounds mmap'ed memory on Linux (4.7+) only")
 def test_a_long_run_streams_within_a_memory_limit_the_in_memory_path_exceeds(tmp_path):
-    streamed = limited_run(tmp_path / "streamed", 1 << 17)
-    assert streamed.returncode == 0, streamed.stderr[-3000:]
+    # Side by side (two cores): the streamed run, and the run held in memory as before streaming.
+    runs = [limited_run(tmp_path / "streamed", 1 << 17), limited_run(tmp_path / "in-memory", 1 << 26)]
+    (_, streamed_err), (_, in_memory_err) = (run.communicate() for run in runs)
+    assert runs[0].returncode == 0, streamed_err[-3000:]
     summary = json.loads((tmp_path / "streamed" / "summary.json").read_text())
     rows = pq.ParquetFile(tmp_path / "streamed" / "ops.parquet").metadata.num_rows
     assert summary["runtime"]["ops"] == rows == MEMORY_OPS
-    in_memory = limited_run(tmp_path / "in-memory", 1 << 26)  # as every run was analysed before streaming
-    assert in_memory.returncode != 0 and "MemoryError" in in_memory.stderr, in_memory.stderr[-3000:]
+    assert runs[1].returncode != 0 and "MemoryError" in in_memory_err, in_memory_err[-3000:]
