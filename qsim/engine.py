@@ -15,8 +15,7 @@ import pandas as pd
 import simpy
 
 from qsim.analysis.oracle import oracle
-from qsim.digest import Summary, measured
-from qsim.durability import durability_summary
+from qsim.digest import Summary
 from qsim.history import add_probe_delays, faults_frame, messages_frame, nodes_frame, ops_frame
 from qsim.model.build import Model, build
 from qsim.model.clock import call_later
@@ -26,8 +25,7 @@ from qsim.outcome import manifest as describe
 from qsim.rng import RandomStreams
 from qsim.scenario import Scenario, run_id, with_seed
 from qsim.scenario.schema import MESSAGE_KINDS
-from qsim.staleness import check_staleness
-from qsim.streamed import CHUNK_OPS, HotKeys, KeyChecks, Spill, by_op_range, write_ops
+from qsim.streamed import CHUNK_OPS, KeyChecks, Spill, by_op_range, write_ops
 from qsim.timeline import FaultSides, Recovery, Timeline, active_faults
 
 
@@ -89,7 +87,7 @@ def simulate(
     history = _analyse(model, scenario, faults, spill, partial=error is not None)
     digest, ops = history.digest, history.ops
     timeline = digest.timeline(scenario)
-    summary = _summary(model, scenario, digest, faults, history.durability, history.hot_keys)
+    summary = _summary(model, scenario, digest, faults, history.checks)
     summary["oracle"] = oracle(scenario, digest.summary.latencies(), summary) if error is None else []
     wall_s = time.perf_counter() - wall_start
     events = _event_count(model.env) - reports.scheduled
@@ -125,8 +123,7 @@ class _History:
     ops: pd.DataFrame | None  # None: streamed to ops_file
     ops_file: Path | None
     count: int  # operations recorded
-    durability: dict
-    hot_keys: list[dict]
+    checks: KeyChecks  # durability, hot keys and consistency, added up over the history
 
 
 def _analyse(model: Model, scenario: Scenario, faults: pd.DataFrame, spill: Spill | None, *, partial: bool):
@@ -137,20 +134,17 @@ def _analyse(model: Model, scenario: Scenario, faults: pd.DataFrame, spill: Spil
     """
     held = pd.DataFrame(model.held_versions(), columns=["key", "version"], dtype=np.int64)
     digest = _Digest(scenario, faults, spill.folder if spill is not None else None)
+    checks = KeyChecks(held, scenario.warmup, _names(scenario), partial=partial)
     if spill is None or not model.recorder.handed:
-        ops = _history(model, scenario, faults)
-        if partial:  # copies of writes that never finished: the history stops before them
-            held = held[held["version"].isin(ops.loc[ops["kind"] == "write", "op_id"])]
+        ops = _table(model, scenario, faults, model.recorder.columns(), checks.verdicts)
         digest.add(ops)
-        hot_keys = HotKeys().add(measured(ops)).result()
-        return _History(digest, ops, None, len(ops), durability_summary(ops, held), hot_keys)
+        return _History(digest, ops, None, len(ops), checks)
     model.recorder.close()
     count, ops_file = model.recorder.handed, spill.folder / "ops.parquet"
-    checks = KeyChecks(held, scenario.warmup, _names(scenario), partial=partial)
     ranges = by_op_range(spill.by_key(), checks, spill.folder, spill.chunk_ops, count)
     write_ops(ranges, ops_file, lambda columns, verdicts: _table(model, scenario, faults, columns, verdicts),
               digest.add)  # fmt: skip
-    return _History(digest, None, ops_file, count, checks.durability_summary(), checks.hot.result())
+    return _History(digest, None, ops_file, count, checks)
 
 
 def _names(scenario: Scenario) -> list[str]:
@@ -181,16 +175,14 @@ class _Digest:
         return self.timeline_counts.result(end_ms=scenario.duration)
 
 
-def _history(model: Model, scenario: Scenario, faults: pd.DataFrame) -> pd.DataFrame:
-    """Return the ops, with staleness verdicts and active faults, from the records in memory."""
-    return _table(model, scenario, faults, model.recorder.columns(), None)
-
-
-def _table(model: Model, scenario: Scenario, faults: pd.DataFrame, columns: dict, verdicts) -> pd.DataFrame:
+def _table(
+    model: Model, scenario: Scenario, faults: pd.DataFrame, columns: dict, verdicts: Callable
+) -> pd.DataFrame:
     """Return the ops table's rows of the recorder ``columns`` (sorted by op_id).
 
     Args:
-        verdicts: their staleness columns, or None to check them here (the whole history).
+        verdicts: gives the verdict columns (staleness, anomalies) of the rows' ops frame (every
+            operation of their keys, or already checked): :meth:`qsim.streamed.KeyChecks.verdicts`.
     """
     ops = ops_frame(columns, _names(scenario))
     if isinstance(model.workload, ProbeLoop):
@@ -199,13 +191,12 @@ def _table(model: Model, scenario: Scenario, faults: pd.DataFrame, columns: dict
         ids = ops["op_id"].to_numpy()
         inside = np.isin(reads, ids) if len(ids) else np.zeros(len(reads), bool)
         ops = add_probe_delays(ops, reads[inside], delays[inside])
-    verdicts = check_staleness(ops) if verdicts is None else verdicts.set_axis(ops.index)
-    return pd.concat([ops, verdicts], axis=1).assign(
+    return pd.concat([ops, verdicts(ops).set_axis(ops.index)], axis=1).assign(
         faults=active_faults(ops, faults), warmup=ops["start_ms"] < scenario.warmup
     )
 
 
-def _summary(model: Model, scenario: Scenario, digest: _Digest, faults, durability, hot_keys) -> dict:
+def _summary(model: Model, scenario: Scenario, digest: _Digest, faults, checks: KeyChecks) -> dict:
     sim_ms = float(model.env.now)
     window_ms = scenario.metrics.window
     names = _names(scenario)
@@ -221,9 +212,10 @@ def _summary(model: Model, scenario: Scenario, digest: _Digest, faults, durabili
             "recovery": digest.recovery.result(),
             **digest.sides.result(),
         },
-        "durability": durability,
+        "durability": checks.durability_summary(),
+        "consistency": checks.consistency.result(),
         "nodes": _node_stats(model, names, scenario, sim_ms),
-        "load": _load(model, names, hot_keys),
+        "load": _load(model, names, checks.hot.result()),
         "hedging": {"extra_requests": model.coordinator.hedged},
         "messages": {
             kind: {

@@ -25,6 +25,11 @@ OPS_COLUMNS = {
     "stale": "reads: returned a version older than the newest committed before start (null: unchecked)",
     "k": "reads: committed versions missed (null: unchecked)",
     "t_ms": "reads: start_ms minus the commit time of the newest version committed before it, ms",
+    "anomaly_linearizability": "in a witness that its key is not linearizable (qsim.checks.linearizability)",
+    "anomaly_read_your_writes": "in a read-your-writes violation of its client (qsim.checks.sessions)",
+    "anomaly_monotonic_reads": "in a monotonic-reads violation of its client",
+    "anomaly_monotonic_writes": "in a monotonic-writes violation of its client",
+    "anomaly_writes_follow_reads": "in a writes-follow-reads violation of its client",
     "attempts": "attempts made (1 + retries used)",
     "faults": "ids of the faults active at some time while it ran, comma-separated ('' if none)",
     "warmup": (

@@ -23,7 +23,9 @@ from qsim.html_scenario import fault_params_text, scenario_parts
 from qsim.html_sweep import render_sweep
 from qsim.report import (
     HEADER,
+    KIND_WORDS,
     clock_text,
+    consistency_line,
     fault_lines,
     kind_rows,
     ops_text,
@@ -110,6 +112,7 @@ def render_run(folder: str | Path) -> str:
         _run_head(summary, manifest, saved.scenario),
         _operations(summary),
         _staleness(summary["staleness"]),
+        _consistency(summary),
         _faults(summary, saved.faults),
         _nodes(summary),
         _messages(summary),
@@ -166,6 +169,24 @@ def _staleness(staleness: dict) -> str:
         header = ["t (ms)", "P(consistent)", "reads", "95% interval"]
         parts.append("<h3>t-visibility</h3>\n" + table(header, t_rows, id_="t-visibility"))
     return section("Staleness", *parts)
+
+
+def _consistency(summary: dict) -> str:
+    """Linearizability and session-guarantee counts, and the first anomalies (empty if not checked)."""
+    line = consistency_line(summary)
+    if line is None:
+        return ""
+    rows = [
+        [KIND_WORDS.get(a["kind"], a["kind"]), str(a["key"]), ", ".join(map(str, a["ops"])), a["note"]]
+        for a in summary["consistency"]["anomalies"]
+    ]
+    parts = [f"<p>{e(line)}.</p>"]
+    if rows:
+        parts.append(
+            "<h3>First anomalies of each kind</h3>\n"
+            + table(["kind", "key", "ops (op ids)", "what happened"], rows, id_="anomalies")
+        )
+    return section("Consistency", *parts)
 
 
 def _faults(summary: dict, faults: pd.DataFrame) -> str:

@@ -81,6 +81,45 @@ def fault_lines(summary: dict) -> list[str]:
     return lines
 
 
+KIND_WORDS = {
+    "linearizability": "linearizability",
+    "read_your_writes": "read-your-writes",
+    "monotonic_reads": "monotonic reads",
+    "monotonic_writes": "monotonic writes",
+    "writes_follow_reads": "writes-follow-reads",
+}
+
+
+def consistency_line(summary: dict) -> str | None:
+    """The linearizability and session-guarantee counts in one line (None: the run has no such section)."""
+    consistency = summary.get("consistency")
+    if not consistency:
+        return None
+    linear, sessions = consistency["linearizability"], consistency["sessions"]
+    line = (
+        f"consistency: {linear['keys_invalid']} of {linear['keys_checked']} keys not linearizable "
+        f"({linear['violations']} violations"
+        + (f", {linear['keys_unknown']} keys unknown" if linear["keys_unknown"] else "")
+        + f"); session guarantees over {_count(sessions['clients_checked'], 'client')}, violations: "
+    )
+    kinds = [kind for kind in KIND_WORDS if kind in sessions]
+    return line + ", ".join(f"{KIND_WORDS[kind]} {sessions[kind]}" for kind in kinds)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def anomaly_lines(summary: dict) -> list[str]:
+    """The anomalies a summary shows (the first few of each kind), one line each."""
+    consistency = summary.get("consistency") or {}
+    return [
+        f"{KIND_WORDS.get(a['kind'], a['kind'])}, key {a['key']}, ops {', '.join(map(str, a['ops']))}: "
+        + a["note"]
+        for a in consistency.get("anomalies", [])
+    ]
+
+
 def load_lines(summary: dict) -> list[str]:
     """The busiest node against the mean, the hottest key, and hedged requests if any."""
     load = summary.get("load")
@@ -172,6 +211,9 @@ def terminal_table(
     if visibility:
         lines.append(visibility)
     lines += fault_lines(summary)
+    consistency = consistency_line(summary)
+    if consistency:
+        lines.append(consistency)
     lines += load_lines(summary)
     lines += oracle_lines(summary)
     lines.append(time_line(runtime, command_s))
@@ -223,6 +265,13 @@ def summary_markdown(summary: dict, manifest: dict) -> str:
     faults = fault_lines(summary)
     if faults:
         out += ["## Faults", "", *(f"- {line}" for line in faults), ""]
+    consistency = consistency_line(summary)
+    if consistency:
+        out += ["## Consistency", "", consistency + ".", ""]
+        anomalies = anomaly_lines(summary)
+        if anomalies:
+            out += ["The first anomalies of each kind (ops are op ids in ops.parquet):", ""]
+            out += [f"- {line}" for line in anomalies] + [""]
     checks = summary.get("oracle") or []
     if checks:
         out += [

@@ -33,6 +33,8 @@ RECORD = np.dtype(
         ("stale", np.int8),
         ("k", np.int64),
         ("t_ms", np.float64),
+        # The consistency checks (see qsim.checks.consistency): bit i set = in an anomaly of kind i.
+        ("anomalies", np.uint8),
     ]
 )
 RECORDER_FIELDS = RECORD.names[:13]  # what the recorder gives; the rest is the checker's

@@ -5,7 +5,8 @@ they are appended to a spool file. After the run:
 
 1. the spool is split by key into buckets of about ``chunk_ops`` operations each, and each bucket
    (every operation of its keys) gets the checks that look at a key's whole history: staleness
-   (:mod:`qsim.staleness`), lost writes (:mod:`qsim.durability`) and the hot keys;
+   (:mod:`qsim.staleness`), linearizability and the session guarantees (:mod:`qsim.checks`), lost
+   writes (:mod:`qsim.durability`) and the hot keys;
 2. the checked records are split by op_id into ranges of the same size, and each range, in op_id
    order, becomes the rows of ``ops.parquet`` (one row group each) and feeds the digest
    (:mod:`qsim.digest`) that makes the summary and the timeline.
@@ -26,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from qsim.checks.consistency import Consistency, bits_to_flags, flags_to_bits
 from qsim.durability import durability_summary
 from qsim.history import add_probe_delays, ops_frame
 from qsim.spool import CHUNK_OPS, RECORD, Partition, RecordFile, to_columns, to_records
@@ -55,7 +57,10 @@ class Spill:
 
 
 class KeyChecks:
-    """The checks over each key's whole history: staleness verdicts, durability and hot keys.
+    """The checks over each key's whole history: staleness, consistency, durability and hot keys.
+
+    Each part it is given holds every operation of its keys: a key bucket of a streamed run, or the
+    whole history of a run held in memory.
 
     Args:
         held: the versions replicas hold at the end of the run (key, version), all keys.
@@ -68,24 +73,34 @@ class KeyChecks:
         self._held, self._warmup_ms, self._names, self._partial = held, warmup_ms, names, partial
         self.durability = {"acknowledged_writes": 0, "lost_writes": 0, "lww_lost_updates": 0}
         self.hot = HotKeys()
+        self.consistency = Consistency()
 
     def check(self, records: np.ndarray) -> np.ndarray:
         """Return the records of some keys (every operation of those keys), with their verdicts set."""
         records = records[np.argsort(records["op_id"], kind="stable")]
-        ops = ops_frame(to_columns(records), self._names)
-        verdicts = check_staleness(ops)
+        verdicts = self.verdicts(ops_frame(to_columns(records), self._names))
         checked = verdicts["stale"].notna().to_numpy()
         records["stale"] = np.where(checked, verdicts["stale"].fillna(False).to_numpy(bool), -1)
         records["k"] = verdicts["k"].fillna(0).to_numpy(np.int64)
         records["t_ms"] = verdicts["t_ms"].to_numpy()
-        held = self._held[np.isin(self._held["key"].to_numpy(), np.unique(records["key"]))]
+        records["anomalies"] = flags_to_bits(verdicts)
+        return records
+
+    def verdicts(self, ops: pd.DataFrame) -> pd.DataFrame:
+        """Check the operations of some keys (all of them); return their verdict columns.
+
+        The columns are those of :func:`qsim.staleness.check_staleness` and the anomaly columns of
+        :mod:`qsim.checks.consistency`, aligned with ``ops``; durability, hot keys and the
+        consistency counts add up over the parts checked.
+        """
+        held = self._held[np.isin(self._held["key"].to_numpy(), np.unique(ops["key"].to_numpy()))]
         if self._partial:  # copies of writes that never finished: the history stops before them
-            held = held[held["version"].isin(records["op_id"][records["is_write"]])]
+            held = held[held["version"].isin(ops.loc[ops["kind"] == "write", "op_id"])]
         for name, value in durability_summary(ops, held).items():
             if name in self.durability:
                 self.durability[name] += value
         self.hot.add(ops[ops["start_ms"].to_numpy() >= self._warmup_ms])
-        return records
+        return pd.concat([check_staleness(ops), self.consistency.add(ops)], axis=1)
 
     def durability_summary(self) -> dict:
         """The summary's ``durability`` section over every key checked."""
@@ -141,7 +156,8 @@ def write_ops(
     """Write ``ops.parquet`` at ``path``, one row group per op_id range, in op_id order.
 
     Args:
-        table: builds a range's rows from its recorder columns and its verdicts.
+        table: builds a range's rows from its recorder columns and a function giving the verdict
+            columns of its ops frame.
         consume: called with each range's rows (the digest).
     """
     writer = None
@@ -150,7 +166,7 @@ def write_ops(
             records = part.read()
             part.remove()
             records = records[np.argsort(records["op_id"], kind="stable")]
-            rows = table(to_columns(records), verdict_frame(records))
+            rows = table(to_columns(records), lambda ops, checked=records: verdict_frame(checked))
             arrow = pa.Table.from_pandas(rows, preserve_index=False, schema=writer.schema if writer else None)
             if writer is None:
                 writer = pq.ParquetWriter(path, arrow.schema)
@@ -162,13 +178,14 @@ def write_ops(
 
 
 def verdict_frame(records: np.ndarray) -> pd.DataFrame:
-    """The staleness columns of :func:`qsim.staleness.check_staleness` from checked records."""
+    """The verdict columns of :meth:`KeyChecks.verdicts` from checked records."""
     checked = records["stale"] >= 0
     return pd.DataFrame(
         {
             "stale": pd.arrays.BooleanArray(records["stale"] == 1, mask=~checked),
             "k": pd.arrays.IntegerArray(records["k"].astype(np.int64), mask=~checked),
             "t_ms": np.where(checked, records["t_ms"], np.nan),
+            **bits_to_flags(records["anomalies"]),
         }
     )
 

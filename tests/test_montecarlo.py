@@ -332,6 +332,11 @@ def test_constant_delays_give_the_discrete_event_history(timeout):
         "version",
         "stale",
         "k",
+        "anomaly_linearizability",
+        "anomaly_read_your_writes",
+        "anomaly_monotonic_reads",
+        "anomaly_monotonic_writes",
+        "anomaly_writes_follow_reads",
         "attempts",
         "faults",
     ]

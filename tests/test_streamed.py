@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import qsim
+from qsim.checks.consistency import Consistency, anomaly_columns
 from qsim.digest import Staleness, Summary, measured
 from qsim.durability import durability_summary
 from qsim.history import ops_frame
@@ -394,8 +395,9 @@ def test_key_buckets_give_the_verdicts_and_durability_of_the_whole_history(histo
     for name, values in to_columns(records).items():
         np.testing.assert_array_equal(values, history.columns[name], err_msg=name)
         assert values.dtype == history.columns[name].dtype, name
-    pd.testing.assert_frame_equal(verdict_frame(records), check_staleness(whole))
+    pd.testing.assert_frame_equal(verdict_frame(records), whole_verdicts(whole))
     assert checks.durability_summary() == durability
+    assert checks.consistency.result() == whole_consistency(whole)
     assert checks.hot.result() == HotKeys().add(measured_by_start(whole, history.warmup_ms)).result()
 
 
@@ -410,10 +412,23 @@ def test_any_split_into_whole_keys_gives_the_same_checks(history, parts):
     checks = KeyChecks(history.held, history.warmup_ms, history.names)
     checked = np.concatenate([checks.check(records[part_of_key[records["key"]] == p]) for p in range(parts)])
     checked = checked[np.argsort(checked["op_id"])]
-    verdicts = check_staleness(whole)
-    assert verdicts["stale"].sum() > 20
+    verdicts = whole_verdicts(whole)
+    assert verdicts["stale"].sum() > 20 and verdicts["anomaly_linearizability"].sum() > 20
     pd.testing.assert_frame_equal(verdict_frame(checked), verdicts)
     assert checks.durability_summary() == durability_summary(whole, history.held)
+    assert checks.consistency.result() == whole_consistency(whole)
+
+
+def whole_verdicts(ops: pd.DataFrame) -> pd.DataFrame:
+    """The verdict columns of the whole history checked at once."""
+    return pd.concat([check_staleness(ops), anomaly_columns(ops)[0]], axis=1)
+
+
+def whole_consistency(ops: pd.DataFrame) -> dict:
+    """The consistency section of the whole history checked at once."""
+    consistency = Consistency()
+    consistency.add(ops)
+    return consistency.result()
 
 
 def measured_by_start(ops: pd.DataFrame, warmup_ms: float) -> pd.DataFrame:

@@ -223,7 +223,8 @@ def ops_history(outcome: WarsResult, node_names: list[str]) -> pd.DataFrame:
     coordinates them; it starts when trial i-1's read ended. A failed operation ends at its
     timeout with version -1, as in the engine. A read returns the write (version 2i) when fresh;
     it is checked when it and its write succeeded, and then stale with k = 1 or fresh with k = 0.
-    No operation is a warm-up one: trials are independent.
+    No operation is a warm-up one: trials are independent. The anomaly columns are the checkers'
+    (:mod:`qsim.checks.consistency`): a stale read of a trial is a linearizability violation.
     """
     count = outcome.fresh.size
     delay = np.tile(outcome.delays_ms, outcome.trials)  # trial-major, so the delays take turns
@@ -250,7 +251,7 @@ def ops_history(outcome: WarsResult, node_names: list[str]) -> pd.DataFrame:
     nan = np.full(count, np.nan)
     verdict = interleave(np.zeros(count, bool), checked & ~fresh)
     verdict_mask = interleave(np.ones(count, bool), ~checked)
-    return pd.DataFrame(
+    ops = pd.DataFrame(
         {
             "op_id": np.arange(2 * count, dtype=np.int64),
             "client": np.zeros(2 * count, dtype=np.int32),
@@ -277,3 +278,8 @@ def ops_history(outcome: WarsResult, node_names: list[str]) -> pd.DataFrame:
             "probe_delay_ms": interleave(nan, delay),
         }
     )
+    from qsim.checks.consistency import anomaly_columns  # only for a per-trial table
+
+    anomalies = anomaly_columns(ops)[0]
+    at = ops.columns.get_loc("t_ms") + 1
+    return pd.concat([ops.iloc[:, :at], anomalies, ops.iloc[:, at:]], axis=1)

@@ -93,7 +93,7 @@ def _latency_applies(scenario: Scenario) -> bool:
         and quorum.failover == "strict"
         and quorum.retries == 0
         and quorum.read_fanout == quorum.write_fanout == "all"
-        and scenario.repair.read_repair != "foreground"
+        and scenario.repair.read_repair in ("off", "background")
     )
 
 

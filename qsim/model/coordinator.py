@@ -26,12 +26,12 @@ from qsim.model.levels import count_in_region, level_targets
 from qsim.model.network import (
     CLIENT_REQUEST,
     CLIENT_RESPONSE,
-    READ_REPAIR,
     READ_REQUEST,
     WRITE_REQUEST,
     Network,
 )
 from qsim.model.op import CLIENT, Op, newer
+from qsim.model.readrepair import ReadRepair
 from qsim.model.recorder import (
     COORDINATOR_CRASHED,
     NO_VERSION,
@@ -96,8 +96,7 @@ class Coordinator:
         hooks = (detector.check, detector.settled) if detector is not None else ()
         self._deadlines = [Deadlines(env, self._expire, *hooks) for _ in range(quorum.retries + 1)]
         self._watch = self._deadlines[0].add  # first attempts
-        self._repair = scenario.repair.read_repair
-        self._repairing = self._repair != "off"
+        self._repairing = scenario.repair.read_repair != "off"
         self._levels = {True: quorum.w if isinstance(quorum.w, str) else None,
                         False: quorum.r if isinstance(quorum.r, str) else None}  # fmt: skip
         if tagged_replies(scenario):
@@ -110,6 +109,7 @@ class Coordinator:
         self._hedger = Hedger(quorum.hedge) if quorum.hedge else None
         if self._hedger is None and quorum.coordinator == "client":
             self._answer = self._finish  # nothing to observe, no response to send: the client has it
+        self._read_repair = ReadRepair(scenario, network, replicas, self._answer) if self._repairing else None
         # Replies needed for a plain count, by write (0 for a per-region level: see op.need).
         self._counts = {
             kind: needed if isinstance(needed, int) else 0
@@ -308,61 +308,34 @@ class Coordinator:
             self._answer(op)
 
     def _on_read_tagged(self, message) -> None:
-        """Count a read response that says which replica sent it; repair replicas found behind.
+        """Count a read response that says which replica sent it; read repair sees it too, if on.
 
-        With read repair, replies after the quorum (until the coordinator forgets the read) are
-        compared too: one that is behind is repaired, and one that is newer than everything seen
-        means every earlier responder was behind it. The read's answer is what it had at its quorum.
+        Responses after the quorum (until the coordinator forgets the read) go to read repair only.
         """
         op, (version, node) = message.op, message.arg
         self._learn(op, node)
         if op.orphaned:
             return
-        repairing = self._repair != "off"
-        if repairing:
-            op.responses.append((node, version))
+        repair = self._read_repair
         if op.reached or op.done:
-            if repairing:
-                self._repair_late(op, node, version)
+            if repair is not None:
+                repair.late(op, node, version)
             return
+        if repair is not None:
+            op.responses.append((node, version))
         if newer(version, op.best):
             op.best = version
         if not self._counted(op, node):
             return
         op.reached = True
-        if not repairing:
+        if repair is None:
             self._answer(op)
-            return
-        op.newest = op.best
-        behind = [n for n, v in op.responses if newer(op.best, v)]
-        foreground = self._repair == "foreground" and bool(behind)
-        op.repairs = len(behind)
-        for n in behind:
-            self._send_repair(op, n, op.best, ack=foreground)
-        if not foreground:
-            self._answer(op)
-
-    def _repair_late(self, op: Op, node: int, version: tuple | None) -> None:
-        if newer(version, op.newest):
-            op.newest = version
-            for n, v in op.responses[:-1]:
-                if newer(version, v):
-                    self._send_repair(op, n, version, ack=False)
-        elif newer(op.newest, version):
-            self._send_repair(op, node, op.newest, ack=False)
-
-    def _send_repair(self, op: Op, node: int, version: tuple, ack: bool) -> None:
-        replica = self._replicas[node]
-        self._network.send(op.coordinator_endpoint, node, READ_REPAIR, replica.on_repair, op, (version, ack))
+        else:
+            repair.at_quorum(op)
 
     def on_repair_ack(self, message) -> None:
-        """Count a foreground read-repair acknowledgement; the read answers after the last."""
-        op = message.op
-        if op.done or op.orphaned:
-            return
-        op.repairs -= 1
-        if op.repairs == 0:
-            self._answer(op)
+        """Count a read-repair acknowledgement (foreground and write-back reads wait for them)."""
+        self._read_repair.on_ack(message)
 
     # --- hedged requests -----------------------------------------------------------------------
 

@@ -114,11 +114,13 @@ class Replica:
             self.on_write(message)
 
     def on_repair(self, message) -> None:
-        """Receive a read-repair write, ``arg`` (version, ack); acknowledge it if the read waits for it."""
+        """Receive a read-repair write, ``arg`` (version, ack); if asked, acknowledge it with its index."""
         op, (version, ack) = message.op, message.arg
         self._merge(op.key, version)
         if ack:
-            self._send(self.index, op.coordinator_endpoint, READ_REPAIR_ACK, self._repaired[0], op, None)
+            self._send(
+                self.index, op.coordinator_endpoint, READ_REPAIR_ACK, self._repaired[0], op, self.index
+            )
 
     def _apply_write(self, op, version: tuple) -> None:
         """Keep ``version`` of the op's key if it is newer than the one held (last writer wins)."""

@@ -318,7 +318,7 @@ class Repair(Model):
     """The repair mechanisms; each can be switched on and off."""
 
     read_repair: Annotated[
-        Literal["off", "background", "foreground"],
+        Literal["off", "background", "foreground", "write_back"],
         BeforeValidator(lambda value: "off" if value is False else value),  # YAML reads `off` as false
     ] = "off"
     hinted_handoff: bool = True
@@ -413,6 +413,7 @@ class Scenario(Model):
     @model_validator(mode="after")
     def _consistent(self):
         found = cross_problems(self.cluster, self.network, self.quorum, self.workload, self.faults)
+        found += _write_back_problems(self.quorum, self.repair)
         if self.warmup >= self.duration:
             found.append(
                 (
@@ -444,6 +445,22 @@ def _sweep_problems(block: dict | None) -> list[tuple[str, str]]:
     except SweepError as exc:
         return [("sweep", problem) for problem in exc.problems]
     return []
+
+
+def _write_back_problems(quorum: Quorum, repair: Repair) -> list[tuple[str, str]]:
+    """Refuse per-region levels with write-back reads, which count W holders among the key's replicas."""
+    if repair.read_repair != "write_back":
+        return []
+    return [
+        (
+            f"quorum.{field}",
+            f"{level} counts replies per region, and repair.read_repair: write_back needs R and W as "
+            "counts (a number, one, quorum, majority or all) to know when W replicas hold what a read "
+            "returns; give a count, or another read_repair mode",
+        )
+        for field, level in (("r", quorum.r), ("w", quorum.w))
+        if level in REGION_LEVELS
+    ]
 
 
 def client_regions(cluster: Cluster, workload: Workload) -> tuple[str, ...]:

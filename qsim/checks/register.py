@@ -1,0 +1,143 @@
+"""The ops table as one read/write register per key: which write each read returned.
+
+Both linearizability methods start here. Reads that failed returned nothing and are left out. A
+read whose value no write of its key has, and a read that ended before the write it returned
+started, break linearizability on their own (see :class:`Registers`); the checks leave them out of
+the rest. A failed write that no remaining read returned is left out too: it may take effect
+"never", and a write no read returned changes nothing a read saw, so if any order of the other
+operations works, that order with this write never taking effect is one the definition allows.
+A failed write that some read returned must have taken effect before each of those reads, so it
+is kept, and real time puts no operation after it: it never ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+INITIAL = -1  # the version a read returns when no write has taken effect
+REQUIRED = ("op_id", "kind", "key", "start_ms", "end_ms", "ok", "version")
+
+
+@dataclass(frozen=True)
+class Registers:
+    """A history's columns in row order, each read's write, and the rows the checks use.
+
+    Attributes:
+        op_id, key, start, end, is_write, ok, version: the ops columns (start and end in ms).
+        key_index: each row's key as 0..K-1 (the position of its key in ``keys``).
+        keys: the distinct keys, sorted.
+        source: reads that returned a value: the row of the write, or -1 for the initial value;
+            -2 for every other row.
+        future: rows of reads that ended before the write they returned started.
+        future_write: the row of that write, for each of them.
+        unknown: rows of ok reads of a version that no write of their key has.
+        live: rows the zone and search checks use (see the module docstring).
+        earliest: each row's position in the order of (start_ms, op_id): "earlier" in reports.
+        age: writes: position in the version order (ts_ms, client, op_id); -1 for reads.
+    """
+
+    op_id: np.ndarray
+    key: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    is_write: np.ndarray
+    ok: np.ndarray
+    version: np.ndarray
+    key_index: np.ndarray
+    keys: np.ndarray
+    source: np.ndarray
+    future: np.ndarray
+    future_write: np.ndarray
+    unknown: np.ndarray
+    live: np.ndarray
+    earliest: np.ndarray
+    age: np.ndarray
+
+    @property
+    def failed_write(self) -> np.ndarray:
+        """Rows that are writes which failed or timed out (they may never have taken effect)."""
+        return self.is_write & ~self.ok
+
+
+def registers(ops: pd.DataFrame) -> Registers:
+    """Return the registers of ``ops`` (a DataFrame with at least the columns of ``REQUIRED``)."""
+    missing = [name for name in REQUIRED if name not in ops.columns]
+    if missing:
+        raise ValueError(f"the ops table lacks the columns {', '.join(missing)}")
+    op_id = ops["op_id"].to_numpy(np.int64)
+    key = ops["key"].to_numpy(np.int64)
+    start = ops["start_ms"].to_numpy(np.float64)
+    end = ops["end_ms"].to_numpy(np.float64)
+    is_write = (ops["kind"] == "write").to_numpy(bool)
+    ok = ops["ok"].to_numpy(bool)
+    keys, key_index = np.unique(key, return_inverse=True)
+    version = ops["version"].to_numpy(np.int64)
+    source, future, future_write, unknown = _sources(op_id, key, start, end, is_write, ok, version)
+    returned = np.bincount(source[source >= 0], minlength=len(op_id)) > 0
+    live = np.where(is_write, ok | returned, source >= INITIAL)
+    earliest = np.empty(len(op_id), np.int64)
+    earliest[np.lexsort((op_id, start))] = np.arange(len(op_id))
+    age = _ages(ops, op_id, is_write)
+    return Registers(
+        op_id,
+        key,
+        start,
+        end,
+        is_write,
+        ok,
+        version,
+        key_index,
+        keys,
+        source,
+        future,
+        future_write,
+        unknown,
+        live,
+        earliest,
+        age,
+    )
+
+
+def _sources(op_id, key, start, end, is_write, ok, version) -> tuple[np.ndarray, ...]:
+    """Return (source, future, future_write, unknown) as :class:`Registers` defines them."""
+    source = np.full(len(op_id), -2, np.int64)
+    writes = np.flatnonzero(is_write)
+    writes = writes[np.argsort(op_id[writes], kind="stable")]
+    reads = np.flatnonzero(~is_write & ok)
+    wanted = version[reads]
+    at = np.minimum(np.searchsorted(op_id[writes], wanted), max(len(writes) - 1, 0))
+    if len(writes):
+        write = writes[at]
+        found = (op_id[write] == wanted) & (key[write] == key[reads])
+    else:
+        write, found = np.zeros(len(reads), np.int64), np.zeros(len(reads), bool)
+    early = found & (end[reads] < start[write])
+    good = found & ~early
+    source[reads[good]] = write[good]
+    source[reads[wanted == INITIAL]] = INITIAL
+    unknown = reads[~found & (wanted != INITIAL)]
+    return source, reads[early], write[early], unknown
+
+
+def _ages(ops: pd.DataFrame, op_id: np.ndarray, is_write: np.ndarray) -> np.ndarray:
+    """Each write's position in the version order (ts_ms, client, op_id); -1 for reads."""
+    writes = np.flatnonzero(is_write)
+    columns = [op_id[writes]]
+    columns += [ops[name].to_numpy()[writes] for name in ("client", "ts_ms") if name in ops.columns]
+    age = np.full(len(op_id), -1, np.int64)
+    age[writes[np.lexsort(columns)]] = np.arange(len(writes))
+    return age
+
+
+def dense_rank(key: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """Rank (key, time) pairs as 0, 1, 2, ...: key first, equal pairs share a rank."""
+    order = np.lexsort((time, key))
+    k, t = key[order], time[order]
+    new = np.ones(len(order), bool)
+    new[1:] = (k[1:] != k[:-1]) | (t[1:] != t[:-1])
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.cumsum(new) - 1
+    return rank
