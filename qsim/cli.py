@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from qsim.cli_trace import TRACE_AROUND_N, trace_count, trace_focus, traced_words, warn_crowded
+from qsim.cli_trace import TRACE_AROUND_N, TRACE_EVERY_N, trace_count, trace_focus, traced_words, warn_crowded
 from qsim.errors import QsimError, ScenarioError
 from qsim.scenario import Scenario, consistency_warnings, load_scenario, load_scenario_given, written_yaml
 from qsim.scenario.limits import MAX_SEED
@@ -91,9 +91,12 @@ def main() -> None:
     "--trace-around",
     default=None,
     callback=trace_focus,
-    metavar="stale|failed|OP_ID",
-    help="Trace the operations around the first stale read, the first failed operation, or operation "
-    f"OP_ID [default N: {TRACE_AROUND_N}]. Runs the scenario twice: untraced to find them, then traced.",
+    metavar="KIND|OP_ID",
+    help="Trace the operations around the first stale read (stale), failed operation (failed), "
+    "consistency anomaly of a kind (nonlinearizable, read-your-writes, monotonic-reads, monotonic-writes, "
+    "writes-follow-reads; the diagram outlines its operations and tells why), the first of each kind "
+    f"(anomalies), or operation OP_ID [default N: {TRACE_AROUND_N}; {TRACE_EVERY_N} for anomalies]. "
+    "Runs the scenario twice: untraced to find them, then traced.",
 )
 @click.option(
     "--chunk-ops",

@@ -11,8 +11,14 @@ out where they would overlap (the figure says how many; every time is in ``messa
 
 Every artist drawn for a message, a fault or an operation carries a gid ``<role>:<id>``
 (``lifeline:n1``, ``message:3``, ``drop:4``, ``crash:n2:0``, ``partition:1``, ``op:7``,
-``op-label:7``, ``op-leader:7``, ``cut:0``), so tests and SVG readers can find it; message ids
-are row positions in ``messages``.
+``op-label:7``, ``op-leader:7``, ``op-outline:monotonic_reads:7``, ``cut:0``), so tests and SVG
+readers can find it; message ids are row positions in ``messages``.
+
+The consistency anomalies whose operations are all traced (as :mod:`qsim.checks` finds them) are
+lettered A, B, ...: their operations' bars are outlined in the colour of the anomaly's kind, their
+labels end in the letter, their messages are drawn bold, and a legend above the diagram gives each
+letter's note, e.g. ``A  monotonic-reads violation: client 2 read key 1 twice: read 761 returned
+write 757, then read 767 (which started after 761 ended) returned the older write 756``.
 """
 
 from __future__ import annotations
@@ -30,7 +36,16 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from qsim import timecut, tracing
-from qsim.diagram_labels import OpMark, lay_out, op_text
+from qsim.diagram_labels import (
+    ANOMALY_COLOURS,
+    ANOMALY_LW,
+    MARKED,
+    OpMark,
+    anomaly_legend,
+    lay_out,
+    letters_of,
+    op_text,
+)
 from qsim.diagram_messages import CLIENT_PREFIX, GROUP_COLOURS, KIND_GROUPS, REPLIES, draw_messages, lost_ms
 from qsim.files import atomic_write, png_bytes
 
@@ -74,10 +89,15 @@ def sequence_diagram(
     timecut.apply(axes, time_cut, low_ms, high_ms, _axes_height_pt(figure))
     drawn = _draw_faults(axes, faults, x, low_ms, high_ms) if faults is not None else set()
     missed = _missed(ops, traced) if len(traced) else {}
-    labels = draw_messages(axes, messages, x, typical_ms, _emphasis(traced, missed))
-    marks = _draw_ops(axes, traced, messages, x, high_ms, missed) if len(traced) else []
-    handles = _legend_handles(messages, drawn, traced, missed, bool(time_cut.gaps))
+    found = tracing.anomalies_among(ops, traced["op_id"]) if len(traced) else []
+    letters = letters_of(found[:MARKED])
+    labels = draw_messages(axes, messages, x, typical_ms, _emphasis(traced, missed) | set(letters))
+    marks = _draw_ops(axes, traced, messages, x, high_ms, missed, letters) if len(traced) else []
+    outlined = {read: write for read, write in missed.items() if write not in letters}  # else lettered
+    handles = _legend_handles(messages, drawn, traced, outlined, bool(time_cut.gaps))
     figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8)
+    if found:
+        anomaly_legend(figure, found)
     lay_out(figure, axes, marks, labels)
     return figure
 
@@ -89,6 +109,9 @@ def traced_title(title: str, manifest: dict) -> str:
         return title
     if "first" in trace:
         return f"{title}\nthe first {trace['first']} operations"
+    if trace["around"] == "anomalies":  # one of each kind: named, the diagram letters them
+        kinds = ", ".join(anomaly["kind"].replace("_", "-") for anomaly in trace["anomalies"])
+        return f"{title}\n{len(trace['op_ids'])} operations around {trace['what']} ({kinds})"
     return f"{title}\n{len(trace['op_ids'])} operations around {trace['what']}, op {trace['op_id']}"
 
 
@@ -234,10 +257,13 @@ def _draw_ops(
     x: dict[str, float],
     high_ms: float,
     missed: dict[int, int],
+    letters: dict[int, list[tuple[str, str]]],
 ) -> list[OpMark]:
     """A bar per operation from start_ms to end_ms beside its lane (overlapping ones side by side),
     and its label, placed later; one with no end runs to ``high_ms`` and ends in a down arrow. The
-    bar of a write a stale read missed has a thick orange edge."""
+    bar of an operation in a consistency anomaly (``letters``: op id -> (letter, kind) of each)
+    has a thick edge in its kind's colour, and a wider outline for each further kind; else that of
+    a write a stale read missed has an orange one."""
     first = messages.sort_values("sent_ms", kind="stable").drop_duplicates("op_id").set_index("op_id")["src"]
     placed = _slots(traced.sort_values("start_ms", kind="stable"), first)
     marks = []
@@ -245,16 +271,11 @@ def _draw_ops(
         outcome = _outcome(op)
         end_ms = high_ms if np.isnan(op.end_ms) else op.end_ms
         left = x[lane] - 0.12 - 0.07 * slot
-        box = Rectangle(
-            (left, op.start_ms),
-            0.05,
-            end_ms - op.start_ms,
-            fc=_OUTCOME_FILL[outcome],
-            **(_MISSED_EDGE if op.op_id in missed.values() else {"ec": "black", "lw": 0.6}),
-            zorder=2,
-            gid=f"op:{op.op_id}",
-        )
-        axes.add_patch(box)
+        _draw_bar(axes, op, left, end_ms, _OUTCOME_FILL[outcome], _edge(op.op_id, missed, letters))
+        kinds = list(dict.fromkeys(kind for _, kind in letters.get(op.op_id, [])))
+        for i, kind in enumerate(kinds[1:], start=1):  # one more outline for each further kind
+            more = {"ec": ANOMALY_COLOURS[kind], "lw": ANOMALY_LW, "zorder": 2 - 0.01 * i}
+            _draw_bar(axes, op, left - 0.008 * i, end_ms, "none", more, 0.016 * i, f"op-outline:{kind}")
         if np.isnan(op.end_ms):  # never ended within the run: say so where the bar stops
             axes.plot(
                 [left + 0.025], [end_ms], marker="v", color="black", markersize=5, gid=f"op-cut:{op.op_id}"
@@ -262,16 +283,38 @@ def _draw_ops(
         label = axes.text(
             left,
             op.start_ms,
-            op_text(op, outcome, missed),
+            op_text(op, outcome, missed, [letter for letter, _ in letters.get(op.op_id, [])]),
             ha="right",
             va="top",
             fontsize=7,
-            fontweight="normal" if outcome == "ok" else "bold",
+            fontweight="normal" if outcome == "ok" and op.op_id not in letters else "bold",
             clip_on=True,
             gid=f"op-label:{op.op_id}",
         )
         marks.append(OpMark(label, left, op.start_ms, end_ms))
     return marks
+
+
+def _draw_bar(
+    axes: Axes, op, left: float, end_ms: float, fill: str, edge: dict, wider: float = 0.0, role: str = "op"
+) -> None:
+    """The bar of ``op`` from its start to ``end_ms``, 0.05 lanes wide (plus ``wider``) from ``left``."""
+    box = Rectangle(
+        (left, op.start_ms),
+        0.05 + wider,
+        end_ms - op.start_ms,
+        fc=fill,
+        **{"zorder": 2, **edge},
+        gid=f"{role}:{op.op_id}",
+    )
+    axes.add_patch(box)
+
+
+def _edge(op_id: int, missed: dict[int, int], letters: dict[int, list[tuple[str, str]]]) -> dict:
+    """The edge of an operation's bar: its first anomaly's colour, a missed write's, or plain."""
+    if op_id in letters:
+        return {"ec": ANOMALY_COLOURS[letters[op_id][0][1]], "lw": ANOMALY_LW}
+    return _MISSED_EDGE if op_id in missed.values() else {"ec": "black", "lw": 0.6}
 
 
 def _emphasis(traced: pd.DataFrame, missed: dict[int, int]) -> set[int]:

@@ -9,18 +9,34 @@ Positions are worked out in display units after the constrained layout has place
 
 from __future__ import annotations
 
+import string
+import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.text import Text
+
+from qsim.checks.anomaly import Anomaly
+from qsim.tracing import kind_noun
 
 _GAP_PX = 2.0  # between stacked labels
 _FIXED = ("cut", "fault-label")  # gids of labels always shown, whatever they overlap
 _LEADER = {"color": "0.4", "lw": 0.6, "zorder": 2.2}  # over the bars it passes, to its own
 _LEADER_END = {"marker": "o", "markersize": 3, "markevery": [1]}  # a dot where it meets its bar
 _INSET_PX = 3.0  # a leader meets its bar at least this far inside the bar's ends
+ANOMALY_COLOURS = {  # the outline of an operation in a consistency anomaly, by its kind
+    "linearizability": "crimson",
+    "read_your_writes": "darkviolet",
+    "monotonic_reads": "darkcyan",
+    "monotonic_writes": "saddlebrown",
+    "writes_follow_reads": "olivedrab",
+}
+ANOMALY_LW = 2.6
+MARKED = 6  # consistency anomalies lettered and told at most; the legend counts the others
 
 
 @dataclass(frozen=True)
@@ -33,13 +49,15 @@ class OpMark:
     end_ms: float
 
 
-def op_text(op, outcome: str, missed: dict[int, int]) -> str:
-    """An operation's label: id, kind, key, outcome, and what it read or which read missed it.
+def op_text(op, outcome: str, missed: dict[int, int], letters: Sequence[str] = ()) -> str:
+    """An operation's label: id, kind, key, outcome, what it read or which read missed it, and the
+    letters of the consistency anomalies it takes part in.
 
     Args:
         op: a row of the ops frame (key, version, error and attempts are used when present).
         outcome: ok, stale or failed.
         missed: for each stale read, the newest write it missed (read id -> write id).
+        letters: the letters of the diagram's consistency anomalies the operation takes part in.
     """
     key = getattr(op, "key", None)
     text = f"op {op.op_id} {op.kind}" + (f" key {key}" if key is not None else "") + f": {outcome}"
@@ -55,7 +73,41 @@ def op_text(op, outcome: str, missed: dict[int, int]) -> str:
     if readers:
         text += ", missed by " + ", ".join(f"op {read}" for read in readers)
     attempts = getattr(op, "attempts", 1)
-    return text + (f", {attempts} attempts" if attempts > 1 else "")
+    text += f", {attempts} attempts" if attempts > 1 else ""
+    return text + (f"  [{', '.join(letters)}]" if letters else "")
+
+
+def letters_of(anomalies: list[Anomaly]) -> dict[int, list[tuple[str, str]]]:
+    """Each operation of ``anomalies``: the (letter, kind) of every one it takes part in."""
+    letters: dict[int, list[tuple[str, str]]] = {}
+    for letter, anomaly in zip(string.ascii_uppercase, anomalies, strict=False):
+        for op_id in anomaly.ops:
+            letters.setdefault(op_id, []).append((letter, anomaly.kind))
+    return letters
+
+
+def anomaly_legend(figure: Figure, anomalies: list[Anomaly]) -> None:
+    """Above the diagram: each lettered anomaly's kind and note, beside its outline colour."""
+    handles = [
+        Patch(
+            fc="none",
+            ec=ANOMALY_COLOURS[anomaly.kind],
+            lw=ANOMALY_LW,
+            label=textwrap.fill(f"{letter}  {kind_noun(anomaly.kind)}: {anomaly.note}", 130),
+        )
+        for letter, anomaly in zip(string.ascii_uppercase, anomalies[:MARKED], strict=False)
+    ]
+    if len(anomalies) > MARKED:
+        more = Patch(fc="none", ec="none", label=f"and {len(anomalies) - MARKED} more among these operations")
+        handles.append(more)
+    figure.legend(
+        handles=handles,
+        loc="outside upper left",
+        fontsize=8,
+        title="consistency anomalies (outlined operations, lettered)",
+        title_fontsize=8,
+        alignment="left",
+    )
 
 
 def lay_out(figure: Figure, axes: Axes, marks: list[OpMark], texts: list[Text]) -> None:
@@ -68,6 +120,9 @@ def lay_out(figure: Figure, axes: Axes, marks: list[OpMark], texts: list[Text]) 
         figure.set_size_inches(min(max(width, 6.0), 40.0), figure.get_figheight())
     for artist in [mark.label for mark in marks] + texts:
         artist.set_in_layout(False)  # inside the axes: they must not move it
+    # Room for the note on hidden labels, known only after the layout: written later, it would
+    # move the axes at the next layout, and the labels kept apart with them.
+    axes.set_xlabel("(every)", fontsize=7, color="none")  # as tall as the note, unseen
     figure.draw_without_rendering()  # runs the constrained layout
     if marks:
         _fit_column(axes, marks, renderer)
@@ -80,7 +135,6 @@ def lay_out(figure: Figure, axes: Axes, marks: list[OpMark], texts: list[Text]) 
         axes.set_xlabel(
             f"{hidden} of {len(texts)} message labels left out where they would overlap "
             "(every time is in messages.parquet)",
-            fontsize=7,
             color="0.35",
         )
 

@@ -12,6 +12,7 @@ import pytest
 
 import qsim
 from qsim.checks.linearizability import check_linearizability
+from qsim.checks.sessions import check_sessions
 from qsim.errors import ScenarioError
 from qsim.model.build import build
 from qsim.model.recorder import OK
@@ -234,6 +235,24 @@ def test_write_back_reads_stay_linearizable_over_100k_operations():
     ops, verdict = linearizability("write_back", "52s")
     assert len(ops) >= 100_000
     assert verdict.keys_unknown == 0 and verdict.violations == 0 and verdict.keys_invalid == 0
+    # Linearizable keys keep every session guarantee; the run's own anomaly columns agree.
+    assert check_sessions(ops).counts == dict.fromkeys(SESSION_KINDS, 0)
+    assert not ops[[f"anomaly_{kind}" for kind in ("linearizability", *SESSION_KINDS)]].to_numpy().any()
+
+
+SESSION_KINDS = ("read_your_writes", "monotonic_reads", "monotonic_writes", "writes_follow_reads")
+
+
+@pytest.mark.parametrize("mode", ["off", "write_back"])
+def test_session_guarantees_hold_with_write_back_and_break_without_it_at_r_1(mode):
+    # R = 1, W = 3 (R + W > N): without write-back a read can see a write that one replica holds and
+    # a later read of the same client miss it; write-back makes W replicas hold it first.
+    ops, _ = linearizability(mode, r=1, w=3)
+    counts = check_sessions(ops).counts
+    if mode == "write_back":
+        assert counts == dict.fromkeys(SESSION_KINDS, 0)
+    else:
+        assert counts["monotonic_reads"] > 0
 
 
 # --- validation -----------------------------------------------------------------------------------

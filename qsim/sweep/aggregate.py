@@ -42,6 +42,8 @@ METRICS = (
     "messages",
     "messages_per_op",
     "lost_writes",
+    "linearizability_violations",
+    "session_violations",
 )
 # Percentiles at qsim.nines.GRID as JSON; sweeps written before they existed lack these columns.
 PERCENTILE_COLUMNS = ("read_latency_percentiles", "write_latency_percentiles")
@@ -69,6 +71,8 @@ LABELS = {  # what each metric is, with its unit, for plots and tables
     "messages": "messages sent",
     "messages_per_op": "messages per operation",
     "lost_writes": "lost writes",
+    "linearizability_violations": "linearizability violations",
+    "session_violations": "session-guarantee violations",
 }
 
 
@@ -134,12 +138,24 @@ def headline(summary: dict) -> dict:
         "messages_per_op": messages / ops if ops else None,
         "ops": ops,
         "lost_writes": summary["durability"]["lost_writes"],
+        **_consistency(summary.get("consistency")),
         "t_visibility": json.dumps(staleness["t_visibility"]),
         "read_latency_quantiles": json.dumps(summary["reads"]["latency_ms"].get("quantiles")),
         "read_latency_percentiles": json.dumps(summary["reads"]["latency_ms"].get("percentiles")),
         "write_latency_percentiles": json.dumps(summary["writes"]["latency_ms"].get("percentiles")),
     }
     return row
+
+
+def _consistency(section: dict | None) -> dict:
+    """Violations of linearizability, and of the four session guarantees together (None: not checked)."""
+    if not section:  # a Monte Carlo run, or a run written before the checkers
+        return {"linearizability_violations": None, "session_violations": None}
+    sessions = section["sessions"]
+    return {
+        "linearizability_violations": section["linearizability"]["violations"],
+        "session_violations": sum(count for name, count in sessions.items() if name != "clients_checked"),
+    }
 
 
 def t_visibility_at(points: list[dict], level: float) -> float | None:
