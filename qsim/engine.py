@@ -216,7 +216,7 @@ def _summary(model: Model, scenario: Scenario, digest: _Digest, faults, checks: 
         "consistency": checks.consistency.result(),
         "nodes": _node_stats(model, names, scenario, sim_ms),
         "load": _load(model, names, checks.hot.result()),
-        "hedging": {"extra_requests": model.coordinator.hedged},
+        **model.protocol.summary(),
         "messages": {
             kind: {
                 "sent": model.network.delivered(i) + model.network.dropped[i],

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import qsim
-from qsim.model.ring import Ring
+from qsim.model.leaderless.ring import Ring
 from qsim.scenario.schema import Cluster
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import qsim
-from qsim.model.ring import Ring
+from qsim.model.leaderless.ring import Ring
 
 EAST = [f"e{i}" for i in range(3)]
 WEST = [f"w{i}" for i in range(3)]

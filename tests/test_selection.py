@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import qsim
-from qsim.model.ring import Ring
+from qsim.model.leaderless.ring import Ring
 
 STRATEGIES = ("random", "ring", "nearest", "least_outstanding", "latency_ewma", "two_choices")
 NODES = 5

@@ -1,6 +1,6 @@
 """Write-back (ABD) reads: a read answers only once W replicas hold the version it returns.
 
-``repair.read_repair: write_back`` (qsim.model.readrepair). The invariant is watched inside the
+``repair.read_repair: write_back`` (qsim.model.leaderless.readrepair). The invariant is watched inside the
 model, the latencies are checked where constant links make them exact, and the consistency they
 buy is checked on the ops table: no stale read, and no linearizability violation with R + W > N.
 """

@@ -1,4 +1,4 @@
-"""Wiring the model: the parts of one simulation, built from a scenario, and how it runs."""
+"""Wiring the model: the shared parts of one simulation and its protocol, and how it runs."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ from dataclasses import dataclass, field
 import simpy
 
 from qsim.distributions import spec_sampler
-from qsim.model.coordinator import Coordinator, tagged_replies
 from qsim.model.faults import FaultInjector
+from qsim.model.leaderless.build import build as leaderless
+from qsim.model.leaderless.coordinator import tagged_replies
 from qsim.model.network import Network
+from qsim.model.protocol import Protocol
 from qsim.model.recorder import Recorder
-from qsim.model.repair import AntiEntropy, HintedHandoff
 from qsim.model.replica import Replica
-from qsim.model.ring import Ring
 from qsim.model.sampler import NodeSampler
-from qsim.model.timeouts import FailureDetector
 from qsim.model.tracer import Tracer
 from qsim.model.workload import WORKLOADS
 from qsim.rng import RandomStreams
@@ -30,22 +29,22 @@ class Model:
     env: simpy.Environment
     network: Network
     replicas: list[Replica]
-    coordinator: Coordinator
+    protocol: Protocol
     recorder: Recorder
     workload: object
     faults: FaultInjector
     sampler: NodeSampler
-    background: list = field(default_factory=list)  # periodic processes: repair, selection, sampling
+    background: list = field(default_factory=list)  # periodic processes: the protocol's, sampling
 
     def run(self) -> None:
         """Run until the workload is exhausted and every operation has ended."""
         stop = self.env.event()
 
         def maybe_stop() -> None:
-            if self.workload.exhausted and self.coordinator.outstanding == 0 and not stop.triggered:
+            if self.workload.exhausted and self.protocol.outstanding == 0 and not stop.triggered:
                 stop.succeed()
 
-        self.coordinator.on_idle = maybe_stop
+        self.protocol.on_idle = maybe_stop
         self.workload.on_exhausted = maybe_stop
         self.faults.start()
         for process in self.background:
@@ -83,29 +82,23 @@ def build(scenario: Scenario, streams: RandomStreams, trace: Collection[int] = (
         trace: the op ids whose messages are recorded (empty: none; ``range(n)``: the first n).
     """
     env = simpy.Environment()
-    quorum, repair = scenario.quorum, scenario.repair
+    quorum = scenario.quorum
     # The fault machinery (checked delivery, failure detector) costs only the runs that need it.
     detecting = bool(scenario.faults) or quorum.failover != "strict"
     checked = detecting or len(trace) > 0  # tracing watches deliveries, and changes no outcome
     network = Network(env, scenario, streams, checked)
     nodes = scenario.cluster.nodes
     replicas = [_replica(i, node, scenario, env, network, streams) for i, node in enumerate(nodes)]
-    ring = Ring(
-        [n.name for n in nodes], scenario.cluster.vnodes, quorum.n, [n.region for n in nodes], quorum.replicas
-    )
     recorder = Recorder()
-    detector = FailureDetector(env, network.heard, len(nodes), quorum.suspicion) if detecting else None
-    coordinator = Coordinator(env, scenario, network, ring, replicas, recorder, streams, detector)
-    for replica in replicas:
-        replica.connect(coordinator)
+    built = PROTOCOLS[quorum.protocol](env, scenario, network, replicas, recorder, streams, detecting)
+    protocol = built.protocol
     if len(trace) > 0:
-        network.tracer = coordinator.tracer = Tracer(trace)
-    workload = WORKLOADS[scenario.workload.arrival.type](env, scenario, coordinator, streams)
-    faults = FaultInjector(env, scenario, network, replicas, coordinator, streams)
+        network.tracer = protocol.tracer = Tracer(trace)
+    workload = WORKLOADS[scenario.workload.arrival.type](env, scenario, protocol, streams)
+    faults = FaultInjector(env, scenario, network, replicas, protocol, streams)
     sampler = NodeSampler(env, network, replicas, scenario.metrics.window)
-    background = [coordinator.selector, sampler]
-    if quorum.failover == "sloppy" and repair.hinted_handoff:
-        background.append(HintedHandoff(env, network, replicas, repair.handoff_interval))
-    if repair.anti_entropy is not None:
-        background.append(AntiEntropy(env, network, replicas, ring, repair.anti_entropy.interval))
-    return Model(env, network, replicas, coordinator, recorder, workload, faults, sampler, background)
+    background = [*built.background, sampler]
+    return Model(env, network, replicas, protocol, recorder, workload, faults, sampler, background)
+
+
+PROTOCOLS = {"leaderless": leaderless}  # quorum.protocol -> its builder

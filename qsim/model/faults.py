@@ -14,8 +14,8 @@ import simpy
 
 from qsim.distributions import spec_sampler
 from qsim.model.clock import call_later
-from qsim.model.coordinator import Coordinator
 from qsim.model.network import Network
+from qsim.model.protocol import Protocol
 from qsim.rng import RandomStreams
 from qsim.scenario.faults import Partition, RandomCrashes, fault_kind
 from qsim.scenario.schema import Scenario
@@ -32,7 +32,7 @@ class FaultInjector:
         scenario: Scenario,
         network: Network,
         replicas: list,
-        coordinator: Coordinator,
+        coordinator: Protocol,
         streams: RandomStreams,
     ):
         self._env = env

@@ -12,8 +12,8 @@ from simpy.events import NORMAL
 
 from qsim.distributions import Sampler, spec_sampler, uniform_sampler
 from qsim.model.clock import Scheduled, call_later
-from qsim.model.coordinator import Coordinator
-from qsim.model.op import Op
+from qsim.model.leaderless.op import Op
+from qsim.model.protocol import Protocol
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import Closed, Keys, Poisson, Probe, Scenario
 
@@ -52,7 +52,7 @@ class _Clients:
     """What open and closed loops share: the coordinator, the stop rules, the read fraction."""
 
     def __init__(
-        self, env: simpy.Environment, scenario: Scenario, coordinator: Coordinator, streams: RandomStreams
+        self, env: simpy.Environment, scenario: Scenario, coordinator: Protocol, streams: RandomStreams
     ):
         workload = scenario.workload
         self._env = env
@@ -165,7 +165,7 @@ class ProbeLoop:
     ``trials * len(delays)`` trials, whatever ``duration`` says.
     """
 
-    def __init__(self, env: simpy.Environment, scenario: Scenario, coordinator: Coordinator, streams=None):
+    def __init__(self, env: simpy.Environment, scenario: Scenario, coordinator: Protocol, streams=None):
         probe: Probe = scenario.workload.arrival
         self._env = env
         self._coordinator = coordinator

@@ -20,9 +20,13 @@ import simpy
 
 from qsim.distributions import uniform_sampler
 from qsim.model.clock import call_later
-from qsim.model.failover import shrunk_targets, sloppy_targets
-from qsim.model.hedging import Hedger
-from qsim.model.levels import count_in_region, level_targets
+from qsim.model.leaderless.failover import shrunk_targets, sloppy_targets
+from qsim.model.leaderless.hedging import Hedger
+from qsim.model.leaderless.levels import count_in_region, level_targets
+from qsim.model.leaderless.op import CLIENT, Op, newer
+from qsim.model.leaderless.readrepair import ReadRepair
+from qsim.model.leaderless.ring import Ring
+from qsim.model.leaderless.selection import TRACKING, Selector, selection_matters
 from qsim.model.network import (
     CLIENT_REQUEST,
     CLIENT_RESPONSE,
@@ -30,8 +34,6 @@ from qsim.model.network import (
     WRITE_REQUEST,
     Network,
 )
-from qsim.model.op import CLIENT, Op, newer
-from qsim.model.readrepair import ReadRepair
 from qsim.model.recorder import (
     COORDINATOR_CRASHED,
     NO_VERSION,
@@ -41,8 +43,6 @@ from qsim.model.recorder import (
     RESPONSE_LOST,
     Recorder,
 )
-from qsim.model.ring import Ring
-from qsim.model.selection import TRACKING, Selector, selection_matters
 from qsim.model.timeouts import Deadlines, FailureDetector
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import Scenario
@@ -429,6 +429,10 @@ class Coordinator:
             op.on_done(op)
         if self.outstanding == 0 and self.on_idle is not None:
             self.on_idle()
+
+    def summary(self) -> dict:
+        """The protocol's own section of summary.json: hedged requests."""
+        return {"hedging": {"extra_requests": self.hedged}}
 
     def orphan(self, node: int) -> None:
         """Forget the operations ``node`` coordinates (it crashed): their clients will time out."""

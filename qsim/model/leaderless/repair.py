@@ -5,8 +5,8 @@ from __future__ import annotations
 import simpy
 
 from qsim.model.clock import call_later
+from qsim.model.leaderless.ring import Ring
 from qsim.model.network import ANTI_ENTROPY, Network
-from qsim.model.ring import Ring
 
 
 class HintedHandoff:

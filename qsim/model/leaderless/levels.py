@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from qsim.model.op import Op
+from qsim.model.leaderless.op import Op
 
 
 def level_targets(

@@ -17,7 +17,7 @@ are compared too: one behind the newest version seen is repaired, and one newer 
 seen means every earlier responder was behind it. The read's answer stays what it had at its
 quorum. A read that timed out before its quorum repairs nothing.
 
-Bookkeeping on the read's :class:`~qsim.model.op.Op`: ``responses`` lists (replica, version) per
+Bookkeeping on the read's :class:`~qsim.model.leaderless.op.Op`: ``responses`` lists (replica, version) per
 response, and for a write-back read per acknowledgement too (with the version written back);
 ``repairs`` counts what the read still waits for: acknowledgements (foreground) or holders
 (write_back: 0 once answered, :data:`NO_WRITE_BACK` if its responses had W holders).
@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from qsim.model.leaderless.op import Op, newer
 from qsim.model.network import READ_REPAIR, Network
-from qsim.model.op import Op, newer
 from qsim.scenario.schema import Scenario
 
 NO_WRITE_BACK = -1  # op.repairs of a write-back read whose responses already had W holders
@@ -81,7 +81,7 @@ class ReadRepair:
     def _write_quorum(self, op: Op) -> int:
         """The acknowledgements a write from this coordinator would need now (W, or W shrunk).
 
-        The rule of :func:`qsim.model.failover.shrunk_targets`, applied to W.
+        The rule of :func:`qsim.model.leaderless.failover.shrunk_targets`, applied to W.
         """
         failed = self._n - len(op.pool)
         if not self._shrink or failed <= 0:

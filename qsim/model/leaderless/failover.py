@@ -9,9 +9,9 @@ that forgets its failed members).
 
 from __future__ import annotations
 
-from qsim.model.op import Op
-from qsim.model.ring import Ring
-from qsim.model.selection import Selector
+from qsim.model.leaderless.op import Op
+from qsim.model.leaderless.ring import Ring
+from qsim.model.leaderless.selection import Selector
 from qsim.model.timeouts import FailureDetector
 
 
