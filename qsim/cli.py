@@ -134,10 +134,10 @@ def run(
     import time
 
     from qsim.engine import simulate
-    from qsim.files import scratch_folder
+    from qsim.output.files import scratch_folder
+    from qsim.output.report import terminal_table
+    from qsim.output.results import check_run_folder, run_dir, write_run
     from qsim.progress import RunProgress
-    from qsim.report import terminal_table
-    from qsim.results import check_run_folder, run_dir, write_run
 
     started = time.perf_counter()
 
@@ -270,7 +270,7 @@ def sweep(
     --seeds is given, those options alone. The Pareto frontier is over the --objective metrics,
     else the block's `objectives:`, else p99 read latency, p99 write latency and stale fraction.
     """
-    from qsim.results import check_sweep_folder, default_sweep_dir
+    from qsim.output.results import check_sweep_folder, default_sweep_dir
     from qsim.sweep import describe
     from qsim.sweep.aggregate import DEFAULT_OBJECTIVES, check_objectives
     from qsim.sweep.plots import write_plots
@@ -357,7 +357,7 @@ def _plan_sweep(
 def plot(folder: Path) -> None:
     """Draw every plot of a run or sweep FOLDER again from its saved results."""
     from qsim.analysis import load_sweep
-    from qsim.results import redraw_run
+    from qsim.output.results import redraw_run
     from qsim.sweep.aggregate import DEFAULT_OBJECTIVES, check_objectives
     from qsim.sweep.plots import write_plots
 
@@ -389,7 +389,7 @@ def report(folder: Path, out: Path | None) -> None:
 
     An existing --out file is replaced only if it is a report written by qsim.
     """
-    from qsim.html_report import write_report
+    from qsim.output.html_report import write_report
 
     try:
         click.echo(str(write_report(folder, out)))

@@ -39,7 +39,7 @@ def trace_count(trace_messages: int | None, trace_around: str | int | None, engi
 
 def warn_crowded(messages) -> None:
     """Warn on stderr when the sequence diagram has more operations than read well (it is drawn)."""
-    from qsim.diagram import READABLE_OPS
+    from qsim.output.diagram import READABLE_OPS
 
     count = messages.loc[messages["op_id"] >= 0, "op_id"].nunique()  # -1: background traffic
     if count > READABLE_OPS:

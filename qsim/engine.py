@@ -15,7 +15,8 @@ import pandas as pd
 import simpy
 
 from qsim.analysis.oracle import oracle
-from qsim.digest import Summary
+from qsim.checks.digest import Summary
+from qsim.checks.timeline import FaultSides, Recovery, Timeline, active_faults
 from qsim.history import add_probe_delays, faults_frame, messages_frame, nodes_frame, ops_frame
 from qsim.model.build import Model, build
 from qsim.model.clock import call_later
@@ -26,7 +27,6 @@ from qsim.rng import RandomStreams
 from qsim.scenario import Scenario, run_id, with_seed
 from qsim.scenario.schema import MESSAGE_KINDS
 from qsim.streamed import CHUNK_OPS, KeyChecks, Spill, by_op_range, write_ops
-from qsim.timeline import FaultSides, Recovery, Timeline, active_faults
 
 
 def simulate(

@@ -29,7 +29,7 @@ RECORD = np.dtype(
         ("commit_ms", np.float64),
         ("ts_ms", np.float64),
         ("coordinator", np.int16),
-        # The staleness verdict (see qsim.staleness): -1 unchecked, 0 fresh, 1 stale; k; t_ms.
+        # The staleness verdict (see qsim.checks.staleness): -1 unchecked, 0 fresh, 1 stale; k; t_ms.
         ("stale", np.int8),
         ("k", np.int64),
         ("t_ms", np.float64),

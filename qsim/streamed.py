@@ -5,11 +5,11 @@ they are appended to a spool file. After the run:
 
 1. the spool is split by key into buckets of about ``chunk_ops`` operations each, and each bucket
    (every operation of its keys) gets the checks that look at a key's whole history: staleness
-   (:mod:`qsim.staleness`), linearizability and the session guarantees (:mod:`qsim.checks`), lost
-   writes (:mod:`qsim.durability`) and the hot keys;
+   (:mod:`qsim.checks.staleness`), linearizability and the session guarantees (:mod:`qsim.checks`), lost
+   writes (:mod:`qsim.checks.durability`) and the hot keys;
 2. the checked records are split by op_id into ranges of the same size, and each range, in op_id
    order, becomes the rows of ``ops.parquet`` (one row group each) and feeds the digest
-   (:mod:`qsim.digest`) that makes the summary and the timeline.
+   (:mod:`qsim.checks.digest`) that makes the summary and the timeline.
 
 Every step holds one bucket or one range at a time, so memory is bounded by ``chunk_ops`` (and by
 the operations of the busiest key), not by the length of the run. The rows and every number are the
@@ -28,10 +28,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qsim.checks.consistency import Consistency, bits_to_flags, flags_to_bits
-from qsim.durability import durability_summary
+from qsim.checks.durability import durability_summary
+from qsim.checks.staleness import check_staleness
 from qsim.history import add_probe_delays, ops_frame
 from qsim.spool import CHUNK_OPS, RECORD, Partition, RecordFile, to_columns, to_records
-from qsim.staleness import check_staleness
 
 
 class Spill:
@@ -89,7 +89,7 @@ class KeyChecks:
     def verdicts(self, ops: pd.DataFrame) -> pd.DataFrame:
         """Check the operations of some keys (all of them); return their verdict columns.
 
-        The columns are those of :func:`qsim.staleness.check_staleness` and the anomaly columns of
+        The columns are those of :func:`qsim.checks.staleness.check_staleness` and the anomaly columns of
         :mod:`qsim.checks.consistency`, aligned with ``ops``; durability, hot keys and the
         consistency counts add up over the parts checked.
         """

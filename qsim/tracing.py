@@ -61,7 +61,8 @@ def _first(ops: pd.DataFrame, mask: pd.Series) -> int | None:
 
 def missed_writes(ops: pd.DataFrame, op_id: int) -> list[int]:
     """The writes a read missed: committed to its key at or before its start and newer than what it
-    returned, newest first (as :mod:`qsim.staleness` decides: versions ordered by ts_ms, client, op_id).
+    returned, newest first (as :mod:`qsim.checks.staleness` decides: versions ordered by ts_ms,
+    client, op_id).
     """
     read = _row(ops, op_id)
     writes = ops[(ops["kind"] == "write") & (ops["key"] == read.key)].sort_values(

@@ -15,7 +15,7 @@ from qsim.model.replica import Replica
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
-# What a run folder holds (README, "Results layout"): listed here, not taken from qsim.results.
+# What a run folder holds (README, "Results layout"): listed here, not taken from qsim.output.results.
 DATA_FILES = (
     "scenario.resolved.yaml",
     "manifest.json",

@@ -8,7 +8,7 @@ import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from qsim.diagram import GROUP_COLOURS, participants, sequence_diagram, write_diagram
+from qsim.output.diagram import GROUP_COLOURS, participants, sequence_diagram, write_diagram
 
 NAN = float("nan")
 CLIENT = "clients@east"

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qsim.durability import durability_summary, lost_writes, lww_lost_updates
+from qsim.checks.durability import durability_summary, lost_writes, lww_lost_updates
 
 NAN = float("nan")
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qsim import exact
-from qsim.exact import ExactSum, SortedRuns, exact_mean, exact_std
+from qsim.checks import exact
+from qsim.checks.exact import ExactSum, SortedRuns, exact_mean, exact_std
 
 FINITE = st.floats(allow_nan=False, allow_infinity=False)
 PERCENTS = [0, 100, 50, 99.9, 99.99, 99.999, 0.1, 25.0, 75.0, 90.0, 99.0, 99.5]

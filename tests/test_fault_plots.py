@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from qsim import plots
+from qsim.output import plots
 
 NAN = float("nan")
 

@@ -19,11 +19,11 @@ from matplotlib.figure import Figure
 
 import qsim
 from qsim.cli import main
-from qsim.diagram import sequence_diagram, write_diagram
-from qsim.html_figures import caption, order, with_tooltips
-from qsim.html_report import render, render_run, render_sweep, write_report
-from qsim.html_scenario import differences, fault_params_text
 from qsim.model.replica import Replica
+from qsim.output.diagram import sequence_diagram, write_diagram
+from qsim.output.html_figures import caption, order, with_tooltips
+from qsim.output.html_report import render, render_run, render_sweep, write_report
+from qsim.output.html_scenario import differences, fault_params_text
 from qsim.scenario import load_scenario, load_scenario_given, read_scenario_data, run_id, written_yaml
 from qsim.sweep import sweep_from_mapping
 from qsim.sweep.aggregate import pareto

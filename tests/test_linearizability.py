@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 import qsim
 from qsim.checks.linearizability import check_linearizability
+from qsim.checks.staleness import check_staleness
 from qsim.checks.zones import count_dominated
-from qsim.staleness import check_staleness
 
 METHODS = ("zones", "search")
 

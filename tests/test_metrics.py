@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qsim import nines
-from qsim.metrics import latency_stats, measured, staleness_summary, summarize, wilson_interval
+from qsim.checks import nines
+from qsim.checks.metrics import latency_stats, measured, staleness_summary, summarize, wilson_interval
 
 
 def test_latency_stats_are_numpy_percentiles_with_their_count():

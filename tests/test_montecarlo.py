@@ -16,11 +16,11 @@ import qsim
 from qsim.analysis import montecarlo
 from qsim.analysis.montecarlo import WarsResult, applies, wars
 from qsim.analysis.theory import pbs_stale_probability, quorum_latency_mean
+from qsim.checks.staleness import check_staleness
 from qsim.errors import QsimError
 from qsim.history import OPS_COLUMNS
-from qsim.report import summary_markdown, terminal_table
+from qsim.output.report import summary_markdown, terminal_table
 from qsim.rng import RandomStreams
-from qsim.staleness import check_staleness
 
 EXPONENTIAL = {
     "latency": {"dist": "exponential", "mean": 1.0},

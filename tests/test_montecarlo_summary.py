@@ -1,7 +1,7 @@
 """The Monte Carlo summary from arrays against the summary of its ops table, number for number.
 
 The reference is the path the engine took before: the per-trial ops table, then
-:func:`qsim.metrics.summarize` and the fault-window summary over it. Both must give the same JSON.
+:func:`qsim.checks.metrics.summarize` and the fault-window summary over it. Both must give the same JSON.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import pytest
 
 from qsim.analysis import montecarlo
 from qsim.analysis.montecarlo_summary import ops_history, summary_from_arrays
+from qsim.checks.metrics import summarize
+from qsim.checks.timeline import fault_windows_summary
 from qsim.history import faults_frame
-from qsim.metrics import summarize
 from qsim.scenario import run_id
-from qsim.timeline import fault_windows_summary
 from tests.test_montecarlo import EXPONENTIAL, MIXTURE, PARETO, monte_carlo, probe
 
 SLOW = {"dist": "mixture", "components": [{"dist": "exponential", "mean": 1}, 30], "weights": [3, 1]}

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 import qsim
-from qsim import plots
-from qsim.files import atomic_write, remove_stale_temporaries
-from qsim.results import default_sweep_dir, folder_name
+from qsim.output import plots
+from qsim.output.files import atomic_write, remove_stale_temporaries
+from qsim.output.results import default_sweep_dir, folder_name
 
 from .conftest import DATA_FILES as FILES
 from .conftest import PLOT_FILES as PLOTS
@@ -267,4 +267,4 @@ def test_a_results_folder_is_never_built_from_a_path(tmp_path, name):
 
 def test_a_scenario_name_is_its_folder_name(tmp_path, result):
     assert default_sweep_dir("multi-region_1.5", tmp_path) == tmp_path / "multi-region_1.5"
-    assert qsim.results.default_run_dir(result, tmp_path) == tmp_path / "quickstart" / result.run_id
+    assert qsim.output.results.default_run_dir(result, tmp_path) == tmp_path / "quickstart" / result.run_id

@@ -10,10 +10,11 @@ from click.testing import CliRunner
 from matplotlib.figure import Figure
 
 import qsim
-from qsim import nines, plots, results
 from qsim.analysis import montecarlo
+from qsim.checks import nines
 from qsim.cli import main
-from qsim.results import run_figures
+from qsim.output import plots, results
+from qsim.output.results import run_figures
 
 from .conftest import SCENARIOS
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qsim.staleness import check_staleness
+from qsim.checks.staleness import check_staleness
 
 NAN = float("nan")
 

@@ -3,7 +3,7 @@
 A run longer than ``chunk_ops`` operations streams its history to a scratch folder (qsim.streamed);
 its ops rows, summary (but ``runtime``), timeline and nodes must be those of the same run held in
 memory. The pieces are checked too: the recorder's hand-over in op_id order, the accumulators of
-qsim.digest and qsim.timeline under any chunking, and the per-key checks over key buckets.
+qsim.checks.digest and qsim.checks.timeline under any chunking, and the per-key checks over key buckets.
 """
 
 from __future__ import annotations
@@ -21,19 +21,11 @@ import pytest
 
 import qsim
 from qsim.checks.consistency import Consistency, anomaly_columns
-from qsim.digest import Staleness, Summary, measured
-from qsim.durability import durability_summary
-from qsim.history import ops_frame
-from qsim.metrics import staleness_summary, summarize
-from qsim.model.build import build
-from qsim.model.recorder import Recorder
-from qsim.model.replica import Replica
-from qsim.rng import RandomStreams
-from qsim.scenario.load import read_scenario_data, scenario_from_dict
-from qsim.spool import RECORD, to_columns
-from qsim.staleness import check_staleness
-from qsim.streamed import HotKeys, KeyChecks, Spill, by_op_range, verdict_frame
-from qsim.timeline import (
+from qsim.checks.digest import Staleness, Summary, measured
+from qsim.checks.durability import durability_summary
+from qsim.checks.metrics import staleness_summary, summarize
+from qsim.checks.staleness import check_staleness
+from qsim.checks.timeline import (
     FaultSides,
     Recovery,
     Timeline,
@@ -41,6 +33,14 @@ from qsim.timeline import (
     fault_windows_summary,
     recovery,
 )
+from qsim.history import ops_frame
+from qsim.model.build import build
+from qsim.model.recorder import Recorder
+from qsim.model.replica import Replica
+from qsim.rng import RandomStreams
+from qsim.scenario.load import read_scenario_data, scenario_from_dict
+from qsim.spool import RECORD, to_columns
+from qsim.streamed import HotKeys, KeyChecks, Spill, by_op_range, verdict_frame
 
 from .conftest import SCENARIOS
 

@@ -19,9 +19,9 @@ from click.testing import CliRunner, Result
 
 import qsim
 from qsim.cli import main
-from qsim.files import SCRATCH, _host_tag, scratch_folder
 from qsim.model.replica import Replica
-from qsim.results import default_run_dir, redraw_run
+from qsim.output.files import SCRATCH, _host_tag, scratch_folder
+from qsim.output.results import default_run_dir, redraw_run
 
 from .conftest import DATA_FILES, PLOT_FILES, ROOT, SCENARIOS
 

@@ -14,8 +14,8 @@ from matplotlib.colorbar import Colorbar
 from matplotlib.image import AxesImage
 from matplotlib.text import Annotation
 
-from qsim import nines
-from qsim.metrics import wilson_interval
+from qsim.checks import nines
+from qsim.checks.metrics import wilson_interval
 from qsim.scenario import read_scenario_data
 from qsim.sweep import sweep_from_mapping
 from qsim.sweep.aggregate import METRICS, pareto

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import qsim
-from qsim import plots
-from qsim.timeline import active_faults, availability_timeline, fault_windows_summary, recovery
+from qsim.checks.timeline import active_faults, availability_timeline, fault_windows_summary, recovery
+from qsim.output import plots
 
 from .conftest import SCENARIOS
 

@@ -149,7 +149,7 @@ def test_the_watchdog_ends_a_worker_whose_parent_died():
 WRITER = """
 import os, sys, threading, time
 from pathlib import Path
-from qsim.files import atomic_write
+from qsim.output.files import atomic_write
 
 stopped = threading.Semaphore(0)
 

@@ -19,7 +19,7 @@ from qsim.checks.anomaly import KINDS, Anomaly
 from qsim.checks.linearizability import check_linearizability
 from qsim.checks.sessions import check_sessions
 from qsim.cli import main
-from qsim.diagram import ANOMALY_COLOURS, sequence_diagram
+from qsim.output.diagram import ANOMALY_COLOURS, sequence_diagram
 from qsim.tracing import choose_for_anomalies, describe, first_anomalies, witness_ops
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "scenarios" / "quickstart.yaml"

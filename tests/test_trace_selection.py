@@ -14,7 +14,7 @@ from matplotlib.colors import to_rgba
 
 import qsim
 from qsim.cli import main
-from qsim.diagram import sequence_diagram
+from qsim.output.diagram import sequence_diagram
 from qsim.tracing import choose_ops, missed_writes, traced_run
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 import qsim
-from qsim import plots
 from qsim.analysis import (
     availability_timeline,
     k_distribution,
@@ -17,8 +16,9 @@ from qsim.analysis import (
     t_visibility,
 )
 from qsim.history import OPS_COLUMNS
-from qsim.report import terminal_table
-from qsim.results import run_figures
+from qsim.output import plots
+from qsim.output.report import terminal_table
+from qsim.output.results import run_figures
 
 from .conftest import SCENARIOS
 

@@ -15,7 +15,7 @@ from qsim.analysis.questions import (
     stale_fraction,
     t_visibility,
 )
-from qsim.timeline import availability_timeline
+from qsim.checks.timeline import availability_timeline
 
 __all__ = [
     "SavedSweep",

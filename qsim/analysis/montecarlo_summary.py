@@ -1,7 +1,7 @@
 """What a Monte Carlo run reports, straight from the arrays of :func:`qsim.analysis.montecarlo.wars`.
 
 The summary has the sections :func:`qsim.engine.simulate` writes, with the same definitions: it
-equals :func:`qsim.metrics.summarize` over :func:`ops_history` (the tests hold the two together),
+equals :func:`qsim.checks.metrics.summarize` over :func:`ops_history` (the tests hold the two together),
 but costs no DataFrame. Beside it: the exact t at which P(consistent) reaches a probability
 (:func:`consistency_times`, :func:`t_for_consistency`), and the per-trial ops table, built only
 when asked.
@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 
 from qsim.analysis.montecarlo import WarsResult, wars
-from qsim.digest import Latencies
+from qsim.checks.digest import Latencies
+from qsim.checks.metrics import visibility_row
+from qsim.checks.timeline import availability_timeline
 from qsim.history import faults_frame
-from qsim.metrics import visibility_row
 from qsim.model.recorder import ERROR_TEXT, NO_VERSION, QUORUM_TIMEOUT
 from qsim.rng import RandomStreams
 from qsim.scenario import Scenario, run_id
-from qsim.timeline import availability_timeline
 
 PROBABILITIES = (0.9, 0.99, 0.999, 0.9999)  # staleness.t_at_probability of every run
 Z = 1.96  # the 95% interval of a quantile: order statistics at ranks m p -+ Z sqrt(m p (1 - p))
@@ -93,13 +93,13 @@ def summary_from_arrays(
 
 
 def _kind_summary(ok: np.ndarray, latency: Latencies) -> dict:
-    """Return :func:`qsim.metrics.kind_summary` of one kind: which operations were ok, and their latencies."""
+    """Return :func:`qsim.checks.metrics.kind_summary` of one kind from which were ok and their latencies."""
     count, n_ok = ok.size, int(ok.sum())
     return {
         "count": count,
         "ok": n_ok,
         "availability": n_ok / count if count else None,
-        "latency_ms": latency.stats(),  # qsim.metrics.latency_stats, keeping its sorted runs
+        "latency_ms": latency.stats(),  # qsim.checks.metrics.latency_stats, keeping its sorted runs
         "errors": {TIMEOUT_TEXT: count - n_ok} if count - n_ok else {},
     }
 

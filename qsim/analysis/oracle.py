@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from qsim.analysis import montecarlo, theory
-from qsim.digest import Latencies
+from qsim.checks.digest import Latencies
 from qsim.distributions import Constant, Exponential
 from qsim.scenario.schema import Scenario
 

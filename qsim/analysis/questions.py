@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qsim.metrics import PERCENTILES, measured, staleness_summary
-from qsim.saved import read_mapping, read_table
+from qsim.checks.metrics import PERCENTILES, measured, staleness_summary
+from qsim.output.saved import read_mapping, read_table
 
 RUNS_NEEDED = ("point", "run_id", "seed", "error")  # what the readers of a sweep's tables use
 AGGREGATE_NEEDED = ("runs", "failed")

@@ -45,7 +45,7 @@ METRICS = (
     "linearizability_violations",
     "session_violations",
 )
-# Percentiles at qsim.nines.GRID as JSON; sweeps written before they existed lack these columns.
+# Percentiles at qsim.checks.nines.GRID as JSON; sweeps written before they existed lack these columns.
 PERCENTILE_COLUMNS = ("read_latency_percentiles", "write_latency_percentiles")
 RUN_COLUMNS = (*METRICS, "reads_checked", "ops", "t_visibility", "read_latency_quantiles",
                *PERCENTILE_COLUMNS)  # headline()  # fmt: skip

@@ -16,9 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 
-from qsim import nines
-from qsim.metrics import wilson_interval
-from qsim.plots import availability_floor, bin_centre, latency_y_axis, plain, plain_ticks
+from qsim.checks import nines
+from qsim.checks.metrics import wilson_interval
+from qsim.output.plots import availability_floor, bin_centre, latency_y_axis, plain, plain_ticks
 from qsim.sweep.aggregate import DEFAULT_OBJECTIVES, check_objectives, pareto
 from qsim.sweep.heatmaps import metric_label, ordered, value_label
 
@@ -247,7 +247,7 @@ def latency_percentiles(
 
     Each curve is the mean over seeds, at each percentile every seed resolves. A configuration has
     the same colour in both panels; each panel's y axis is logarithmic when its tail reaches
-    qsim.plots.LOG_RATIO times the smallest median (:func:`qsim.plots.latency_y_axis`).
+    qsim.output.plots.LOG_RATIO times the smallest median (:func:`qsim.output.plots.latency_y_axis`).
     """
     figure = Figure(figsize=(14, 5.5), layout="constrained")
     rows, optimal, how = chosen(table, check_objectives(objectives), factors, limit)

@@ -19,7 +19,7 @@ from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from qsim.plots import plain
+from qsim.output.plots import plain
 from qsim.sweep.aggregate import LABELS, better
 from qsim.units import parse_duration, parse_rate
 

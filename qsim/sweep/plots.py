@@ -18,8 +18,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from qsim.files import atomic_write, png_bytes, svg_bytes
-from qsim.plots import plain_ticks
+from qsim.output.files import atomic_write, png_bytes, svg_bytes
+from qsim.output.plots import plain_ticks
 from qsim.sweep.aggregate import DEFAULT_OBJECTIVES, better, check_objectives, pareto
 from qsim.sweep.curves import MAX_CURVES, chosen, label, latency_percentiles, names, visibility_curves
 from qsim.sweep.heatmaps import (

@@ -30,8 +30,8 @@ import pandas as pd
 
 from qsim.engine import simulate
 from qsim.errors import QsimError
-from qsim.files import atomic_write, parquet_bytes, remove_stale_temporaries, scratch_folder
-from qsim.results import check_sweep_folder, folder_name, write_run
+from qsim.output.files import atomic_write, parquet_bytes, remove_stale_temporaries, scratch_folder
+from qsim.output.results import check_sweep_folder, folder_name, write_run
 from qsim.scenario import resolved_dict, scenario_from_dict
 from qsim.sweep.aggregate import PERCENTILE_COLUMNS, RUN_COLUMNS, aggregate, headline
 from qsim.sweep.executors import executor

@@ -5,7 +5,7 @@ arrow per delivered message and a half arrow ending in an X per dropped one. Eac
 operation is a bar beside its client's lane from its start to its end, filled by its outcome,
 and labelled in a column on the left joined to its bar by a leader line ending in a dot on that
 bar; labels are stacked so that none overlaps another. Stretches of time with no traced message
-are cut short and marked on the time axis (:mod:`qsim.timecut`), so bursts far apart in time
+are cut short and marked on the time axis (:mod:`qsim.output.timecut`), so bursts far apart in time
 both get room; send and delivery times and message kinds are written where they fit and left
 out where they would overlap (the figure says how many; every time is in ``messages.parquet``).
 
@@ -35,8 +35,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from qsim import timecut, tracing
-from qsim.diagram_labels import (
+from qsim import tracing
+from qsim.output import timecut
+from qsim.output.diagram_labels import (
     ANOMALY_COLOURS,
     ANOMALY_LW,
     MARKED,
@@ -46,8 +47,15 @@ from qsim.diagram_labels import (
     letters_of,
     op_text,
 )
-from qsim.diagram_messages import CLIENT_PREFIX, GROUP_COLOURS, KIND_GROUPS, REPLIES, draw_messages, lost_ms
-from qsim.files import atomic_write, png_bytes
+from qsim.output.diagram_messages import (
+    CLIENT_PREFIX,
+    GROUP_COLOURS,
+    KIND_GROUPS,
+    REPLIES,
+    draw_messages,
+    lost_ms,
+)
+from qsim.output.files import atomic_write, png_bytes
 
 _OUTCOME_FILL = {"ok": "0.85", "stale": "gold", "failed": "salmon"}
 _MISSED_EDGE = {"ec": "darkorange", "lw": 2.2}  # the bar of a write a stale read missed

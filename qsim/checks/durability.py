@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from qsim.staleness import VersionRanks
+from qsim.checks.staleness import VersionRanks
 
 
 def lost_writes(ops: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Headline metrics of a run: pure functions of the ops DataFrame (see DESIGN.md for definitions).
 
-Each is the one implementation in :mod:`qsim.digest` given the whole table as one chunk, so a run
+Each is the one implementation in :mod:`qsim.checks.digest` given the whole table as one chunk, so a run
 streamed in chunks gets the same numbers.
 """
 
@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from qsim.digest import PERCENTILES, QUANTILE_GRID, KindStats, Latencies, Staleness, Summary, measured
+from qsim.checks.digest import PERCENTILES, QUANTILE_GRID, KindStats, Latencies, Staleness, Summary, measured
 
 __all__ = [
     "PERCENTILES",

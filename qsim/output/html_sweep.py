@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from qsim import html_figures
 from qsim.analysis import load_sweep
 from qsim.errors import QsimError, ResultsError
-from qsim.html_parts import document, e, flat, g, mean_ci, plots_note, section
-from qsim.html_parts import table as html_table
-from qsim.html_scenario import resolved_differences
-from qsim.saved import read_mapping, read_text
+from qsim.output import html_figures
+from qsim.output.html_parts import document, e, flat, g, mean_ci, plots_note, section
+from qsim.output.html_parts import table as html_table
+from qsim.output.html_scenario import resolved_differences
+from qsim.output.saved import read_mapping, read_text
 from qsim.sweep import aggregate
 from qsim.sweep.aggregate import pareto
 from qsim.sweep.spec import RESERVED

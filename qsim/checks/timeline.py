@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from qsim.metrics import measured
+from qsim.checks.metrics import measured
 
 
 def active_faults(ops: pd.DataFrame, faults: pd.DataFrame) -> pd.Series:
@@ -70,7 +70,7 @@ def availability_timeline(
 
     Windows are [window_start_ms, window_end_ms), window_ms wide, laid from start_ms; an operation
     belongs to the window holding its start_ms, and operations outside every window are left out,
-    as are those of the warm-up (see :func:`qsim.metrics.measured`).
+    as are those of the warm-up (see :func:`qsim.checks.metrics.measured`).
 
     Args:
         ops: the history (start_ms in ms; ok; kind; stale, NA when unchecked; warmup).
@@ -194,7 +194,7 @@ def recovery(
     A span [x, x + window_ms) is back when operations start in it and at least baseline -
     tolerance of them are ok. A fault that ended at end_ms has recovered at the earliest x that
     is either end_ms itself or the start of an operation after end_ms, whose span is back. Only
-    the operations :func:`qsim.metrics.measured` keeps take part (not the warm-up's), so a fault
+    the operations :func:`qsim.checks.metrics.measured` keeps take part (not the warm-up's), so a fault
     that ended before the first of them started is not judged.
 
     Args:

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from qsim import html_figures
 from qsim.errors import QsimError, ResultsError
-from qsim.files import atomic_write
-from qsim.html_parts import FOOTER, MARKER, document, e, flat, g, plots_note, section, table
-from qsim.html_scenario import fault_params_text, scenario_parts
-from qsim.html_sweep import render_sweep
-from qsim.report import (
+from qsim.output import html_figures
+from qsim.output.files import atomic_write
+from qsim.output.html_parts import FOOTER, MARKER, document, e, flat, g, plots_note, section, table
+from qsim.output.html_scenario import fault_params_text, scenario_parts
+from qsim.output.html_sweep import render_sweep
+from qsim.output.report import (
     HEADER,
     KIND_WORDS,
     clock_text,
@@ -33,7 +33,7 @@ from qsim.report import (
     staleness_line,
     t_range,
 )
-from qsim.saved import load_run
+from qsim.output.saved import load_run
 
 REPORT = "report.html"
 __all__ = ["REPORT", "check_report_target", "render", "render_run", "render_sweep", "write_report"]

@@ -1,4 +1,4 @@
-"""The messages of a sequence diagram (:mod:`qsim.diagram`): an arrow per delivered message, a
+"""The messages of a sequence diagram (:mod:`qsim.output.diagram`): an arrow per delivered message, a
 line ending in a red X per dropped one, with send and delivery times beside the lifelines and the
 kind on the arrow. Every artist carries a gid (``message:<i>``, ``dropped:<i>``, ``drop:<i>``)."""
 

@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 from matplotlib.transforms import ScaledTranslation
 
-from qsim.plots import plain
+from qsim.output.plots import plain
 
 CUT_AFTER = 4.0  # a gap longer than this many typical message delays is cut short...
 CUT_TO = 1.5  # ...to this many typical delays

@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from qsim.plot_style import (
+from qsim.output.plot_style import (
     BELOW_ZERO,
     COLOURS,
     DATA_Z,

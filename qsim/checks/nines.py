@@ -79,7 +79,7 @@ class Drawn:
     draws in bounded memory.
 
     Args:
-        sample: ``count`` and ``values_at(ranks)`` (:class:`qsim.exact.SortedRuns`).
+        sample: ``count`` and ``values_at(ranks)`` (:class:`qsim.checks.exact.SortedRuns`).
         percent: the percentiles the plot will ask :meth:`percentile` for.
         decimals: the values are rounded to this many decimals.
     """
@@ -101,7 +101,7 @@ class Drawn:
 
     def percentile(self, percent: np.ndarray) -> np.ndarray:
         """``np.percentile`` of the rounded sample at ``percent`` (among those given at construction)."""
-        from qsim.exact import linear
+        from qsim.checks.exact import linear
 
         return linear(self.at, self.size, np.true_divide(np.asarray(percent, dtype=float), 100))
 

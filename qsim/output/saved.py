@@ -82,9 +82,9 @@ class SavedRun:
             raise ResultsError(f"{path}: not a readable Parquet table ({_first_line(exc)})") from None
 
     def latencies(self, folder: Path | None = None) -> dict:
-        """The latencies of the counted ok operations by kind (:class:`qsim.digest.Latencies`), read in
+        """The latencies of the counted ok operations by kind (:class:`qsim.checks.digest.Latencies`), read in
         chunks; with ``folder``, kept there on disk (close them when done)."""
-        from qsim.digest import KINDS, Latencies, measured
+        from qsim.checks.digest import KINDS, Latencies, measured
 
         found = {kind: Latencies(folder) for kind in KINDS}
         for chunk in self.ops_chunks(["kind", "ok", "latency_ms", "start_ms", "warmup"]):

@@ -3,8 +3,8 @@
 Figures are made with ``matplotlib.figure.Figure`` directly: no pyplot state, no GUI backend.
 Every axis is labelled in plain decimals (never 2x10^0), and legends sit outside the data. The
 latency and t-visibility plots are here; the time plots (availability, stale reads, node load) are
-in :mod:`qsim.timeline_plots` and the shared pieces in :mod:`qsim.plot_style`; this module names
-them all, so ``qsim.plots`` is the one place to find a run's plots.
+in :mod:`qsim.output.timeline_plots` and the shared pieces in :mod:`qsim.output.plot_style`; this module names
+them all, so ``qsim.output.plots`` is the one place to find a run's plots.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from qsim import nines
-from qsim.metrics import measured
-from qsim.plot_style import (
+from qsim.checks import nines
+from qsim.checks.metrics import measured
+from qsim.output.plot_style import (
     BELOW_ZERO,
     COLOURS,
     DATA_Z,
@@ -28,7 +28,7 @@ from qsim.plot_style import (
     short,
     unchecked_reason,
 )
-from qsim.timeline_plots import (
+from qsim.output.timeline_plots import (
     FAULT_COLOURS,
     NO_CLOCK,
     NO_LOAD,
@@ -70,9 +70,9 @@ def drawn_latency(latency: pd.DataFrame | dict, *, include_warmup: bool = False)
 
     Args:
         latency: the ops table (warm-up left out unless ``include_warmup``), or the latencies of the
-            counted ok operations by kind (:class:`qsim.digest.Latencies`), as a run keeps them.
+            counted ok operations by kind (:class:`qsim.checks.digest.Latencies`), as a run keeps them.
     """
-    from qsim.digest import Latencies
+    from qsim.checks.digest import Latencies
 
     if isinstance(latency, pd.DataFrame):
         latency = {

@@ -1,10 +1,10 @@
 """The numbers of a run's summary and timeline, gathered from its ops table one chunk at a time.
 
 Each accumulator here takes the ops table in chunks (``add``), in op_id order, and gives its part
-of the results (``result``). A chunk may be the whole table: :func:`qsim.metrics.summarize` and
+of the results (``result``). A chunk may be the whole table: :func:`qsim.checks.metrics.summarize` and
 the other pure functions of a DataFrame are one ``add`` and a ``result``, so a run too big for
 memory (streamed in chunks) and one that fits get the same numbers from the same code. Every
-result is independent of how the table is cut: counts, exact sums (:mod:`qsim.exact`) and exact
+result is independent of how the table is cut: counts, exact sums (:mod:`qsim.checks.exact`) and exact
 order statistics.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qsim import nines
-from qsim.exact import ExactSum, SortedRuns
+from qsim.checks import nines
+from qsim.checks.exact import ExactSum, SortedRuns
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 QUANTILE_GRID = np.linspace(0.0, 1.0, 101)  # latency_ms.quantiles: the 0th, 1st, ..., 100th percentiles
@@ -47,7 +47,7 @@ class Latencies:
     """The latencies (ms) of a stream of operations: their exact sum and order statistics.
 
     Args:
-        folder: where the sorted runs of a large stream are kept (see :class:`qsim.exact.SortedRuns`);
+        folder: where the sorted runs of a large stream are kept (see :class:`qsim.checks.exact.SortedRuns`);
             None keeps them in memory.
     """
 
@@ -72,7 +72,7 @@ class Latencies:
         return self._sum.mean()
 
     def std(self, ddof: int = 1) -> float | None:
-        """The standard deviation as :func:`qsim.exact.exact_std` defines it, in one more pass."""
+        """The standard deviation as :func:`qsim.checks.exact.exact_std` defines it, in one more pass."""
         if self.size <= ddof:
             return None
         mean, squares = self.mean(), ExactSum()
@@ -96,7 +96,7 @@ class Latencies:
         stats.update({name: float(v) for name, v in zip(PERCENTILES, values, strict=False)})
         stats["max"] = float(self.runs.max())
         stats["quantiles"] = self.runs.quantile(QUANTILE_GRID).tolist()  # for CDFs across runs
-        # At qsim.nines.GRID, for percentile plots across runs; beyond what the sample resolves: None.
+        # At qsim.checks.nines.GRID, for percentile plots across runs; beyond what the sample resolves: None.
         beyond = [None] * (len(nines.GRID) - len(levels))
         stats["percentiles"] = values[len(PERCENTILES) :].tolist() + beyond
         return stats
@@ -164,8 +164,8 @@ class Staleness:
         _count_groups(self.bins, np.digitize(checked["t_ms"].to_numpy(), _T_EDGES_MS) - 1, stale)
 
     def result(self) -> dict:
-        """The ``staleness`` section of the summary (see :func:`qsim.metrics.staleness_summary`)."""
-        from qsim.metrics import visibility_row  # metrics builds on this module
+        """The ``staleness`` section of the summary (see :func:`qsim.checks.metrics.staleness_summary`)."""
+        from qsim.checks.metrics import visibility_row  # metrics builds on this module
 
         if self.probed:
             curve = [visibility_row(t, *self.probe[t]) for t in sorted(self.probe)]

@@ -1,5 +1,5 @@
 """The results layout: the only module that knows where and how a run's files are written (reading
-them back is :mod:`qsim.saved`).
+them back is :mod:`qsim.output.saved`).
 
 results/<scenario name>/<run id>/
     scenario.resolved.yaml  manifest.json  ops.parquet  faults.parquet  timeline.parquet
@@ -26,7 +26,9 @@ import pandas as pd
 import yaml
 
 from qsim.errors import ResultsError
-from qsim.files import (
+from qsim.history import nodes_frame
+from qsim.outcome import RunResult
+from qsim.output.files import (
     TEMPORARY,
     atomic_write,
     parquet_bytes,
@@ -35,10 +37,8 @@ from qsim.files import (
     scratch_folder,
     svg_bytes,
 )
-from qsim.history import nodes_frame
-from qsim.outcome import RunResult
-from qsim.report import summary_markdown
-from qsim.saved import SavedRun, load_run
+from qsim.output.report import summary_markdown
+from qsim.output.saved import SavedRun, load_run
 from qsim.scenario import Scenario, resolved_dict, run_id, with_seed
 from qsim.scenario.base import NAME_PATTERN
 from qsim.scenario.load import resolved_yaml
@@ -211,7 +211,7 @@ def _render(result: RunResult, plots_too: bool, given: str | None) -> dict[str, 
         )
         files |= {name: png_bytes(figure) for name, figure in figures.items()}
     if result.messages is not None:  # asked for by tracing: drawn with or without the plots
-        from qsim import diagram  # matplotlib loads only when something is drawn
+        from qsim.output import diagram  # matplotlib loads only when something is drawn
 
         title = diagram.traced_title(f"{result.scenario.name} ({result.run_id})", result.manifest)
         figure = diagram.sequence_diagram(result.messages, result.faults, result.ops, title=title)
@@ -226,11 +226,11 @@ def run_figures(latency: pd.DataFrame | dict, summary: dict, faults, timeline, n
 
     Args:
         latency: the ops table, or the latencies of its counted ok operations by kind
-            (:class:`qsim.digest.Latencies`): what the latency plots draw. None: no latency plots
+            (:class:`qsim.checks.digest.Latencies`): what the latency plots draw. None: no latency plots
             (a Monte Carlo run that kept no ops table is redrawn without them).
         regions: each node's region, so that the node plot marks a region's fault on its nodes' rows.
     """
-    from qsim import plots  # matplotlib loads only when something is drawn
+    from qsim.output import plots  # matplotlib loads only when something is drawn
 
     widths_ms = timeline["window_end_ms"] - timeline["window_start_ms"]
     # The node samples use the same windows, whole ones only; the timeline's last may be cut at the end.
@@ -275,7 +275,7 @@ def redraw_run(path: str | Path) -> list[Path]:
         for latency in (latencies or {}).values():
             latency.close()
     if saved.messages is not None:
-        from qsim import diagram
+        from qsim.output import diagram
 
         traced = diagram.traced_title(title, saved.manifest)
         figure = diagram.sequence_diagram(saved.messages, saved.faults, saved.ops, title=traced)
