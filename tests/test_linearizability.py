@@ -352,3 +352,27 @@ def test_a_strict_quorum_without_read_repair_shows_new_old_inversions():
         assert of_old["end_ms"].min() < of_new["start_ms"].max()
     assert result.flags[ops["op_id"].isin(inversions[0].ops).to_numpy()].all()
     assert verdicts(ops, "search") == verdicts(ops, "zones")
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [(float("nan"), 1.0), (0.0, float("inf")), (2.0, 1.0)], ids=["nan", "inf", "backwards"]
+)
+def test_times_no_history_has_are_refused_naming_the_op(start, end):
+    from qsim.checks.sessions import check_sessions
+
+    ops = pd.DataFrame(
+        {
+            "op_id": [0, 7],
+            "client": [0, 0],
+            "kind": ["write", "read"],
+            "key": [1, 1],
+            "start_ms": [0.0, start],
+            "end_ms": [0.5, end],
+            "ok": [True, True],
+            "version": [0, 0],
+            "ts_ms": [0.0, float("nan")],
+        }
+    )
+    for check in (check_linearizability, check_sessions):
+        with pytest.raises(ValueError, match=r"op ids 7\)"):
+            check(ops)

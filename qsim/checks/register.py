@@ -62,6 +62,26 @@ class Registers:
         return self.is_write & ~self.ok
 
 
+def operation_times(ops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Return start_ms and end_ms of ``ops``, refusing what no history has.
+
+    Raises:
+        ValueError: naming the first few op ids whose start or end is not a finite number, or that
+            end before they start (a checker's verdict on them would mean nothing).
+    """
+    start = ops["start_ms"].to_numpy(np.float64)
+    end = ops["end_ms"].to_numpy(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(start) | ~np.isfinite(end) | (end < start)
+    if bad.any():
+        ids = ops["op_id"].to_numpy()[bad][:5].tolist()
+        raise ValueError(
+            f"start_ms and end_ms must be finite with end_ms >= start_ms; {int(bad.sum())} operations "
+            f"are not (op ids {', '.join(map(str, ids))}{', ...' if bad.sum() > 5 else ''})"
+        )
+    return start, end
+
+
 def registers(ops: pd.DataFrame) -> Registers:
     """Return the registers of ``ops`` (a DataFrame with at least the columns of ``REQUIRED``)."""
     missing = [name for name in REQUIRED if name not in ops.columns]
@@ -69,8 +89,7 @@ def registers(ops: pd.DataFrame) -> Registers:
         raise ValueError(f"the ops table lacks the columns {', '.join(missing)}")
     op_id = ops["op_id"].to_numpy(np.int64)
     key = ops["key"].to_numpy(np.int64)
-    start = ops["start_ms"].to_numpy(np.float64)
-    end = ops["end_ms"].to_numpy(np.float64)
+    start, end = operation_times(ops)
     is_write = (ops["kind"] == "write").to_numpy(bool)
     ok = ops["ok"].to_numpy(bool)
     keys, key_index = np.unique(key, return_inverse=True)

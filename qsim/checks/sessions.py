@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from qsim.checks.anomaly import Anomaly
+from qsim.checks.register import operation_times
 
 # kind -> (kind of the earlier operation, kind of the later one); True = write.
 GUARANTEES = {
@@ -102,7 +103,8 @@ class _Table:
         self.op_id, self.client, self.key = (
             ops[name].to_numpy()[rows] for name in ("op_id", "client", "key")
         )
-        self.start, self.end = ops["start_ms"].to_numpy()[rows], ops["end_ms"].to_numpy()[rows]
+        start, end = operation_times(ops)
+        self.start, self.end = start[rows], end[rows]
         self.version, self.ts = ops["version"].to_numpy()[rows], ops["ts_ms"].to_numpy()[rows]
         n = len(self.rows)
         # Rank order: by (client, key, version, end, op_id): a running max picks the newest version.
