@@ -204,7 +204,7 @@ def _summary(model: Model, scenario: Scenario, digest: _Digest, faults, checks: 
         "scenario": scenario.name,
         "run_id": run_id(scenario),
         "seed": scenario.seed,
-        "quorum": {"n": scenario.quorum.n, "r": scenario.quorum.r, "w": scenario.quorum.w},
+        "quorum": _quorum(scenario),
         **digest.summary.result(),
         "faults": {
             "count": len(faults),
@@ -226,6 +226,16 @@ def _summary(model: Model, scenario: Scenario, digest: _Digest, faults, checks: 
             for i, kind in enumerate(MESSAGE_KINDS)
         },
     }
+
+
+def _quorum(scenario: Scenario) -> dict:
+    """The summary's ``quorum`` section: N, R and W, or the leader protocol's quorums and read mode."""
+    quorum = scenario.quorum
+    if quorum.protocol == "leader":
+        q1, q2 = quorum.leader.quorums(quorum.n)
+        return {"protocol": "leader", "n": quorum.n, "election_quorum": q1, "replication_quorum": q2,
+                "read_mode": quorum.leader.read_mode}  # fmt: skip
+    return {"n": quorum.n, "r": quorum.r, "w": quorum.w}
 
 
 def _node_stats(model: Model, names: list[str], scenario: Scenario, sim_ms: float) -> dict:

@@ -109,6 +109,12 @@ def applies(scenario: Scenario) -> list[str]:
     arrival = scenario.workload.arrival.type
     faults, links = len(scenario.faults), len(network.links)
     checks = [  # (field, whether it fits, what the model needs, what the scenario has)
+        (
+            "quorum.protocol",
+            quorum.protocol == "leaderless",
+            "models leaderless N/R/W quorums",
+            quorum.protocol,
+        ),
         ("faults", faults == 0, "models a fault-free cluster", _count(faults, "fault")),
         ("network.loss", network.loss == 0, "needs loss 0 (every message arrives)", f"{network.loss:g}"),
         *region_checks(scenario),

@@ -32,6 +32,8 @@ def oracle(scenario: Scenario, latencies: dict[str, Latencies], summary: dict) -
     """
     checks: list[dict] = []
     quorum = scenario.quorum
+    if quorum.protocol != "leaderless":
+        return checks  # the models here are of leaderless N/R/W quorums
     if not (isinstance(quorum.r, int) and isinstance(quorum.w, int)):
         return checks  # levels counted per region: no model here
     if _intersection_applies(scenario):

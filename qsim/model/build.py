@@ -9,6 +9,7 @@ import simpy
 
 from qsim.distributions import spec_sampler
 from qsim.model.faults import FaultInjector
+from qsim.model.leader.build import build as leader
 from qsim.model.leaderless.build import build as leaderless
 from qsim.model.leaderless.coordinator import tagged_replies
 from qsim.model.network import Network
@@ -101,4 +102,4 @@ def build(scenario: Scenario, streams: RandomStreams, trace: Collection[int] = (
     return Model(env, network, replicas, protocol, recorder, workload, faults, sampler, background)
 
 
-PROTOCOLS = {"leaderless": leaderless}  # quorum.protocol -> its builder
+PROTOCOLS = {"leaderless": leaderless, "leader": leader}  # quorum.protocol -> its builder

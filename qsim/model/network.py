@@ -43,6 +43,10 @@ from qsim.scenario.schema import MESSAGE_KINDS, Override, Scenario
     HINT,
     HINT_ACK,
     ANTI_ENTROPY,
+    APPEND_ENTRIES,
+    APPEND_ACK,
+    REQUEST_VOTE,
+    VOTE,
 ) = range(len(MESSAGE_KINDS))
 
 

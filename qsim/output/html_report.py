@@ -28,8 +28,10 @@ from qsim.output.report import (
     consistency_line,
     fault_lines,
     kind_rows,
+    leader_line,
     ops_text,
     percent,
+    quorum_text,
     staleness_line,
     t_range,
 )
@@ -125,12 +127,11 @@ def render_run(folder: str | Path) -> str:
 
 
 def _run_head(summary: dict, manifest: dict, scenario: dict) -> str:
-    quorum, runtime = summary["quorum"], summary["runtime"]
+    runtime = summary["runtime"]
     parts = [
         f"<h1>{e(summary['scenario'])}</h1>",
         f"<p>Run <code>{e(summary['run_id'])}</code>, seed {e(summary['seed'])}, "
-        f"N={e(quorum['n'])} R={e(quorum['r'])} W={e(quorum['w'])}, {e(ops_text(summary))}, "
-        f"{e(clock_text(runtime))}.</p>",
+        f"{e(quorum_text(summary['quorum']))}, {e(ops_text(summary))}, {e(clock_text(runtime))}.</p>",
     ]
     if scenario["description"]:
         parts.append(f"<p>{e(scenario['description'])}</p>")
@@ -172,10 +173,14 @@ def _staleness(staleness: dict) -> str:
 
 
 def _consistency(summary: dict) -> str:
-    """Linearizability and session-guarantee counts, and the first anomalies (empty if not checked)."""
+    """Elections (leader protocol), linearizability and session-guarantee counts, and the first
+    anomalies (empty if not checked)."""
     line = consistency_line(summary)
     if line is None:
         return ""
+    leader = leader_line(summary)
+    if leader:
+        line = f"{leader}. {line}"
     rows = [
         [KIND_WORDS.get(a["kind"], a["kind"]), str(a["key"]), ", ".join(map(str, a["ops"])), a["note"]]
         for a in summary["consistency"]["anomalies"]

@@ -5,6 +5,32 @@ from __future__ import annotations
 _LATENCY_FIELDS = ("mean", "p50", "p90", "p99", "p999", "max")
 
 
+def quorum_text(quorum: dict) -> str:
+    """The protocol's quorums in a few words: ``N=3 R=2 W=2``, or the leader protocol's."""
+    if quorum.get("protocol") == "leader":
+        return (
+            f"leader protocol, N={quorum['n']} Q1={quorum['election_quorum']} "
+            f"Q2={quorum['replication_quorum']}, {quorum['read_mode']} reads"
+        )
+    return f"N={quorum['n']} R={quorum['r']} W={quorum['w']}"
+
+
+def leader_line(summary: dict) -> str | None:
+    """Elections and time without a leader in one line (None: not a leader-protocol run)."""
+    leader = summary.get("leader")
+    if not leader:
+        return None
+    without = leader["time_without_leader_ms"]
+    intervals = without["intervals"]
+    longest = max((end - start for start, end in intervals), default=0.0)
+    return (
+        f"leader: {_count(leader['elections'], 'election')} ({leader['split_votes']} without a "
+        f"winner), {_count(leader['terms'], 'term')}, {_count(leader['leader_changes'], 'leader')} "
+        f"served; without a leader {without['total']:.1f} ms in {_count(without['count'], 'interval')} "
+        f"(longest {longest:.1f} ms)"
+    )
+
+
 def number(value, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -192,10 +218,9 @@ def terminal_table(
         command_s: the command's wall time, from reading the scenario to the results written.
     """
     runtime = summary["runtime"]
-    quorum = summary["quorum"]
     head = (
         f"{summary['scenario']} (run {summary['run_id']}, seed {summary['seed']}): "
-        f"N={quorum['n']} R={quorum['r']} W={quorum['w']}, {ops_text(summary)}, {clock_text(runtime)}"
+        f"{quorum_text(summary['quorum'])}, {ops_text(summary)}, {clock_text(runtime)}"
     )
     rows = [HEADER, *kind_rows(summary)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
@@ -211,9 +236,7 @@ def terminal_table(
     if visibility:
         lines.append(visibility)
     lines += fault_lines(summary)
-    consistency = consistency_line(summary)
-    if consistency:
-        lines.append(consistency)
+    lines += [line for line in (leader_line(summary), consistency_line(summary)) if line]
     lines += load_lines(summary)
     lines += oracle_lines(summary)
     lines.append(time_line(runtime, command_s))
@@ -233,12 +256,10 @@ def t_range(point: dict) -> str:
 
 def summary_markdown(summary: dict, manifest: dict) -> str:
     """Return summary.md: the headline numbers as Markdown tables."""
-    quorum = summary["quorum"]
     out = [
         f"# {summary['scenario']}",
         "",
-        f"Run `{summary['run_id']}`, seed {summary['seed']}, "
-        f"N={quorum['n']} R={quorum['r']} W={quorum['w']}.",
+        f"Run `{summary['run_id']}`, seed {summary['seed']}, {quorum_text(summary['quorum'])}.",
         "",
         "## Operations",
         "",
@@ -265,6 +286,9 @@ def summary_markdown(summary: dict, manifest: dict) -> str:
     faults = fault_lines(summary)
     if faults:
         out += ["## Faults", "", *(f"- {line}" for line in faults), ""]
+    leader = leader_line(summary)
+    if leader:
+        out += ["## Leader", "", leader + ".", ""]
     consistency = consistency_line(summary)
     if consistency:
         out += ["## Consistency", "", consistency + ".", ""]

@@ -18,11 +18,15 @@ Settings that do nothing:
 - A fault whose ``at`` is at or after ``duration`` (except in probe runs, which simulate past
   ``duration`` until their trials are done): no operation is issued after it starts.
 - An empty partition group: it holds no node, so it cuts nothing off.
+- Settings of one protocol given to the other (``quorum.leader`` with ``leaderless``; R, W, fan-out,
+  selection, hedging, failover and repair with ``leader``): see :mod:`qsim.scenario.leader`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from qsim.scenario.leader import protocol_warnings
 
 if TYPE_CHECKING:
     from qsim.scenario.schema import Scenario
@@ -30,7 +34,9 @@ if TYPE_CHECKING:
 
 def consistency_warnings(scenario: Scenario) -> list[str]:
     """Return ``path: message`` lines for the warnings that apply to ``scenario`` (see the module)."""
-    return _quorum_warnings(scenario) + _idle_setting_warnings(scenario)
+    if scenario.quorum.protocol == "leader":  # R, W and N mean nothing to it
+        return protocol_warnings(scenario) + _idle_setting_warnings(scenario)
+    return _quorum_warnings(scenario) + protocol_warnings(scenario) + _idle_setting_warnings(scenario)
 
 
 def _quorum_warnings(scenario: Scenario) -> list[str]:

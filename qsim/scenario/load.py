@@ -16,6 +16,7 @@ from qsim.errors import ScenarioError
 from qsim.inputs import SCENARIO_BYTES, InputError, YamlSyntaxError, brief, decode_text, load_yaml, read_bytes
 from qsim.scenario.base import NAME_MAX_LENGTH
 from qsim.scenario.faults import Fault
+from qsim.scenario.leader import group_size
 from qsim.scenario.messages import format_errors
 from qsim.scenario.schema import (
     Cluster,
@@ -161,6 +162,7 @@ def without_nulls(value):
 
 def _lenient_cross_problems(data: Mapping, context: dict) -> list[tuple[str, str]]:
     """Check the cross-section rules on whichever fields (and list items) are valid by themselves."""
+    data = group_size(data)  # as Scenario reads it: with protocol: leader, n is the node count
     sections = {
         name: _lenient_section(model, data.get(name, {}), context)
         for name, model in (
@@ -241,7 +243,7 @@ def _lenient_quorum_problems(quorum: dict) -> list[tuple[str, str]]:
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     n = count("n")
-    if n is None:
+    if n is None or quorum.get("protocol") == "leader":  # r and w mean nothing to it
         return []
     return [(f"quorum.{f}", f"{count(f)} is larger than quorum.n ({n})") for f in "rw" if (count(f) or 0) > n]
 

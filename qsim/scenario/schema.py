@@ -17,6 +17,7 @@ from qsim.errors import problems
 from qsim.inputs import brief
 from qsim.scenario.base import NAME_MAX_LENGTH, NAME_PATTERN, Model
 from qsim.scenario.faults import TARGET_KEYWORDS, Fault, fault_problems, slow_problems
+from qsim.scenario.leader import Leader, group_size, leader_problems
 from qsim.scenario.limits import MAX_CLIENTS, MAX_KEYS, MAX_N, MAX_NODES, MAX_SEED, MAX_VNODES, size_problems
 from qsim.units import parse_duration
 
@@ -32,6 +33,10 @@ MESSAGE_KINDS = (
     "hint",
     "hint_ack",
     "anti_entropy",
+    "append_entries",
+    "append_ack",
+    "request_vote",
+    "vote",
 )
 CONSISTENCY_ALIASES = ("one", "quorum", "majority", "all")  # majority: another name for quorum
 REGION_LEVELS = ("local_one", "local_quorum", "each_quorum")  # counted per region, at run time
@@ -135,6 +140,10 @@ class KindLatencies(Model):
     hint: Dist | None = None
     hint_ack: Dist | None = None
     anti_entropy: Dist | None = None
+    append_entries: Dist | None = None
+    append_ack: Dist | None = None
+    request_vote: Dist | None = None
+    vote: Dist | None = None
 
 
 class Override(Model):
@@ -246,10 +255,15 @@ class Hedge(Model):
 
 
 class Quorum(Model):
-    """The leaderless (Dynamo-style) replication protocol."""
+    """The replication protocol: leaderless (Dynamo-style), or leader (Raft-style, ``leader``)."""
 
-    protocol: Literal["leaderless"] = "leaderless"
-    n: Int = Field(3, ge=1, le=MAX_N, description="replicas per key")
+    protocol: Literal["leaderless", "leader"] = "leaderless"
+    n: Int = Field(
+        3,
+        ge=1,
+        le=MAX_N,
+        description="replicas per key; with protocol: leader the number of nodes (the default then)",
+    )
     r: Count = Field(
         2, description="read replies needed; or one | quorum | all | local_one | local_quorum | each_quorum"
     )
@@ -278,6 +292,7 @@ class Quorum(Model):
     suspicion: Duration = Field(1000.0, gt=0, description="how long a silent replica stays suspected, ms")
     retries: Int = Field(0, ge=0, le=20, description="further attempts after a timeout")
     retry_backoff: Duration = Field(10.0, ge=0, description="wait before retry k: backoff x 2^(k-1), ms")
+    leader: Leader = Leader()
 
     _resolve = model_validator(mode="before")(resolve_consistency)
 
@@ -286,7 +301,7 @@ class Quorum(Model):
         found = [
             (field, f"{value} is larger than quorum.n ({self.n})")
             for field, value in (("r", self.r), ("w", self.w))
-            if isinstance(value, int) and value > self.n
+            if isinstance(value, int) and value > self.n and self.protocol != "leader"  # unused there
         ]
         found += [
             (field, f"{value} counts replicas per region: give quorum.replicas (replicas per region)")
@@ -410,9 +425,13 @@ class Scenario(Model):
         None, description="the grid `qsim sweep` runs (see qsim.sweep); ignored by `qsim run`"
     )
 
+    _group = model_validator(mode="before")(group_size)
+
     @model_validator(mode="after")
     def _consistent(self):
         found = cross_problems(self.cluster, self.network, self.quorum, self.workload, self.faults)
+        quorum = self.quorum
+        found += leader_problems(quorum.protocol, quorum.n, quorum.leader, len(self.cluster.nodes))
         found += _write_back_problems(self.quorum, self.repair)
         if self.warmup >= self.duration:
             found.append(

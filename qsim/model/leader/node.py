@@ -1,0 +1,151 @@
+"""A node of the leader protocol: its Raft state, what it does for clients, crash and recovery.
+
+Persistent state (term, vote, log) survives a crash, and so does the replica's store (applied
+entries); with amnesia all of it is lost, store included, which is unsafe for a voter (it may vote
+twice in a term and forget committed entries). Messages are handled on arrival: the leader
+protocol does not queue them behind the replica's service time (not modelled yet).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from qsim.model.leader.election import FOLLOWER, LEADER, Election
+from qsim.model.leader.replication import Replication
+
+
+class Node(Election, Replication):
+    """One member of the group: follower, candidate or leader."""
+
+    def __init__(self, index: int, shared, replica):
+        self.index = index
+        self.shared = shared
+        self.env = shared.env
+        self._send = shared.network.send
+        self.replica = replica
+        self.role = FOLLOWER
+        self.term = 0
+        self.voted: int | None = None
+        self.log: list[tuple] = [(0, None)]  # (term, op or None for a no-op); index 0 a sentinel
+        self.where: dict[int, int] = {}  # op id -> its index in this log
+        self.commit = self.applied = 0
+        self.leader: int | None = None  # the leader this node knows of
+        self.votes: set[int] = set()
+        self.heard = 0.0  # when a leader (or a granted vote) was last heard, ms
+        self.timeout = shared.election_timeout[index]()
+        self.token = 0  # the election timer's: a timer with an older token is void
+        self.beat = 0  # the leader's timers': moves on when it stops leading or crashes
+        self.flushing = False
+        self.waiters: dict[int, object] = {}  # leader: op id -> the attempt waiting for its entry
+        self.reads: deque = deque()  # leader, read_index: (attempt, seq) awaiting confirmation
+        self.blocked: list = []  # leader, read_index: reads waiting for this term's first commit
+        self.read_round = False  # leader, read_index: a heartbeat round is about to go out
+        self.term_start = 0
+        self.early: dict[int, tuple] = {}  # AppendEntries overtaken in flight, by previous index
+
+    def start(self) -> None:
+        """Start the election timer."""
+        self._arm()
+
+    def send(self, dst: int, kind: int, handler, arg) -> None:
+        """Send a node-to-node message (no client operation: tracing sees it as background)."""
+        self._send(self.index, dst, kind, handler, None, arg)
+
+    # --- clients -------------------------------------------------------------------------------
+
+    def on_client(self, message) -> None:
+        """A client's request: answer (follower reads), redirect, or lead it to its answer."""
+        attempt = message.op
+        attempt.arrived = True
+        op, shared = attempt.op, self.shared
+        if not op.write and shared.read_mode == "follower":
+            shared.answer(self.index, attempt, self.replica.store.get(op.key))
+            return
+        if self.role != LEADER:
+            shared.redirect(self.index, attempt, self.leader)
+            return
+        if not op.write and shared.read_mode == "read_index":
+            self.read_index(attempt)
+            return
+        index = self.where.get(op.id)
+        if index is not None and index <= self.applied:  # a retry of what is already applied
+            shared.answer(self.index, attempt, self._version_for(op))
+            return
+        self.waiters[op.id] = attempt
+        if index is None:
+            self.append(op)
+
+    def _version_for(self, op) -> tuple | None:
+        """The version a client's operation is answered with: its own (write), or the store's."""
+        if op.write:
+            return (self.where[op.id], op.client, op.id)
+        return self.replica.store.get(op.key)
+
+    def read_index(self, attempt) -> None:
+        """ReadIndex: answer once a heartbeat round sent after now confirms the leadership."""
+        if self.commit < self.term_start:  # this term's no-op first: the commit index is current then
+            self.blocked.append(attempt)
+            return
+        if not self.read_round:
+            self.read_round = True
+            self.seq += 1
+            self.shared.call_later(0.0, self._read_round, self.beat)
+        self.reads.append((attempt, self.seq))
+
+    def _read_round(self, event) -> None:
+        self.read_round = False
+        if event.value != self.beat or self.role != LEADER:
+            return
+        for other in self.shared.others[self.index]:
+            self._send_append(other)
+        self._confirm_reads()
+
+    def _confirm_reads(self) -> None:
+        """Answer the reads a quorum has confirmed (Q2: it meets every election quorum)."""
+        reads, shared = self.reads, self.shared
+        while reads:
+            attempt, seq = reads[0]
+            confirmed = 1 + sum(self.acked_seq[o] >= seq for o in shared.others[self.index])
+            if confirmed < shared.q2:
+                return
+            reads.popleft()
+            shared.answer(self.index, attempt, self.replica.store.get(attempt.op.key))
+
+    def apply(self) -> None:
+        """Apply committed entries to the store in log order; the leader answers their clients."""
+        log, store = self.log, self.replica.store
+        leading = self.role == LEADER
+        while self.applied < self.commit:
+            self.applied = index = self.applied + 1
+            op = log[index][1]
+            if op is None:
+                continue
+            if op.write:
+                store[op.key] = (index, op.client, op.id)
+            if leading:
+                attempt = self.waiters.pop(op.id, None)
+                if attempt is not None:
+                    self.shared.answer(self.index, attempt, self._version_for(op))
+
+    # --- faults --------------------------------------------------------------------------------
+
+    def crash(self) -> None:
+        """Stop: volatile state is lost, timers are void (the network delivers nothing meanwhile)."""
+        if self.role == LEADER:
+            self._step_down(crashed=True)
+        self.role = FOLLOWER
+        self.leader = None
+        self.votes = set()
+        self.early.clear()
+        self.token += 1
+        self.beat += 1
+
+    def recover(self, amnesia: bool) -> None:
+        """Come back as a follower; with ``amnesia`` term, vote and log are gone (store emptied too)."""
+        if amnesia:
+            self.term, self.voted = 0, None
+            self.log = [(0, None)]
+            self.where = {}
+            self.commit = self.applied = 0
+        self.heard = self.env.now
+        self._arm()

@@ -1,0 +1,218 @@
+"""The leader protocol as the rest of the model sees it: clients, their attempts, and outcomes.
+
+A client sends each operation to the node it believes leads (at first a random node; follower
+reads go to a random node each attempt). A node that is not the leader answers with a redirect
+naming the leader it knows; the client follows it at once (after ``quorum.retry_backoff``, at
+least 1 ms, once an attempt has followed more redirects than there are nodes: stale leaders may
+point in a circle), or, when the node knows none, tries a random other node after that backoff.
+An attempt that times out (``quorum.timeout``) is retried on another node, up to
+``quorum.retries`` times, then recorded as failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import simpy
+
+from qsim.distributions import spec_sampler, uniform_sampler
+from qsim.model.clock import call_later
+from qsim.model.leader.metrics import LeaderMetrics
+from qsim.model.leader.node import Node
+from qsim.model.leader.op import Attempt, Op
+from qsim.model.network import CLIENT_REQUEST, CLIENT_RESPONSE, Network
+from qsim.model.recorder import COORDINATOR_CRASHED, NO_VERSION, OK, QUORUM_TIMEOUT, REQUEST_LOST, Recorder
+from qsim.model.timeouts import Deadlines
+from qsim.rng import RandomStreams
+from qsim.scenario.schema import Scenario
+
+LEASE_DRAWS = 1000  # the lease is the smallest of this many election-timeout draws
+
+
+class LeaderProtocol:
+    """Runs the clients' side of the leader protocol, and holds what the nodes share."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        scenario: Scenario,
+        network: Network,
+        replicas: list,
+        recorder: Recorder,
+        streams: RandomStreams,
+    ):
+        quorum, settings = scenario.quorum, scenario.quorum.leader
+        count = len(replicas)
+        self.env = env
+        self.network = network
+        self._recorder = recorder
+        self.q1, self.q2 = settings.quorums(count)
+        self.heartbeat_ms = settings.heartbeat
+        self.pre_vote = settings.pre_vote
+        self.check_quorum = settings.check_quorum
+        self.read_mode = settings.read_mode
+        self.max_batch = settings.max_batch
+        names = [node.name for node in scenario.cluster.nodes]
+        self.election_timeout = [
+            spec_sampler(settings.election_timeout, streams.generator(f"leader.election.{name}"))
+            for name in names
+        ]
+        lease_rng = streams.generator("leader.lease")
+        self.lease_ms = float(settings.election_timeout.sample(lease_rng, LEASE_DRAWS).min())
+        self.others = [[o for o in range(count) if o != i] for i in range(count)]
+        self.metrics = LeaderMetrics(lambda node: self.nodes[node].last_quorum_ms())
+        self.committed: list[tuple] = [(0, None)]  # (term, op id) of every committed index
+        self.commit_conflicts = 0  # a committed index later committed with another entry
+        self.nodes = [Node(i, self, replica) for i, replica in enumerate(replicas)]
+        self._choice = uniform_sampler(streams.generator("leader.clients"))
+        self._client_endpoint = [network.client_endpoint(r) for r in scenario.client_regions]
+        self._believed = [self._random_node() for _ in self._client_endpoint]
+        self._on_client = [node.on_client for node in self.nodes]
+        self._timeout = quorum.timeout
+        self._backoff = max(quorum.retry_backoff, 1.0)
+        self._deadlines = [Deadlines(env, self._expire) for _ in range(quorum.retries + 1)]
+        self.clock_offset = [0.0] * len(network.endpoint_regions)  # kept for the clock-skew fault
+        self.outstanding = 0
+        self.on_idle: Callable[[], None] | None = None
+        self.tracer = None
+        self._next_id = 0
+
+    def call_later(self, delay: float, callback, value=None) -> None:
+        """Call ``callback(event)`` after ``delay`` ms (the nodes' timers)."""
+        call_later(self.env, delay, callback, value)
+
+    def start(self) -> None:
+        """Start every node's election timer (a background process of the model)."""
+        for node in self.nodes:
+            node.start()
+
+    def _random_node(self, other_than: int = -1) -> int:
+        count = len(self.others)
+        if count == 1:
+            return 0
+        node = int(self._choice() * (count - 1 if other_than >= 0 else count))
+        return node + 1 if 0 <= other_than <= node else node
+
+    # --- clients -------------------------------------------------------------------------------
+
+    def submit(self, client: int, write: bool, key: int, on_done: Callable | None = None) -> Op:
+        """Start an operation now; ``on_done(op)`` is called when the client has its outcome."""
+        op = Op(self._next_id, client, write, key, self.env.now, on_done)
+        self._next_id += 1
+        self.outstanding += 1
+        self._attempt(op)
+        return op
+
+    def _attempt(self, op: Op) -> None:
+        if not op.write and self.read_mode == "follower":
+            node = self._random_node()
+        else:
+            node = self._believed[op.client]
+        attempt = Attempt(op, node)
+        self._deadlines[op.attempt].add(attempt, self.env.now + self._timeout)
+        self._send(attempt)
+
+    def _send(self, attempt: Attempt) -> None:
+        attempt.op.coordinator = attempt.node
+        endpoint = self._client_endpoint[attempt.op.client]
+        self.network.send(
+            endpoint, attempt.node, CLIENT_REQUEST, self._on_client[attempt.node], attempt, None
+        )
+
+    def answer(self, node: int, attempt: Attempt, version: tuple | None) -> None:
+        """``node`` answers the client: ``version`` written, or read (None: the initial value)."""
+        endpoint = self._client_endpoint[attempt.op.client]
+        self.network.send(node, endpoint, CLIENT_RESPONSE, self._on_answer, attempt, (node, version))
+
+    def redirect(self, node: int, attempt: Attempt, leader: int | None) -> None:
+        """``node`` is not the leader: it names the one it knows (None: none)."""
+        endpoint = self._client_endpoint[attempt.op.client]
+        self.network.send(node, endpoint, CLIENT_RESPONSE, self._on_redirect, attempt, leader)
+
+    def _on_answer(self, message) -> None:
+        attempt = message.op
+        op = attempt.op
+        if attempt.done or op.done:
+            return
+        node, version = message.arg
+        attempt.done = op.done = True
+        op.replies, op.coordinator = 1, node
+        if op.write or self.read_mode != "follower":
+            self._believed[op.client] = node
+        self._recorder.record(op, self.env.now, OK, version[2] if version is not None else NO_VERSION)
+        self._ended(op)
+
+    def _on_redirect(self, message) -> None:
+        attempt, leader = message.op, message.arg
+        if attempt.done:
+            return
+        attempt.redirects += 1
+        if leader is not None and leader != attempt.node:
+            attempt.node = self._believed[attempt.op.client] = leader
+            if attempt.redirects <= len(self.nodes):
+                self._send(attempt)
+            else:  # going round in circles: wait for the election to settle
+                call_later(self.env, self._backoff, self._resend, attempt)
+        else:
+            attempt.node = self._believed[attempt.op.client] = self._random_node(attempt.node)
+            call_later(self.env, self._backoff, self._resend, attempt)
+
+    def _resend(self, event) -> None:
+        if not event.value.done:
+            self._send(event.value)
+
+    def _expire(self, attempt: Attempt) -> None:
+        attempt.done = True
+        op = attempt.op
+        if op.attempt + 1 < len(self._deadlines):
+            op.attempt += 1
+            self._believed[op.client] = self._random_node(attempt.node)
+            self._attempt(op)
+            return
+        op.done = True
+        error = (
+            COORDINATOR_CRASHED if attempt.orphaned else QUORUM_TIMEOUT if attempt.arrived else REQUEST_LOST
+        )
+        self._recorder.record(op, self.env.now, error, NO_VERSION)
+        self._ended(op)
+
+    def _ended(self, op: Op) -> None:
+        self.outstanding -= 1
+        if self.tracer is not None:
+            self.tracer.ended(op)
+        if op.on_done is not None:
+            op.on_done(op)
+        if self.outstanding == 0 and self.on_idle is not None:
+            self.on_idle()
+
+    # --- the model's interface -----------------------------------------------------------------
+
+    def learned_commit(self, log: list, old: int, new: int) -> None:
+        """A leader committed its log from ``old`` + 1 to ``new``: keep each entry, count conflicts."""
+        committed = self.committed
+        for index in range(old + 1, new + 1):
+            term, op = log[index]
+            entry = (term, op.id if op is not None else None)
+            if index < len(committed):
+                self.commit_conflicts += committed[index] != entry
+            else:
+                committed.append(entry)
+
+    def orphan(self, node: int) -> None:
+        """``node`` crashed: it stops, and the attempts it was serving will time out."""
+        self.nodes[node].crash()
+        for deadlines in self._deadlines:
+            for attempt in deadlines.pending():
+                if attempt.node == node and not attempt.done:
+                    attempt.orphaned = True
+
+    def recovered(self, node: int, amnesia: bool) -> None:
+        """``node`` is back (its replica's store emptied first if ``amnesia``)."""
+        self.nodes[node].recover(amnesia)
+
+    def summary(self) -> dict:
+        """The ``leader`` section of summary.json."""
+        section = self.metrics.summary(self.env.now)
+        section["commit_conflicts"] = self.commit_conflicts
+        section["committed_entries"] = len(self.committed) - 1
+        return {"leader": section}

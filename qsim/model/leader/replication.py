@@ -1,0 +1,250 @@
+"""Raft log replication: AppendEntries (batched, pipelined), acknowledgements, commit, heartbeats.
+
+The leader sends each follower the entries from its next index, at most ``max_batch`` per
+message, and moves the next index on at once (pipelining: it does not wait for the ack), up to
+:data:`IN_FLIGHT` messages ahead of the follower's acks; each ack sends on what a backlog holds. A
+follower whose log does not match the entry before them refuses with a hint (its commit index,
+or its last index if its log is shorter), and the leader resends from there once (a probe),
+ignoring the refusals of what it sent before, until one succeeds. Messages overtaken in flight
+are held by the follower until the gap fills (as TCP would deliver them in order); a follower
+whose acks have not moved for a heartbeat while entries are out is sent them again (lost). An entry commits
+when ``replication_quorum`` nodes (Q2, the leader included) hold it and it is of the leader's
+term (older entries commit with it). Followers learn the commit index from the next
+AppendEntries, and every node applies committed entries to its replica's store in log order.
+Heartbeats are AppendEntries every ``heartbeat`` ms; with ``check_quorum`` a leader that heard
+from fewer than Q2 - 1 followers in the last election timeout steps down (it could not commit).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from qsim.model.clock import call_later
+from qsim.model.leader.election import FOLLOWER, LEADER
+from qsim.model.network import APPEND_ACK, APPEND_ENTRIES
+
+HELD = -1  # the index of an ack that says "held until the gap before it fills"
+EARLY_MAX = 1024  # messages a follower holds that arrived before the ones they follow
+IN_FLIGHT = 256  # AppendEntries messages a leader sends a follower ahead of its acks (etcd's default)
+
+
+class Replication:
+    """The log half of a node (mixed into :class:`qsim.model.leader.node.Node`)."""
+
+    def _lead(self) -> None:
+        """Won the election: lead, with a no-op entry of the new term first (Raft 8)."""
+        shared, now = self.shared, self.env.now
+        self.role = LEADER
+        self.leader = self.index
+        shared.metrics.elected(self.term, self.index)
+        count = len(shared.nodes)
+        self.next = [len(self.log)] * count
+        self.match = [0] * count
+        self.acked_at = [now] * count
+        self.acked_seq = [0] * count
+        self.stalled = [-1] * count  # each follower's match at the last heartbeat
+        self.probe = [None] * count  # the prev index probed after a refusal, None when pipelining
+        self.seq = 0
+        self.reads = deque()
+        self.blocked = []
+        self.log.append((self.term, None))
+        self.term_start = len(self.log) - 1
+        self.match[self.index] = self.term_start
+        self._heartbeat_tick(None)
+
+    def _step_down(self, crashed: bool = False) -> None:
+        """Stop leading: the clients waiting here time out and retry elsewhere."""
+        now = self.env.now
+        self.shared.metrics.stopped(self.index, now if crashed else min(self.last_quorum_ms(), now))
+        self.beat += 1
+        self.waiters.clear()
+        self.reads = deque()
+        self.blocked = []
+
+    def last_quorum_ms(self) -> float:
+        """When this leader last heard from enough followers to commit (Q2 - 1 of them), ms."""
+        q2 = self.shared.q2
+        if q2 <= 1:
+            return self.env.now
+        return sorted((self.acked_at[o] for o in self.shared.others[self.index]), reverse=True)[q2 - 2]
+
+    def append(self, op) -> int:
+        """Append a client's operation to the leader's log; return its index."""
+        self.log.append((self.term, op))
+        index = len(self.log) - 1
+        self.where[op.id] = index
+        self.match[self.index] = index
+        if op.write and op.commit != op.commit:  # NaN: not committed anywhere yet
+            op.ts = float(index)
+        self._advance()  # a one-node quorum commits at once
+        if not self.flushing:
+            self.flushing = True
+            call_later(self.env, 0.0, self._flush, self.beat)
+        return index
+
+    def _flush(self, event) -> None:
+        """Send the entries appended at this instant, in one message per follower."""
+        self.flushing = False
+        if event.value != self.beat or self.role != LEADER:
+            return
+        for other in self.shared.others[self.index]:
+            self._fill(other)
+
+    def _fill(self, other: int) -> None:
+        """Send ``other`` the entries it lacks, up to :data:`IN_FLIGHT` messages' worth unacknowledged."""
+        window = IN_FLIGHT * self.shared.max_batch
+        next_, match, end = self.next, self.match, len(self.log)
+        while next_[other] < end and next_[other] - 1 - match[other] < window:
+            self._send_append(other)
+
+    def _send_append(self, other: int) -> None:
+        start = self.next[other]
+        prev = start - 1
+        entries = self.log[start : start + self.shared.max_batch]
+        request = (self.index, self.term, prev, self.log[prev][0], entries, self.commit, self.seq)
+        self.send(other, APPEND_ENTRIES, self.shared.nodes[other].on_append, request)
+        self.next[other] = start + len(entries)
+
+    def _heartbeat_tick(self, event) -> None:
+        if event is not None and (event.value != self.beat or self.role != LEADER):
+            return
+        now, shared = self.env.now, self.shared
+        if shared.check_quorum and event is not None:
+            heard = sum(now - self.acked_at[o] < self.timeout for o in shared.others[self.index])
+            if heard + 1 < shared.q2:
+                self._follow(self.term)
+                return
+        for other in shared.others[self.index]:
+            if self.match[other] == self.stalled[other] and self.next[other] > self.match[other] + 1:
+                self._probe(other, self.match[other])  # nothing acked for a beat: resend, lost
+            else:
+                self._send_append(other)
+            self.stalled[other] = self.match[other]
+        call_later(self.env, shared.heartbeat_ms, self._heartbeat_tick, self.beat)
+
+    def on_append(self, message) -> None:
+        """AppendEntries: ``arg`` (leader, term, prev index, prev term, entries, commit, seq)."""
+        leader, term, prev, _, _, _, seq = arg = message.arg
+        if term < self.term:
+            self._ack(leader, False, len(self.log) - 1, seq, prev)
+            return
+        if term > self.term or self.role != FOLLOWER:
+            self._follow(term)
+        self.leader = leader
+        self.heard = self.env.now
+        if prev < len(self.log):
+            self._accept(arg)
+            self._drain_early()
+            return
+        # Overtaken in flight by a later message: held until the gap fills, as TCP would.
+        held = self.early.get(prev)
+        if len(self.early) < EARLY_MAX and (held is None or len(held[4]) < len(arg[4])):
+            self.early[prev] = arg
+        self._ack(leader, False, HELD, seq, prev)
+
+    def _accept(self, arg: tuple) -> None:
+        """Store an AppendEntries whose previous index this log reaches, or refuse it with a hint."""
+        leader, _, prev, prev_term, entries, commit, seq = arg
+        if self.log[prev][0] != prev_term:
+            self._ack(leader, False, min(self.commit, prev - 1), seq, prev)
+            return
+        self._store_entries(prev, entries)
+        held = prev + len(entries)
+        if commit > self.commit and held > self.commit:
+            self.commit = min(commit, held)
+            self.apply()
+        self._ack(leader, True, held, seq, prev)
+
+    def _drain_early(self) -> None:
+        """Accept the held messages that the log now reaches (those of an older term are dropped)."""
+        early = self.early
+        while early and len(self.log) - 1 in early:
+            arg = early.pop(len(self.log) - 1)
+            if arg[1] == self.term:
+                self._accept(arg)
+        if early and min(early) < len(self.log) - 1:
+            for prev in [p for p in early if p < len(self.log)]:
+                arg = early.pop(prev)
+                if arg[1] == self.term:
+                    self._accept(arg)
+
+    def _store_entries(self, prev: int, entries: list) -> None:
+        """Add ``entries`` after ``prev``, cutting the log where it conflicts with them."""
+        log, where = self.log, self.where
+        if prev + 1 == len(log):  # the common case: they extend the log
+            log.extend(entries)
+            for index, (_, op) in enumerate(entries, prev + 1):
+                if op is not None:
+                    where[op.id] = index
+            return
+        for offset, entry in enumerate(entries):
+            index = prev + 1 + offset
+            if index < len(log):
+                if log[index][0] == entry[0]:
+                    continue
+                for _, dropped in log[index:]:
+                    if dropped is not None:
+                        where.pop(dropped.id, None)
+                del log[index:]
+            log.append(entry)
+            if entry[1] is not None:
+                where[entry[1].id] = index
+
+    def _ack(self, leader: int, success: bool, index: int, seq: int, prev: int) -> None:
+        reply = (self.index, self.term, success, index, seq, prev)
+        self.send(leader, APPEND_ACK, self.shared.nodes[leader].on_ack, reply)
+
+    def on_ack(self, message) -> None:
+        """A follower's answer: ``arg`` (follower, term, success, index held or hint, seq, prev)."""
+        follower, term, success, index, seq, prev = message.arg
+        if term > self.term:
+            self._follow(term)
+            return
+        if self.role != LEADER or term != self.term:
+            return
+        self.acked_at[follower] = self.env.now
+        if seq > self.acked_seq[follower]:
+            self.acked_seq[follower] = seq
+            self._confirm_reads()
+        if index == HELD:
+            return
+        if success:
+            self.probe[follower] = None
+            if index > self.match[follower]:
+                self.match[follower] = index
+                self.next[follower] = max(self.next[follower], index + 1)
+                self._advance()
+            self._fill(follower)  # a backlog (batches were full): the next batches
+        elif prev >= self.match[follower] and self.probe[follower] in (None, prev):
+            self._probe(follower, max(index, self.match[follower]))
+
+    def _probe(self, follower: int, hint: int) -> None:
+        """Resend from after ``hint``, and count only the refusal of this resend until one succeeds.
+
+        Refusals of messages sent before it (pipelined, or overtaken in flight) are ignored, so that
+        one gap costs one resend, not one per message in flight.
+        """
+        self.next[follower] = hint + 1
+        self.probe[follower] = hint
+        self._send_append(follower)
+
+    def _advance(self) -> None:
+        """Commit up to the highest index Q2 nodes hold, if it is of this term."""
+        held = sorted(self.match, reverse=True)[self.shared.q2 - 1]
+        if held <= self.commit or self.log[held][0] != self.term:
+            return
+        now, log = self.env.now, self.log
+        for index in range(self.commit + 1, held + 1):
+            op = log[index][1]
+            if op is not None and op.write and op.commit != op.commit:
+                op.commit = now
+                op.ts = float(index)
+        first = self.commit < self.term_start
+        self.shared.learned_commit(log, self.commit, held)
+        self.commit = held
+        if first:
+            self.shared.metrics.serving(self.term, self.index, now)
+            blocked, self.blocked = self.blocked, []
+            for attempt in blocked:
+                self.read_index(attempt)
+        self.apply()

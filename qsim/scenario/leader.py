@@ -1,0 +1,143 @@
+"""The leader-based (Raft-style) protocol's settings: ``quorum.leader``, and its cross-field rules.
+
+The group is every node of the cluster: with ``quorum.protocol: leader``, ``quorum.n`` is the
+number of nodes (set so when left out; any other value is refused). Election quorum Q1 and
+replication quorum Q2 default to a majority of the group; Flexible Paxos (Howard et al. 2016)
+needs only Q1 + Q2 > N, which is enforced.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from qsim.distributions import Dist, Duration, Int
+from qsim.scenario.base import Model
+
+READ_MODES = ("leader", "read_index", "follower")
+
+
+class Leader(Model):
+    """Raft-style election, log replication and reads (used with ``quorum.protocol: leader``)."""
+
+    election_timeout: Dist = Field(
+        default_factory=lambda: {"dist": "uniform", "low": 150.0, "high": 300.0},
+        description="a follower that hears no leader for a draw of this starts an election, ms",
+    )
+    heartbeat: Duration = Field(50.0, gt=0, description="the leader's AppendEntries interval, ms")
+    election_quorum: Int | None = Field(None, ge=1, description="votes to win (Q1); null = majority")
+    replication_quorum: Int | None = Field(
+        None, ge=1, description="holders for an entry to commit (Q2), leader included; null = majority"
+    )
+    pre_vote: bool = Field(False, description="ask for votes without a new term first (Raft 9.6)")
+    check_quorum: bool = Field(
+        True, description="a leader that hears no election quorum for an election timeout steps down"
+    )
+    read_mode: Literal["leader", "read_index", "follower"] = Field(
+        "leader",
+        description="leader: reads go through the log; read_index: the leader confirms its "
+        "leadership with a heartbeat round, then answers; follower: any node answers at once",
+    )
+    max_batch: Int = Field(64, ge=1, description="log entries per AppendEntries at most")
+
+    def quorums(self, nodes: int) -> tuple[int, int]:
+        """Return (Q1, Q2) for a group of ``nodes``, majorities where not given."""
+        majority = nodes // 2 + 1
+        q1 = self.election_quorum if self.election_quorum is not None else majority
+        q2 = self.replication_quorum if self.replication_quorum is not None else majority
+        return q1, q2
+
+
+def leader_problems(protocol: str, n: int, leader: Leader, nodes: int) -> list[tuple[str, str]]:
+    """Return (path, message) for the leader protocol's rules against the ``nodes`` of the cluster."""
+    if protocol != "leader":
+        return []
+    found = []
+    if n < nodes:  # larger n is reported by the rule every protocol shares
+        found.append(
+            (
+                "quorum.n",
+                f"{n} is not the number of nodes ({nodes}): with protocol: leader every node holds "
+                "the log; leave quorum.n out or give the node count",
+            )
+        )
+    q1, q2 = leader.quorums(nodes)
+    for field, value in (("election_quorum", q1), ("replication_quorum", q2)):
+        if value > nodes:
+            found.append((f"quorum.leader.{field}", f"{value} is larger than the number of nodes ({nodes})"))
+    if q1 + q2 <= nodes:
+        found.append(
+            (
+                "quorum.leader.replication_quorum",
+                f"election_quorum (Q1 = {q1}) + replication_quorum (Q2 = {q2}) = {q1 + q2} is not "
+                f"larger than the number of nodes (N = {nodes}): an election quorum could miss a "
+                "committed entry; Q1 + Q2 > N is needed",
+            )
+        )
+    return found
+
+
+def group_size(data: object) -> object:
+    """Let quorum.n default to the node count when ``quorum.protocol`` is ``leader`` (raw input)."""
+    if not isinstance(data, dict) or not isinstance(data.get("quorum"), dict):
+        return data
+    quorum = data["quorum"]
+    if quorum.get("protocol") != "leader" or "n" in quorum:
+        return data
+    cluster = data.get("cluster", {})
+    nodes = cluster.get("nodes", 5) if isinstance(cluster, dict) else None
+    if isinstance(nodes, list | tuple):
+        count = len(nodes)
+    elif isinstance(nodes, int) and not isinstance(nodes, bool):
+        count = nodes
+    else:
+        return data  # an unusual node count (text, float) is checked by its field; n keeps its default
+    return {**data, "quorum": {**quorum, "n": count}}
+
+
+# Settings of the leaderless protocol, and what they are with nothing said: with protocol: leader
+# another value changes nothing, and is warned about.
+LEADERLESS_QUORUM = (
+    "r",
+    "w",
+    "read_fanout",
+    "write_fanout",
+    "replica_selection",
+    "ewma_alpha",
+    "ewma_reset",
+    "hedge",
+    "replicas",
+    "coordinator",
+    "failover",
+    "shrink",
+    "suspicion",
+)
+LEADERLESS_REPAIR = ("read_repair", "hinted_handoff", "handoff_interval", "anti_entropy")
+
+
+def protocol_warnings(scenario) -> list[str]:
+    """Settings of one protocol given to the other: they do nothing."""
+    quorum, repair = scenario.quorum, scenario.repair
+    if quorum.protocol != "leader":
+        if quorum.leader != Leader():
+            return ["quorum.leader: applies to protocol: leader only; with leaderless it does nothing"]
+        return []
+    found = [
+        f"quorum.{name}: does nothing with protocol: leader (leaderless setting)"
+        for name in LEADERLESS_QUORUM
+        if getattr(quorum, name) != type(quorum).model_fields[name].get_default(call_default_factory=True)
+    ]
+    found += [
+        f"repair.{name}: does nothing with protocol: leader (leaderless setting)"
+        for name in LEADERLESS_REPAIR
+        if getattr(repair, name) != type(repair).model_fields[name].get_default(call_default_factory=True)
+    ]
+    cluster = scenario.cluster
+    queued = not cluster.replica.service_time.is_zero() or any(n.service_time for n in cluster.nodes)
+    if queued:  # nodes handle messages on arrival: service queues are not modelled for it yet
+        found.append(
+            "cluster.replica.service_time: does nothing with protocol: leader yet (its nodes handle "
+            "messages on arrival, with no service queue)"
+        )
+    return found
