@@ -306,3 +306,24 @@ def test_intervals_without_a_leader_never_overlap_and_their_list_is_bounded():
         metrics.serving(5 + step, 0, now=1001.0 + 2 * step)
     without = metrics.summary(now=10**6)["time_without_leader_ms"]
     assert without["listed"] == MAX_INTERVALS < without["count"] == MAX_INTERVALS + 13
+
+
+# --- what a user reads --------------------------------------------------------------------------
+
+
+def test_the_terminal_summary_md_and_report_name_the_protocol_and_its_elections(tmp_path):
+    from qsim.output.html_report import render_run
+    from qsim.output.report import summary_markdown, terminal_table
+
+    result = qsim.simulate(scenario({"read_mode": "read_index"}, duration="2s"), reraise=True)
+    summary = result.summary
+    assert summary["quorum"] == {"protocol": "leader", "n": 5, "election_quorum": 3,
+                                 "replication_quorum": 3, "read_mode": "read_index"}  # fmt: skip
+    assert summary["oracle"] == []  # its models are of leaderless quorums
+    elections = summary["leader"]["elections"]
+    table = terminal_table(summary, result.manifest)
+    assert "leader protocol, N=5 Q1=3 Q2=3, read_index reads" in table
+    assert f"leader: {elections} election" in table and "R=" not in table.splitlines()[0]
+    assert "## Leader" in summary_markdown(summary, result.manifest)
+    html = render_run(qsim.write_run(result, tmp_path / "run", plots_too=False))
+    assert "<h2>Leader</h2>" in html and "leader protocol, N=5 Q1=3 Q2=3" in html

@@ -114,6 +114,7 @@ def render_run(folder: str | Path) -> str:
         _run_head(summary, manifest, saved.scenario),
         _operations(summary),
         _staleness(summary["staleness"]),
+        _leader(summary),
         _consistency(summary),
         _faults(summary, saved.faults),
         _nodes(summary),
@@ -172,15 +173,17 @@ def _staleness(staleness: dict) -> str:
     return section("Staleness", *parts)
 
 
+def _leader(summary: dict) -> str:
+    """Elections and time without a leader (empty unless the run used the leader protocol)."""
+    line = leader_line(summary)
+    return section("Leader", f"<p>{e(line)}.</p>") if line else ""
+
+
 def _consistency(summary: dict) -> str:
-    """Elections (leader protocol), linearizability and session-guarantee counts, and the first
-    anomalies (empty if not checked)."""
+    """Linearizability and session-guarantee counts, and the first anomalies (empty if not checked)."""
     line = consistency_line(summary)
     if line is None:
         return ""
-    leader = leader_line(summary)
-    if leader:
-        line = f"{leader}. {line}"
     rows = [
         [KIND_WORDS.get(a["kind"], a["kind"]), str(a["key"]), ", ".join(map(str, a["ops"])), a["note"]]
         for a in summary["consistency"]["anomalies"]
