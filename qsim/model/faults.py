@@ -138,6 +138,7 @@ class FaultInjector:
         if self._down[node] == 0:
             self._network.recover(node)
             self._replicas[node].recover(self._amnesia[node])
+            self._coordinator.recovered(node, self._amnesia[node])
             self._amnesia[node] = False
 
     def _start_random(self, fault_id: int, fault: RandomCrashes) -> None:

@@ -40,6 +40,9 @@ class Protocol(Interface):
     def orphan(self, node: int) -> None:
         """``node`` crashed: what it was doing for clients is lost (they will time out)."""
 
+    def recovered(self, node: int, amnesia: bool) -> None:
+        """``node`` is back (its replica's store already emptied if ``amnesia``)."""
+
     def summary(self) -> dict:
         """The protocol's own sections of summary.json."""
 

@@ -27,20 +27,4 @@ def build(
         detecting: unused (the protocol detects failures by its own timeouts).
     """
     protocol = LeaderProtocol(env, scenario, network, replicas, recorder, streams)
-    for node, replica in enumerate(replicas):
-        replica.recover = _recovering(replica.recover, protocol, node)
     return Built(protocol, [protocol])
-
-
-def _recovering(recover, protocol: LeaderProtocol, node: int):
-    """The replica's ``recover`` that also brings the node's protocol state back.
-
-    The fault injector tells the protocol of a crash (``orphan``) but not of a recovery; it
-    recovers the replica, so the protocol hears of it there.
-    """
-
-    def recovered(amnesia: bool) -> None:
-        recover(amnesia)
-        protocol.recovered(node, amnesia)
-
-    return recovered

@@ -434,6 +434,9 @@ class Coordinator:
         """The protocol's own section of summary.json: hedged requests."""
         return {"hedging": {"extra_requests": self.hedged}}
 
+    def recovered(self, node: int, amnesia: bool) -> None:
+        """A node is back: nothing to do here (its replica keeps or lost its store on its own)."""
+
     def orphan(self, node: int) -> None:
         """Forget the operations ``node`` coordinates (it crashed): their clients will time out."""
         for deadlines in self._deadlines:
