@@ -80,3 +80,8 @@ def _bounded(value: float, limit: float, what: str, unit: str) -> float:
 def _clipped(value: object) -> object:
     """A long string cut short for a message (the caller's repr of it stays short)."""
     return value[:37] + "..." if isinstance(value, str) and len(value) > 40 else value
+
+
+def counted(number: int, noun: str) -> str:
+    """``number`` and ``noun``, plural unless it is one: ``1 fault``, ``3 faults``, ``0 faults``."""
+    return f"{number} {noun}" + "s" * (number != 1)

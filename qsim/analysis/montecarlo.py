@@ -43,6 +43,7 @@ from qsim.outcome import RunResult, runtime
 from qsim.outcome import manifest as describe
 from qsim.rng import RandomStreams
 from qsim.scenario import Scenario, with_seed
+from qsim.units import counted
 
 CHUNK_ELEMENTS = 1 << 20  # trials x replicas drawn at once (~350k trials at N=3, ~70 MB)
 
@@ -115,10 +116,10 @@ def applies(scenario: Scenario) -> list[str]:
             "models leaderless N/R/W quorums",
             quorum.protocol,
         ),
-        ("faults", faults == 0, "models a fault-free cluster", _count(faults, "fault")),
+        ("faults", faults == 0, "models a fault-free cluster", counted(faults, "fault")),
         ("network.loss", network.loss == 0, "needs loss 0 (every message arrives)", f"{network.loss:g}"),
         *region_checks(scenario),
-        ("network.links", links == 0, "needs no link overrides", _count(links, "override")),
+        ("network.links", links == 0, "needs no link overrides", counted(links, "override")),
         (
             "cluster.replica.service_time",
             service.is_zero(),
@@ -157,10 +158,6 @@ def applies(scenario: Scenario) -> list[str]:
         for path, fits, need, found in checks
         if not fits
     ]
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + "s" * (number != 1)
 
 
 def _require(scenario: Scenario) -> None:

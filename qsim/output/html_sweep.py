@@ -19,6 +19,7 @@ from qsim.output.saved import read_mapping, read_text
 from qsim.sweep import aggregate
 from qsim.sweep.aggregate import pareto
 from qsim.sweep.spec import RESERVED
+from qsim.units import counted
 
 SWEEP_METRICS = {  # aggregate metric -> column title, in the order shown
     "read_latency_p50_ms": "read p50 ms",
@@ -174,10 +175,10 @@ def _tooltip(row: Mapping, factors: list[str], objectives: list[str]) -> str:
 def _count_text(configurations: int, runs: pd.DataFrame) -> str:
     """``23 configurations x 3 seeds = 69 runs`` (configurations and runs alone if they do not multiply)."""
     seeds = runs["seed"].nunique(dropna=False)
-    configured = _plural(configurations, "configuration")
+    configured = counted(configurations, "configuration")
     if configurations * seeds != len(runs):
-        return f"{configured}, {_plural(len(runs), 'run')}"
-    return f"{configured} \u00d7 {_plural(seeds, 'seed')} = {_plural(len(runs), 'run')}"
+        return f"{configured}, {counted(len(runs), 'run')}"
+    return f"{configured} \u00d7 {counted(seeds, 'seed')} = {counted(len(runs), 'run')}"
 
 
 def _kept(grid: Mapping) -> str:
@@ -185,10 +186,6 @@ def _kept(grid: Mapping) -> str:
     if not grid.get("where"):
         return ""
     return " Only the combinations of the values below where <code>where</code> holds are configurations."
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _factor_rows(runs: pd.DataFrame, factors: list[str], grid: Mapping) -> list[list[str]]:

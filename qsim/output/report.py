@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from qsim.units import counted
+
 _LATENCY_FIELDS = ("mean", "p50", "p90", "p99", "p999", "max")
 
 
@@ -24,9 +26,9 @@ def leader_line(summary: dict) -> str | None:
     intervals = without["intervals"]
     longest = max((end - start for start, end in intervals), default=0.0)
     return (
-        f"leader: {_count(leader['elections'], 'election')} ({leader['split_votes']} without a "
-        f"winner), {_count(leader['terms'], 'term')}, {_count(leader['leader_changes'], 'leader')} "
-        f"served; without a leader {without['total']:.1f} ms in {_count(without['count'], 'interval')} "
+        f"leader: {counted(leader['elections'], 'election')} ({leader['split_votes']} without a "
+        f"winner), {counted(leader['terms'], 'term')}, {counted(leader['leader_changes'], 'leader')} "
+        f"served; without a leader {without['total']:.1f} ms in {counted(without['count'], 'interval')} "
         f"(longest {longest:.1f} ms)"
     )
 
@@ -126,14 +128,10 @@ def consistency_line(summary: dict) -> str | None:
         f"consistency: {linear['keys_invalid']} of {linear['keys_checked']} keys not linearizable "
         f"({linear['violations']} violations"
         + (f", {linear['keys_unknown']} keys unknown" if linear["keys_unknown"] else "")
-        + f"); session guarantees over {_count(sessions['clients_checked'], 'client')}, violations: "
+        + f"); session guarantees over {counted(sessions['clients_checked'], 'client')}, violations: "
     )
     kinds = [kind for kind in KIND_WORDS if kind in sessions]
     return line + ", ".join(f"{KIND_WORDS[kind]} {sessions[kind]}" for kind in kinds)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def anomaly_lines(summary: dict) -> list[str]:
