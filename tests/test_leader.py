@@ -90,7 +90,7 @@ def test_a_calm_run_elects_once_and_answers_every_operation():
     assert ops["ok"].all() and len(ops) > 1000
     assert (section["elections"], section["terms"], section["leader_changes"]) == (1, 1, 1)
     without = section["time_without_leader_ms"]
-    assert without["count"] == 1 and without["intervals"][0][0] == 0.0 and without["open_since"] is None
+    assert without["count"] == 1 and without["intervals"][0]["from_ms"] == 0.0 and without["open_since"] is None
     assert 150 <= without["total"] < 400  # one election timeout, then a vote round and a commit
     assert result.summary["messages"]["append_entries"]["sent"] > 0
     writes = ops[ops["kind"] == "write"]
@@ -201,7 +201,7 @@ def _failover_ms(s: qsim.Scenario, seed: int, crash_at: float = 2000.0, until: f
     _crash(model, leader)
     model.env.run(until=until)
     without = model.protocol.summary()["leader"]["time_without_leader_ms"]
-    after = [end - start for start, end in without["intervals"] if start >= crash_at]
+    after = [i["to_ms"] - i["from_ms"] for i in without["intervals"] if i["from_ms"] >= crash_at]
     if without["open_since"] is not None:
         return until - without["open_since"]
     assert len(after) == 1 and _leader(model) not in (None, leader)
@@ -219,7 +219,7 @@ def _first_leader_ms(s: qsim.Scenario, seed: int, until: float = 10_000.0) -> fl
     model = _started(s, seed)
     model.env.run(until=until)
     without = model.protocol.summary()["leader"]["time_without_leader_ms"]
-    return until if without["open_since"] == 0.0 else without["intervals"][0][1]
+    return until if without["open_since"] == 0.0 else without["intervals"][0]["to_ms"]
 
 
 def test_a_leader_cut_off_in_a_minority_stops_serving_when_the_cut_begins():
@@ -232,7 +232,9 @@ def test_a_leader_cut_off_in_a_minority_stops_serving_when_the_cut_begins():
         model.network.cut([(old, n) for n in others] + [(n, old) for n in others])
         model.env.run(until=5000)
         section = model.protocol.summary()["leader"]
-        (start, end), *_ = [pair for pair in section["time_without_leader_ms"]["intervals"] if pair[0] > 0]
+        first, *_ = [i for i in section["time_without_leader_ms"]["intervals"] if i["from_ms"] > 0]
+        start, end = first["from_ms"], first["to_ms"]
+        assert first["cause"] in ("step_down", "takeover")  # whichever came first
         assert 2000 - 50 - 10 <= start <= 2000  # the last acks came a heartbeat (50 ms) or less before
         assert end < 2000 + 1000 and _leader(model) in others
         assert model.protocol.nodes[old].role != LEADER  # check quorum: it stepped down
@@ -281,7 +283,7 @@ def test_pre_vote_keeps_an_isolated_node_from_raising_its_term():
 
 def test_intervals_without_a_leader_never_overlap_and_their_list_is_bounded():
     last_quorum = {0: 90.0, 1: 0.0}
-    metrics = LeaderMetrics(last_quorum.__getitem__)
+    metrics = LeaderMetrics(last_quorum.__getitem__, nodes=2)
     metrics.candidate(1)
     metrics.elected(1, 0)
     metrics.serving(1, 0, now=100.0)  # closes [0, 100]
@@ -293,7 +295,18 @@ def test_intervals_without_a_leader_never_overlap_and_their_list_is_bounded():
     last_quorum[1] = 500.0
     metrics.serving(4, 0, now=600.0)  # takes over from a leader that had a quorum at 500
     section = metrics.summary(now=700.0)
-    assert section["time_without_leader_ms"]["intervals"] == [[0.0, 100.0], [100.0, 400.0], [500.0, 600.0]]
+    intervals = section["time_without_leader_ms"]["intervals"]
+    assert [[i["from_ms"], i["to_ms"], i["cause"]] for i in intervals] == [
+        [0.0, 100.0, "start"],
+        [100.0, 400.0, "step_down"],
+        [500.0, 600.0, "takeover"],
+    ]
+    assert section["failover_ms"]["count"] == 2 and section["failover_ms"]["max"] == 300.0
+    assert [(t["term"], t["node"], t["from_ms"], t["to_ms"]) for t in section["tenures"]] == [
+        (1, 0, 100.0, 100.0),
+        (3, 1, 400.0, 500.0),
+        (4, 0, 600.0, None),
+    ]
     assert section["time_without_leader_ms"]["total"] == 500.0
     assert (section["elections"], section["split_votes"], section["terms"], section["leader_changes"]) == (
         3,

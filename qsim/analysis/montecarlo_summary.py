@@ -40,6 +40,7 @@ def summary_from_arrays(
     stale = checked & ~outcome.fresh
     latencies = ok_latencies(outcome) if latencies is None else latencies
     writes = _kind_summary(outcome.write_ok, latencies["write"])
+    writes["commit_latency_ms"] = writes["latency_ms"]  # the ops table records commits of ok writes only
     reads = _kind_summary(outcome.read_ok, latencies["read"])
     ops, ok = writes["count"] + reads["count"], writes["ok"] + reads["ok"]
     n_checked, n_stale = int(checked.sum()), int(stale.sum())

@@ -109,10 +109,12 @@ class Latencies:
 class KindStats:
     """Count, availability, latency and failure reasons of the counted operations of one kind."""
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, commits: bool = False) -> None:
+        """``commits``: also gather commit latencies (writes)."""
         self.count = self.ok = 0
         self.errors: Counter = Counter()
         self.latency = Latencies(folder)
+        self.commit = Latencies(folder) if commits else None
 
     def add(self, ops: pd.DataFrame) -> None:
         """Take the chunk's operations of this kind (warm-up already left out)."""
@@ -121,6 +123,9 @@ class KindStats:
         self.ok += int(ok.sum())
         self.errors.update(ops.loc[~ok, "error"].value_counts().to_dict())
         self.latency.add(ops.loc[ok, "latency_ms"].to_numpy(dtype=float))
+        if self.commit is not None:
+            took = ops["commit_ms"].to_numpy(dtype=float) - ops["start_ms"].to_numpy(dtype=float)
+            self.commit.add(took[np.isfinite(took)])
 
     def result(self) -> dict:
         """The ``reads`` or ``writes`` section of the summary; errors by count, then by text."""
@@ -133,7 +138,7 @@ class KindStats:
             "availability": self.ok / self.count if self.count else None,
             "latency_ms": self.latency.stats(),
             "errors": dict(errors),
-        }
+        } | ({"commit_latency_ms": self.commit.stats()} if self.commit is not None else {})
 
 
 class Staleness:
@@ -211,7 +216,7 @@ class Summary:
     """
 
     def __init__(self, folder: Path | None = None) -> None:
-        self.kinds = {kind: KindStats(folder) for kind in KINDS}
+        self.kinds = {kind: KindStats(folder, commits=kind == "write") for kind in KINDS}
         self.staleness = Staleness()
 
     def add(self, ops: pd.DataFrame) -> Summary:
@@ -241,3 +246,5 @@ class Summary:
     def close(self) -> None:
         for kind in self.kinds.values():
             kind.latency.close()
+            if kind.commit is not None:
+                kind.commit.close()

@@ -17,7 +17,7 @@ from qsim.model.clock import call_later
 from qsim.model.network import Network
 from qsim.model.protocol import Protocol
 from qsim.rng import RandomStreams
-from qsim.scenario.faults import Partition, RandomCrashes, fault_kind
+from qsim.scenario.faults import LEADER, Partition, RandomCrashes, fault_kind, targets_leader
 from qsim.scenario.schema import Scenario
 
 _NAN = float("nan")
@@ -69,7 +69,18 @@ class FaultInjector:
 
     def _begin(self, fault_id: int, fault) -> None:
         kind = fault_kind(fault)
-        record = self._record(fault_id, kind, self._target_text(fault, kind), fault)
+        label = {}
+        if targets_leader(fault):
+            leader = self._coordinator.leading()
+            if leader is None:  # nobody leads now: the fault does nothing
+                record = self._record(
+                    fault_id, kind, self._target_text(fault, kind, {LEADER: "leader (none)"}), fault
+                )
+                record[4] = self._env.now
+                return
+            name = self._names[leader]
+            fault, label = _on_leader(fault, kind, name), {name: f"{name} (leader)"}
+        record = self._record(fault_id, kind, self._target_text(fault, kind, label), fault)
         undo = getattr(self, f"_apply_{kind}")(fault_id, fault)
         if fault.end is not None:
             call_later(self._env, fault.end - self._env.now, self._end, (record, undo))
@@ -228,8 +239,35 @@ class FaultInjector:
             (b, a) for a in first for b in second if a != b
         ]
 
-    def _target_text(self, fault, kind: str) -> str:
+    def _target_text(self, fault, kind: str, label: dict[str, str]) -> str:
+        """The fault's target as the faults table shows it, each name through ``label``."""
         target = getattr(fault, kind)
         if kind == "partition":
-            return " | ".join(g if isinstance(g, str) else ",".join(g) for g in target)
-        return target if isinstance(target, str) else "-".join(target)
+            return " | ".join(
+                g if isinstance(g, str) else ",".join(label.get(n, n) for n in g) for g in target
+            )
+        return (
+            label.get(target, target)
+            if isinstance(target, str)
+            else "-".join(label.get(n, n) for n in target)
+        )
+
+
+def _on_leader(fault, kind: str, name: str):
+    """``fault`` with ``leader`` replaced by the leading node's ``name`` (in a partition, its group only)."""
+    target = getattr(fault, kind)
+    if kind == "partition":
+        groups = tuple(
+            g
+            if isinstance(g, str)
+            else (
+                tuple(dict.fromkeys(name if n == LEADER else n for n in g))
+                if LEADER in g
+                else tuple(n for n in g if n != name)
+            )
+            for g in target
+        )
+        return fault.model_copy(update={kind: groups})
+    if isinstance(target, str):
+        return fault.model_copy(update={kind: name})
+    return fault.model_copy(update={kind: tuple(name if n == LEADER else n for n in target)})

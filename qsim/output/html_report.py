@@ -28,7 +28,7 @@ from qsim.output.report import (
     consistency_line,
     fault_lines,
     kind_rows,
-    leader_line,
+    leader_lines,
     ops_text,
     percent,
     quorum_text,
@@ -175,8 +175,8 @@ def _staleness(staleness: dict) -> str:
 
 def _leader(summary: dict) -> str:
     """Elections and time without a leader (empty unless the run used the leader protocol)."""
-    line = leader_line(summary)
-    return section("Leader", f"<p>{e(line)}.</p>") if line else ""
+    lines = leader_lines(summary)
+    return section("Leader", *(f"<p>{e(line)}.</p>" for line in lines)) if lines else ""
 
 
 def _consistency(summary: dict) -> str:

@@ -23,14 +23,49 @@ def leader_line(summary: dict) -> str | None:
     if not leader:
         return None
     without = leader["time_without_leader_ms"]
-    intervals = without["intervals"]
-    longest = max((end - start for start, end in intervals), default=0.0)
+    longest = max((i["to_ms"] - i["from_ms"] for i in without["intervals"]), default=0.0)
     return (
         f"leader: {counted(leader['elections'], 'election')} ({leader['split_votes']} without a "
         f"winner), {counted(leader['terms'], 'term')}, {counted(leader['leader_changes'], 'leader')} "
         f"served; without a leader {without['total']:.1f} ms in {counted(without['count'], 'interval')} "
         f"(longest {longest:.1f} ms)"
     )
+
+
+def leader_lines(summary: dict) -> list[str]:
+    """:func:`leader_line`, then failovers, what clients waited, commit latency and the leader's load."""
+    first = leader_line(summary)
+    if first is None:
+        return []
+    leader, lines = summary["leader"], [first]
+    failover, crash, gap = leader["failover_ms"], leader["crash_to_leader_ms"], leader["client_write_gap_ms"]
+    if failover["count"]:
+        text = (
+            f"failovers: {failover['count']}, a new leader served p50 {failover['p50']:.1f} ms "
+            f"(max {failover['max']:.1f} ms) after the old one stopped"
+        )
+        if crash["count"]:
+            text += f"; after a crash p50 {crash['p50']:.1f} ms (max {crash['max']:.1f} ms, {crash['count']})"
+        if gap["count"]:
+            text += (
+                f"; clients had no write acknowledged for p50 {gap['p50']:.1f} ms (max {gap['max']:.1f} ms)"
+            )
+        lines.append(text)
+    commit = summary.get("writes", {}).get("commit_latency_ms", {})
+    load = leader["load"]
+    parts = []
+    if commit.get("count"):
+        parts.append(f"commit latency p50 {commit['p50']:.2f} ms, p99 {commit['p99']:.2f} ms")
+    if load["ratio"] is not None:
+        parts.append(
+            f"a leader handled {load['ratio']:.2f}x a follower's messages "
+            f"({load['leader_msgs_per_s']:.0f}/s vs {load['follower_msgs_per_s']:.0f}/s)"
+        )
+    if leader.get("lease_reads"):
+        parts.append(f"{leader['lease_reads']:,} reads answered from the leader's lease")
+    if parts:
+        lines.append("; ".join(parts))
+    return lines
 
 
 def number(value, digits: int = 3) -> str:
@@ -234,7 +269,8 @@ def terminal_table(
     if visibility:
         lines.append(visibility)
     lines += fault_lines(summary)
-    lines += [line for line in (leader_line(summary), consistency_line(summary)) if line]
+    lines += leader_lines(summary)
+    lines += [line for line in (consistency_line(summary),) if line]
     lines += load_lines(summary)
     lines += oracle_lines(summary)
     lines.append(time_line(runtime, command_s))
@@ -284,9 +320,9 @@ def summary_markdown(summary: dict, manifest: dict) -> str:
     faults = fault_lines(summary)
     if faults:
         out += ["## Faults", "", *(f"- {line}" for line in faults), ""]
-    leader = leader_line(summary)
+    leader = leader_lines(summary)
     if leader:
-        out += ["## Leader", "", leader + ".", ""]
+        out += ["## Leader", "", *(f"- {line}." for line in leader), ""]
     consistency = consistency_line(summary)
     if consistency:
         out += ["## Consistency", "", consistency + ".", ""]

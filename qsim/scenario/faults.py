@@ -18,6 +18,10 @@ Exact meanings (the README has them in one place):
 - ``slow``: from ``at`` to ``until`` the node's service times are multiplied by ``factor``.
 - ``clock_skew``: from ``at`` to ``until`` the clock of a node, or of every node and client of a
   region, reads ``offset`` ahead (negative: behind); write timestamps use it.
+- ``leader`` (with ``quorum.protocol: leader``) may stand for a node in ``crash``, ``degrade``,
+  ``clock_skew`` and in a partition group: the node that leads when the fault starts (the
+  leader of the highest term, if two think they lead). With no leader then, the fault does
+  nothing, and its target reads ``leader (none)``.
 - ``random_crashes``: from ``at`` to ``until``, each chosen node alternates up for a draw of
   ``mttf`` and down for a draw of ``mttr`` (starting up); ``correlated: region`` makes each
   region's chosen nodes fail and recover together.
@@ -33,7 +37,9 @@ from qsim.distributions import Dist, Duration, Real
 from qsim.errors import problems
 from qsim.scenario.base import Model
 
-TARGET_KEYWORDS = ("all", "majority", "minority")  # fault targets that are not names: nodes may not use them
+TARGET_KEYWORDS = ("all", "majority", "minority", "leader")  # fault targets that are not names
+LEADER = "leader"  # the node that leads when the fault starts (protocol: leader)
+LEADER_KINDS = ("crash", "partition", "degrade", "clock_skew")  # the kinds that may target it
 
 
 class _Timed(Model):
@@ -176,12 +182,15 @@ def fault_kind(fault) -> str:
     return next(kind for kind, model in FAULT_KINDS.items() if isinstance(fault, model))
 
 
-def fault_problems(faults: tuple, node_regions: dict[str, str]) -> list[tuple[str, str]]:
+def fault_problems(
+    faults: tuple, node_regions: dict[str, str], protocol: str = "leaderless"
+) -> list[tuple[str, str]]:
     """Return (path, message) for fault targets that name no node or region, and overlapping groups.
 
     Args:
         faults: the fault specs (an invalid one may be None: it is skipped).
         node_regions: each node's name and region, in cluster order.
+        protocol: ``quorum.protocol`` (``leader`` lets faults target the leader).
     """
     found = []
     nodes, regions = set(node_regions), set(node_regions.values())
@@ -190,9 +199,10 @@ def fault_problems(faults: tuple, node_regions: dict[str, str]) -> list[tuple[st
         if fault is None:
             continue
         kind = fault_kind(fault)
+        found += _leader_target_problems(i, fault, kind, protocol)
         if kind in ("crash", "slow"):
             target = getattr(fault, kind)
-            if target not in nodes:
+            if target not in nodes and target != LEADER:
                 found.append((f"faults.{i}.{kind}", f"unknown node {target!r}; nodes: {sorted(nodes)}"))
         elif kind == "partition":
             found += _partition_problems(i, fault, node_regions)
@@ -202,9 +212,32 @@ def fault_problems(faults: tuple, node_regions: dict[str, str]) -> list[tuple[st
             found += [
                 (f"faults.{i}.{kind}", f"unknown node or region {t!r}; known: {sorted(names)}")
                 for t in targets
-                if t not in names
+                if t not in names and t != LEADER
             ]
     return found
+
+
+def targets_leader(fault) -> bool:
+    """True if ``fault`` names ``leader`` among its targets."""
+    kind = fault_kind(fault)
+    if kind == "random_crashes":
+        return False
+    target = getattr(fault, kind)
+    if kind == "partition":
+        return any(group not in ("majority", "minority") and LEADER in group for group in target)
+    return target == LEADER or (not isinstance(target, str) and LEADER in target)
+
+
+def _leader_target_problems(i: int, fault, kind: str, protocol: str) -> list[tuple[str, str]]:
+    if not targets_leader(fault):
+        return []
+    if protocol != "leader":
+        why = f"{LEADER!r} names the node leading when the fault starts: only with quorum.protocol: leader"
+    elif kind not in LEADER_KINDS:
+        why = f"{LEADER!r} is a target of {', '.join(LEADER_KINDS)} faults only, not of {kind}"
+    else:
+        return []
+    return [(f"faults.{i}.{kind}", why)]
 
 
 def slow_problems(faults: tuple, zero_service: set[str]) -> list[tuple[str, str]]:
@@ -231,7 +264,7 @@ def _partition_problems(i: int, fault: Partition, node_regions: dict[str, str]) 
         else:
             members = []
             for name in group:
-                if name in node_regions:
+                if name in node_regions or name == LEADER:
                     members.append(name)
                 elif name in node_regions.values():
                     members += [node for node, region in node_regions.items() if region == name]

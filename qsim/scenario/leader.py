@@ -15,7 +15,7 @@ from pydantic import Field
 from qsim.distributions import Dist, Duration, Int
 from qsim.scenario.base import Model
 
-READ_MODES = ("leader", "read_index", "follower")
+READ_MODES = ("leader", "read_index", "lease", "follower")
 
 
 class Leader(Model):
@@ -34,10 +34,18 @@ class Leader(Model):
     check_quorum: bool = Field(
         True, description="a leader that hears no election quorum for an election timeout steps down"
     )
-    read_mode: Literal["leader", "read_index", "follower"] = Field(
+    read_mode: Literal["leader", "read_index", "lease", "follower"] = Field(
         "leader",
         description="leader: reads go through the log; read_index: the leader confirms its "
-        "leadership with a heartbeat round, then answers; follower: any node answers at once",
+        "leadership with a heartbeat round, then answers; lease: the leader answers at once while "
+        "its lease holds (by its own clock), else as read_index; follower: any node answers at once",
+    )
+    lease: Duration | None = Field(
+        None,
+        gt=0,
+        description="read_mode lease: how long after a heartbeat round that N - Q1 followers "
+        "acknowledged the leader answers reads alone, by its clock, ms; null = the lower end of "
+        "election_timeout (the longest safe lease; longer is unsafe)",
     )
     max_batch: Int = Field(64, ge=1, description="log entries per AppendEntries at most")
 
@@ -66,6 +74,15 @@ def leader_problems(protocol: str, n: int, leader: Leader, nodes: int) -> list[t
     for field, value in (("election_quorum", q1), ("replication_quorum", q2)):
         if value > nodes:
             found.append((f"quorum.leader.{field}", f"{value} is larger than the number of nodes ({nodes})"))
+    if leader.read_mode == "lease" and not leader.check_quorum:
+        found.append(
+            (
+                "quorum.leader.check_quorum",
+                "false, but read_mode: lease needs it: followers that heard a leader within the "
+                "lease must ignore vote requests, or a new leader could commit while the old one "
+                "still answers reads from its lease",
+            )
+        )
     if q1 + q2 <= nodes:
         found.append(
             (

@@ -579,7 +579,8 @@ def cross_problems(
                     for end in dict.fromkeys([value] if isinstance(value, str) else value)
                     if end not in known
                 )
-    found += fault_problems(faults, {node.name: node.region for node in cluster.nodes})
+    protocol = quorum.protocol if quorum is not None else "leaderless"
+    found += fault_problems(faults, {node.name: node.region for node in cluster.nodes}, protocol)
     service = cluster.replica.service_time
     found += slow_problems(faults, {n.name for n in cluster.nodes if (n.service_time or service).is_zero()})
     return found

@@ -78,8 +78,8 @@ class Election:
         candidate, term, last_index, last_term, pre = message.arg
         if self.role == LEADER and (pre or self.shared.check_quorum or term <= self.term):
             return  # a leader ignores it (the candidate hears the leader's heartbeats instead)
-        if self._in_lease():
-            return  # a working leader is known: ignored
+        if self._in_lease() or self.env.now < self.quiet_until:
+            return  # a working leader is known (or may be: back from a crash): ignored
         mine = len(self.log) - 1
         current = (last_term, last_index) >= (self.log[mine][0], mine)
         if pre:

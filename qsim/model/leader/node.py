@@ -42,6 +42,11 @@ class Node(Election, Replication):
         self.read_round = False  # leader, read_index: a heartbeat round is about to go out
         self.term_start = 0
         self.early: dict[int, tuple] = {}  # AppendEntries overtaken in flight, by previous index
+        self.sent = 0  # messages this node has sent (its load, with those it received)
+        self.lease_until = -float("inf")  # leader, lease: its lease ends then, by its own clock
+        self.rounds: deque = deque()  # leader, lease: (seq, sent by its clock) of heartbeat rounds
+        self.lease_reads = 0  # reads answered from the lease
+        self.quiet_until = 0.0  # lease: votes are refused until then (a node back from a crash)
 
     def start(self) -> None:
         """Start the election timer."""
@@ -49,6 +54,7 @@ class Node(Election, Replication):
 
     def send(self, dst: int, kind: int, handler, arg) -> None:
         """Send a node-to-node message (no client operation: tracing sees it as background)."""
+        self.sent += 1
         self._send(self.index, dst, kind, handler, None, arg)
 
     # --- clients -------------------------------------------------------------------------------
@@ -66,6 +72,13 @@ class Node(Election, Replication):
             return
         if not op.write and shared.read_mode == "read_index":
             self.read_index(attempt)
+            return
+        if not op.write and shared.read_mode == "lease":
+            if self.commit >= self.term_start and self.clock() < self.lease_until:
+                self.lease_reads += 1
+                shared.answer(self.index, attempt, self.replica.store.get(op.key))
+            else:
+                self.read_index(attempt)
             return
         index = self.where.get(op.id)
         if index is not None and index <= self.applied:  # a retry of what is already applied
@@ -88,9 +101,33 @@ class Node(Election, Replication):
             return
         if not self.read_round:
             self.read_round = True
-            self.seq += 1
+            self.new_round()
             self.shared.call_later(0.0, self._read_round, self.beat)
         self.reads.append((attempt, self.seq))
+
+    def clock(self) -> float:
+        """This node's clock (the clock-skew fault sets it ahead or behind), ms."""
+        return self.env.now + self.shared.clock_offset[self.index]
+
+    def new_round(self) -> None:
+        """Begin a heartbeat round: messages sent from now on carry its number (leases: its time too)."""
+        self.seq += 1
+        if self.shared.read_mode == "lease":
+            self.rounds.append((self.seq, self.clock()))
+
+    def extend_lease(self) -> None:
+        """Lease from the latest round that N - Q1 followers acknowledged: no other leader wins in it.
+
+        Followers that heard this leader after the round began refuse votes for the lease; with
+        N - Q1 of them (and this leader) every election quorum meets one.
+        """
+        need, others = self.shared.lease_followers, self.shared.others[self.index]
+        seq = self.seq if need == 0 else sorted((self.acked_seq[o] for o in others), reverse=True)[need - 1]
+        rounds, sent = self.rounds, None
+        while rounds and rounds[0][0] <= seq:
+            sent = rounds.popleft()[1]
+        if sent is not None:
+            self.lease_until = max(self.lease_until, sent + self.shared.read_lease_ms)
 
     def _read_round(self, event) -> None:
         self.read_round = False
@@ -148,4 +185,6 @@ class Node(Election, Replication):
             self.where = {}
             self.commit = self.applied = 0
         self.heard = self.env.now
+        if self.shared.read_mode == "lease":  # it may have heard a leader just before the crash
+            self.quiet_until = self.env.now + self.shared.lease_ms
         self._arm()

@@ -17,6 +17,7 @@ import simpy
 
 from qsim.distributions import spec_sampler, uniform_sampler
 from qsim.model.clock import call_later
+from qsim.model.leader.election import LEADER
 from qsim.model.leader.metrics import LeaderMetrics
 from qsim.model.leader.node import Node
 from qsim.model.leader.op import Attempt, Op
@@ -24,9 +25,15 @@ from qsim.model.network import CLIENT_REQUEST, CLIENT_RESPONSE, Network
 from qsim.model.recorder import COORDINATOR_CRASHED, NO_VERSION, OK, QUORUM_TIMEOUT, REQUEST_LOST, Recorder
 from qsim.model.timeouts import Deadlines
 from qsim.rng import RandomStreams
+from qsim.scenario.faults import ClockSkew
 from qsim.scenario.schema import Scenario
 
 LEASE_DRAWS = 1000  # the lease is the smallest of this many election-timeout draws
+
+
+def _at_least(sampler: Callable[[], float], floor: float) -> Callable[[], float]:
+    """Draws of ``sampler``, none below ``floor`` (an election timeout is never shorter than the lease)."""
+    return lambda: max(sampler(), floor)
 
 
 class LeaderProtocol:
@@ -52,15 +59,22 @@ class LeaderProtocol:
         self.check_quorum = settings.check_quorum
         self.read_mode = settings.read_mode
         self.max_batch = settings.max_batch
-        names = [node.name for node in scenario.cluster.nodes]
-        self.election_timeout = [
-            spec_sampler(settings.election_timeout, streams.generator(f"leader.election.{name}"))
-            for name in names
-        ]
+        self.names = names = [node.name for node in scenario.cluster.nodes]
         lease_rng = streams.generator("leader.lease")
         self.lease_ms = float(settings.election_timeout.sample(lease_rng, LEASE_DRAWS).min())
+        self.election_timeout = [
+            _at_least(spec_sampler(settings.election_timeout, streams.generator(f"leader.election.{name}")),
+                      self.lease_ms)
+            for name in names
+        ]  # fmt: skip
+        self.read_lease_ms = settings.lease if settings.lease is not None else self.lease_ms
+        self.lease_followers = count - self.q1  # who must have heard a leader for no other to win
         self.others = [[o for o in range(count) if o != i] for i in range(count)]
-        self.metrics = LeaderMetrics(lambda node: self.nodes[node].last_quorum_ms())
+        self.metrics = LeaderMetrics(
+            lambda node: self.nodes[node].last_quorum_ms(),
+            lambda node: self.nodes[node].sent + network.received(node),
+            count,
+        )
         self.committed: list[tuple] = [(0, None)]  # (term, op id) of every committed index
         self.commit_conflicts = 0  # a committed index later committed with another entry
         self.nodes = [Node(i, self, replica) for i, replica in enumerate(replicas)]
@@ -71,7 +85,8 @@ class LeaderProtocol:
         self._timeout = quorum.timeout
         self._backoff = max(quorum.retry_backoff, 1.0)
         self._deadlines = [Deadlines(env, self._expire) for _ in range(quorum.retries + 1)]
-        self.clock_offset = [0.0] * len(network.endpoint_regions)  # kept for the clock-skew fault
+        self.clock_offset = [0.0] * len(network.endpoint_regions)  # set by the clock-skew fault
+        self.skewed = any(isinstance(fault, ClockSkew) for fault in scenario.faults)
         self.outstanding = 0
         self.on_idle: Callable[[], None] | None = None
         self.tracer = None
@@ -122,11 +137,13 @@ class LeaderProtocol:
     def answer(self, node: int, attempt: Attempt, version: tuple | None) -> None:
         """``node`` answers the client: ``version`` written, or read (None: the initial value)."""
         endpoint = self._client_endpoint[attempt.op.client]
+        self.nodes[node].sent += 1
         self.network.send(node, endpoint, CLIENT_RESPONSE, self._on_answer, attempt, (node, version))
 
     def redirect(self, node: int, attempt: Attempt, leader: int | None) -> None:
         """``node`` is not the leader: it names the one it knows (None: none)."""
         endpoint = self._client_endpoint[attempt.op.client]
+        self.nodes[node].sent += 1
         self.network.send(node, endpoint, CLIENT_RESPONSE, self._on_redirect, attempt, leader)
 
     def _on_answer(self, message) -> None:
@@ -137,7 +154,13 @@ class LeaderProtocol:
         node, version = message.arg
         attempt.done = op.done = True
         op.replies, op.coordinator = 1, node
-        if op.write or self.read_mode != "follower":
+        if op.write:
+            self._believed[op.client] = node
+            metrics = self.metrics
+            if metrics.awaiting:
+                metrics.write_acknowledged(self.env.now)
+            metrics.last_write_ms = self.env.now
+        elif self.read_mode != "follower":
             self._believed[op.client] = node
         self._recorder.record(op, self.env.now, OK, version[2] if version is not None else NO_VERSION)
         self._ended(op)
@@ -206,13 +229,19 @@ class LeaderProtocol:
                 if attempt.node == node and not attempt.done:
                     attempt.orphaned = True
 
+    def leading(self) -> int | None:
+        """The node that leads now (of the highest term, if two think they lead), or None."""
+        leaders = [node for node in self.nodes if node.role == LEADER]
+        return max(leaders, key=lambda node: node.term).index if leaders else None
+
     def recovered(self, node: int, amnesia: bool) -> None:
         """``node`` is back (its replica's store emptied first if ``amnesia``)."""
         self.nodes[node].recover(amnesia)
 
     def summary(self) -> dict:
         """The ``leader`` section of summary.json."""
-        section = self.metrics.summary(self.env.now)
+        section = self.metrics.summary(self.env.now, self.names)
+        section["lease_reads"] = sum(node.lease_reads for node in self.nodes)
         section["commit_conflicts"] = self.commit_conflicts
         section["committed_entries"] = len(self.committed) - 1
         return {"leader": section}

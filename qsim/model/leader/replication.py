@@ -13,6 +13,9 @@ term (older entries commit with it). Followers learn the commit index from the n
 AppendEntries, and every node applies committed entries to its replica's store in log order.
 Heartbeats are AppendEntries every ``heartbeat`` ms; with ``check_quorum`` a leader that heard
 from fewer than Q2 - 1 followers in the last election timeout steps down (it could not commit).
+It measures that, and its read lease, by its own clock: a clock-skew fault that sets its clock
+back keeps it leading (and answering lease reads) that much longer; timers themselves are not
+moved (they tick, as a monotonic clock does).
 """
 
 from __future__ import annotations
@@ -41,10 +44,14 @@ class Replication:
         self.next = [len(self.log)] * count
         self.match = [0] * count
         self.acked_at = [now] * count
+        # By this leader's clock, for check quorum: the same list unless a clock-skew fault may move it.
+        self.acked_clock = [self.clock()] * count if shared.skewed else self.acked_at
         self.acked_seq = [0] * count
         self.stalled = [-1] * count  # each follower's match at the last heartbeat
         self.probe = [None] * count  # the prev index probed after a refusal, None when pipelining
         self.seq = 0
+        self.rounds = deque()
+        self.lease_until = -float("inf")
         self.reads = deque()
         self.blocked = []
         self.log.append((self.term, None))
@@ -55,7 +62,7 @@ class Replication:
     def _step_down(self, crashed: bool = False) -> None:
         """Stop leading: the clients waiting here time out and retry elsewhere."""
         now = self.env.now
-        self.shared.metrics.stopped(self.index, now if crashed else min(self.last_quorum_ms(), now))
+        self.shared.metrics.stopped(self.index, now if crashed else min(self.last_quorum_ms(), now), crashed)
         self.beat += 1
         self.waiters.clear()
         self.reads = deque()
@@ -108,12 +115,15 @@ class Replication:
     def _heartbeat_tick(self, event) -> None:
         if event is not None and (event.value != self.beat or self.role != LEADER):
             return
-        now, shared = self.env.now, self.shared
+        shared = self.shared
         if shared.check_quorum and event is not None:
-            heard = sum(now - self.acked_at[o] < self.timeout for o in shared.others[self.index])
+            clock, acked = self.clock(), self.acked_clock
+            heard = sum(clock - acked[o] < self.timeout for o in shared.others[self.index])
             if heard + 1 < shared.q2:
                 self._follow(self.term)
                 return
+        if shared.read_mode == "lease":
+            self.new_round()
         for other in shared.others[self.index]:
             if self.match[other] == self.stalled[other] and self.next[other] > self.match[other] + 1:
                 self._probe(other, self.match[other])  # nothing acked for a beat: resend, lost
@@ -203,9 +213,13 @@ class Replication:
         if self.role != LEADER or term != self.term:
             return
         self.acked_at[follower] = self.env.now
+        if self.acked_clock is not self.acked_at:
+            self.acked_clock[follower] = self.clock()
         if seq > self.acked_seq[follower]:
             self.acked_seq[follower] = seq
             self._confirm_reads()
+            if self.rounds:
+                self.extend_lease()
         if index == HELD:
             return
         if success:
