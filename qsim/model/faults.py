@@ -203,12 +203,15 @@ class FaultInjector:
     def _partition_pairs(self, fault: Partition) -> list[tuple[int, int]]:
         count = len(self._names)
         majority = count // 2 + 1
+        named = {
+            e for g in fault.partition if not isinstance(g, str) for name in g for e in self._endpoints(name)
+        }
         groups, grouped_nodes = [], set()
         for group in fault.partition:
-            if group == "majority":
-                members = set(range(majority))
+            if group == "majority":  # a node a group names (the leader, say) is in that group only
+                members = set(range(majority)) - named
             elif group == "minority":
-                members = set(range(majority, count))
+                members = set(range(majority, count)) - named
             else:
                 members = {e for name in group for e in self._endpoints(name)}
             grouped_nodes |= {m for m in members if m < count}

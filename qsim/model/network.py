@@ -81,6 +81,7 @@ class Network:
         self._on_checked = (self._deliver_checked,)
         if checked:
             self.send, self.fanout, self.reply = self._send_checked, self._fanout_checked, self._reply_checked
+            self.send_ordered = self._send_checked
         self.down = [False] * size
         self.epoch = [0] * size
         self._cuts = [[0] * size for _ in range(size)]  # how many partitions cut src -> dst now
@@ -124,6 +125,32 @@ class Network:
         env = self._env
         heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), message))
 
+    def send_ordered(self, src: int, dst: int, kind: int, handler: Callable, op, arg, after: float) -> float:
+        """:meth:`send`, delivered no earlier than ``after`` (ms): a link that keeps order, as TCP does.
+
+        Returns when the message arrives (``after`` if it is lost), the ``after`` of the next one.
+        """
+        latency, loss, slot = self._routes[kind][src][dst]
+        if loss and self._uniform() < loss:
+            self.dropped[kind] += 1
+            return after
+        try:
+            delay = latency.pop()
+        except IndexError:
+            delay = latency.refill()
+        self._sent[slot] += 1
+        message = Message()
+        message.callbacks = (handler,)
+        message.op = op
+        message.arg = arg
+        message.slot = slot
+        env = self._env
+        at = env._now + delay
+        if at < after:
+            at = after
+        heappush(env._queue, (at, NORMAL, next(env._eid), message))
+        return at
+
     def fanout(self, src: int, targets, kind: int, callbacks: list[tuple], op, arg) -> None:
         """Send ``op`` and ``arg`` to each of ``targets``, to its handler ``callbacks[target]`` (a 1-tuple).
 
@@ -149,7 +176,9 @@ class Network:
             message.slot = slot
             heappush(queue, (now + delay, NORMAL, next(eid), message))
 
-    def _send_checked(self, src: int, dst: int, kind: int, handler: Callable, op, arg) -> None:
+    def _send_checked(
+        self, src: int, dst: int, kind: int, handler: Callable, op, arg, after: float = -math.inf
+    ) -> float:
         latency, loss, slot = self._routes[kind][src][dst]
         tracer = self.tracer
         trace = tracer.sent(op, kind, src, dst, self._env.now) if tracer and tracer.wants(op) else None
@@ -157,7 +186,7 @@ class Network:
             self.dropped[kind] += 1
             if trace is not None:
                 tracer.dropped(trace, "loss")
-            return
+            return after
         try:
             delay = latency.pop()
         except IndexError:
@@ -170,7 +199,9 @@ class Network:
         # A traced message keeps what tells its fate apart: the destination's crashes and the cuts.
         message.trace = None if trace is None else (trace, self.epoch[dst], self._cut_starts[src][dst])
         env = self._env
-        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), message))
+        at = max(env._now + delay, after)
+        heappush(env._queue, (at, NORMAL, next(env._eid), message))
+        return at
 
     def _reply_checked(self, message: Message, src: int, dst: int, kind: int, callbacks: tuple, arg) -> None:
         self._send_checked(src, dst, kind, callbacks[0], message.op, arg)

@@ -49,11 +49,10 @@ from qsim.output.diagram_labels import (
 )
 from qsim.output.diagram_messages import (
     CLIENT_PREFIX,
-    GROUP_COLOURS,
-    KIND_GROUPS,
-    REPLIES,
+    GROUP_COLOURS,  # noqa: F401 (the colours of the kind groups, as readers of the diagram take them)
     draw_messages,
     lost_ms,
+    message_legend,
 )
 from qsim.output.files import atomic_write, png_bytes
 
@@ -99,14 +98,14 @@ def sequence_diagram(
     missed = _missed(ops, traced) if len(traced) else {}
     found = tracing.anomalies_among(ops, traced["op_id"]) if len(traced) else []
     letters = letters_of(found[:MARKED])
-    labels = draw_messages(axes, messages, x, typical_ms, _emphasis(traced, missed) | set(letters))
+    texts = draw_messages(axes, messages, x, typical_ms, _emphasis(traced, missed) | set(letters))
     marks = _draw_ops(axes, traced, messages, x, high_ms, missed, letters) if len(traced) else []
     outlined = {read: write for read, write in missed.items() if write not in letters}  # else lettered
     handles = _legend_handles(messages, drawn, traced, outlined, bool(time_cut.gaps))
     figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8)
     if found:
         anomaly_legend(figure, found)
-    lay_out(figure, axes, marks, labels)
+    lay_out(figure, axes, marks, texts.labels, texts.sparse)
     return figure
 
 
@@ -364,12 +363,7 @@ def _outcome(op) -> str:
 def _legend_handles(
     messages: pd.DataFrame, faults_drawn: set[str], traced: pd.DataFrame, missed: dict[int, int], cut: bool
 ) -> list:
-    present = {KIND_GROUPS.get(kind, "other") for kind in messages["kind"]}
-    handles = [Line2D([], [], color=c, lw=1.5, label=g) for g, c in GROUP_COLOURS.items() if g in present]
-    if messages["kind"].isin(REPLIES).any():
-        handles.append(Line2D([], [], color="black", lw=1, linestyle="--", label="reply (dashed)"))
-    if messages["dropped"].any():
-        handles.append(Line2D([], [], color="red", marker="x", mew=2, linestyle="none", label="dropped"))
+    handles = message_legend(messages)
     if "crash" in faults_drawn:
         handles.append(Patch(color="tab:red", alpha=0.35, label="crash"))
     if "partition" in faults_drawn:

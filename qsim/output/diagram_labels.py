@@ -3,7 +3,9 @@
 Operation labels go in a column left of the operation bars, wide enough for the longest, stacked
 downward from their operation's start where they would overlap, each joined to its bar by a
 leader line. Message labels (drop reasons, times, kinds) are kept in that order where they fit
-and hidden where they would overlap a label already kept; the figure says how many it hid.
+and hidden where they would overlap a label already kept, or, for the sparse ones (those of a
+leader's AppendEntries), where the same words were kept a little above or below them, anywhere
+across; the figure says how many it hid.
 Positions are worked out in display units after the constrained layout has placed the axes.
 """
 
@@ -28,6 +30,7 @@ _FIXED = ("cut", "fault-label")  # gids of labels always shown, whatever they ov
 _LEADER = {"color": "0.4", "lw": 0.6, "zorder": 2.2}  # over the bars it passes, to its own
 _LEADER_END = {"marker": "o", "markersize": 3, "markevery": [1]}  # a dot where it meets its bar
 _INSET_PX = 3.0  # a leader meets its bar at least this far inside the bar's ends
+_REPEAT_PX = 48.0  # a sparse label is left out this near (vertically) to a kept one saying the same
 ANOMALY_COLOURS = {  # the outline of an operation in a consistency anomaly, by its kind
     "linearizability": "crimson",
     "read_your_writes": "darkviolet",
@@ -110,8 +113,11 @@ def anomaly_legend(figure: Figure, anomalies: list[Anomaly]) -> None:
     )
 
 
-def lay_out(figure: Figure, axes: Axes, marks: list[OpMark], texts: list[Text]) -> None:
-    """Size the figure for the op label column, lay it out, then place ``marks`` and thin ``texts``."""
+def lay_out(
+    figure: Figure, axes: Axes, marks: list[OpMark], texts: list[Text], sparse: Sequence[Text] = ()
+) -> None:
+    """Size the figure for the op label column, lay it out, then place ``marks`` and thin ``texts``
+    (those also in ``sparse`` are left out where they repeat one kept nearby, too)."""
     renderer = figure.canvas.get_renderer()
     if marks:
         widest_in = max(mark.label.get_window_extent(renderer).width for mark in marks) / figure.dpi
@@ -130,10 +136,11 @@ def lay_out(figure: Figure, axes: Axes, marks: list[OpMark], texts: list[Text]) 
     always = [t for t in axes.texts if (t.get_gid() or "").startswith(_FIXED)]
     _clear_cut_labels(axes, always, renderer)
     fixed = [mark.label for mark in marks] + always
-    hidden = _thin(axes, texts, fixed, renderer)
+    hidden = _thin(axes, texts, fixed, renderer, set(sparse))
     if hidden:
+        where = "would overlap or repeat" if sparse else "would overlap"
         axes.set_xlabel(
-            f"{hidden} of {len(texts)} message labels left out where they would overlap "
+            f"{hidden} of {len(texts)} message labels left out where they {where} "
             "(every time is in messages.parquet)",
             color="0.35",
         )
@@ -212,22 +219,32 @@ def _clear_cut_labels(axes: Axes, always: list[Text], renderer) -> None:
             label.set_x(to_axes.transform((left_px, 0))[0])  # right-aligned, in axes fractions
 
 
-def _thin(axes: Axes, texts: list[Text], fixed: list[Text], renderer) -> int:
-    """Hide each of ``texts`` that leaves the axes or overlaps a label kept before it; return how many."""
+def _thin(axes: Axes, texts: list[Text], fixed: list[Text], renderer, sparse: set[Text]) -> int:
+    """Hide each of ``texts`` that leaves the axes or overlaps a label kept before it, and each of
+    ``sparse`` near a kept one saying the same; return how many were hidden."""
     inside = axes.get_window_extent(renderer)
     kept = np.empty((len(fixed) + len(texts), 4))  # x0, y0, x1, y1 of every label kept so far
     count = len(fixed)
     for i, text in enumerate(fixed):
         kept[i] = _extent(text, renderer)
+    said: dict[str, list[float]] = {}  # each sparse label's words: the middles (px) of those kept
     for text in texts:
         x0, y0, x1, y1 = box = _extent(text, renderer)
         outside = x0 < inside.x0 or x1 > inside.x1 or y0 < inside.y0 or y1 > inside.y1
-        if outside or _overlaps(kept[:count], box):
+        repeated = text in sparse and _near(said.get(text.get_text(), []), (y0 + y1) / 2)
+        if outside or repeated or _overlaps(kept[:count], box):
             text.set_visible(False)
         else:
             kept[count] = box
             count += 1
+            if text in sparse:
+                said.setdefault(text.get_text(), []).append((y0 + y1) / 2)
     return len(fixed) + len(texts) - count
+
+
+def _near(middles: list[float], y: float) -> bool:
+    """Whether any of ``middles`` (px) is within :data:`_REPEAT_PX` of ``y``."""
+    return any(abs(middle - y) < _REPEAT_PX for middle in middles)
 
 
 def _extent(text: Text, renderer) -> tuple[float, float, float, float]:

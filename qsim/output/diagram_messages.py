@@ -1,12 +1,22 @@
 """The messages of a sequence diagram (:mod:`qsim.output.diagram`): an arrow per delivered message, a
 line ending in a red X per dropped one, with send and delivery times beside the lifelines and the
-kind on the arrow. Every artist carries a gid (``message:<i>``, ``dropped:<i>``, ``drop:<i>``)."""
+kind on the arrow. Every artist carries a gid (``message:<i>``, ``dropped:<i>``, ``drop:<i>``).
+
+The leader protocol's messages between nodes have styles of their own: votes (``request_vote``,
+``vote``) in a colour that stands out, and log replication (``append_entries``, ``append_ack``)
+thin and light, so that client hops and votes are seen through a leader's heartbeats. The trace
+records neither whether a vote was granted nor whether an AppendEntries carried entries, so votes
+are drawn alike and every AppendEntries is drawn as quietly as a heartbeat.
+"""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.text import Text
@@ -23,6 +33,10 @@ KIND_GROUPS = {
     "hint": "hints",
     "hint_ack": "hints",
     "anti_entropy": "anti-entropy",
+    "request_vote": "votes",
+    "vote": "votes",
+    "append_entries": "log replication",
+    "append_ack": "log replication",
 }
 GROUP_COLOURS = {
     "write path": "tab:orange",  # reads blue and writes orange, as in the run plots
@@ -31,40 +45,118 @@ GROUP_COLOURS = {
     "repair": "tab:green",
     "hints": "tab:cyan",
     "anti-entropy": "tab:brown",
+    "votes": "mediumvioletred",
+    "log replication": "darkolivegreen",
     "other": "tab:gray",
 }
-REPLIES = {"write_ack", "read_response", "client_response", "read_repair_ack", "hint_ack"}  # dashed
+REPLIES = {  # drawn dashed
+    "write_ack",
+    "read_response",
+    "client_response",
+    "read_repair_ack",
+    "hint_ack",
+    "append_ack",
+    "vote",
+}
+QUIET = {"log replication"}  # groups drawn thin and light, their labels kept last and not repeated
+QUIET_LINE = {"lw": 0.6, "alpha": 0.4, "zorder": 2.6}  # under the other arrows
+QUIET_CROSS = {"markersize": 5, "mew": 1.2, "alpha": 0.7}  # where a quiet message was dropped
+_CROSS = {"markersize": 8, "mew": 2}  # where any other was
+_QUIET_TEXT = {"alpha": 0.7}  # the times and drop reasons of quiet messages
 CLIENT_PREFIX = "clients@"
 LABEL = {"fontsize": 6, "clip_on": True}
 KIND_BOX = {"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7}
+_GROUP_NOTES = {  # what the trace cannot tell apart is said in the legend
+    "votes": "votes (granted or refused alike)",
+    "log replication": "AppendEntries and acks, heartbeats alike (thin)",
+}
+_LIGHT, _BOLD, _QUIET = range(3)  # how a message is drawn: of an op not emphasised, emphasised, quiet
+
+
+class Drawn(NamedTuple):
+    """The labels :func:`draw_messages` wrote, in the order they are kept where they would overlap,
+    and those of them (kinds and drop reasons of quiet messages) to leave out where they repeat."""
+
+    labels: list[Text]
+    sparse: list[Text]
+
+
+class _Style(NamedTuple):
+    """How one message is drawn: its colour, line style, line keywords, arrow head size, the
+    keywords of the X where it was dropped and of the label saying why."""
+
+    colour: str
+    linestyle: str
+    line: dict
+    head: float
+    cross: dict
+    text: dict
 
 
 def draw_messages(
     axes: Axes, messages: pd.DataFrame, x: dict[str, float], typical_ms: float, emphasis: set[int]
-) -> list:
-    """Draw every message, those of the ``emphasis`` ops bold and the others lighter; return the
-    labels in the order they are kept where they would overlap: the bold ops' first, then drop
-    reasons, times and kinds."""
-    bold, light = _TimeLabels(axes), _TimeLabels(axes)
-    drops, kinds = ([], []), ([], [])
+) -> Drawn:
+    """Draw every message, those of the ``emphasis`` ops bold, the others lighter and quiet groups
+    thin; return the labels in the order they are kept where they would overlap: the bold ops'
+    first, then drop reasons, times and kinds, then those of quiet groups."""
+    times = (_TimeLabels(axes), _TimeLabels(axes), _TimeLabels(axes, _QUIET_TEXT))  # by rank
+    drops, kinds = ([], [], []), ([], [], [])
     for i, message in enumerate(messages.itertuples(index=False)):
-        strong = message.op_id in emphasis
-        line = {"lw": 2.0 if strong else 1.1, "alpha": 1.0 if strong or not emphasis else 0.55}
-        colour = GROUP_COLOURS[KIND_GROUPS.get(message.kind, "other")]
-        style = "--" if message.kind in REPLIES else "-"
-        times = bold if strong else light
+        rank = _QUIET if KIND_GROUPS.get(message.kind) in QUIET else int(message.op_id in emphasis)
+        style = _style(message.kind, rank, bool(emphasis))
         if message.dropped:
-            drops[strong].append(_draw_dropped(axes, i, message, x, colour, style, line, typical_ms, times))
+            drops[rank].append(_draw_dropped(axes, i, message, x, style, typical_ms, times[rank]))
         else:
-            kinds[strong].append(_draw_delivered(axes, i, message, x, colour, style, line, times))
-    return drops[1] + bold.texts + kinds[1] + drops[0] + light.texts + kinds[0]
+            kinds[rank].append(_draw_delivered(axes, i, message, x, style, times[rank]))
+    labels = [
+        *drops[_BOLD], *times[_BOLD].texts, *kinds[_BOLD],
+        *drops[_LIGHT], *times[_LIGHT].texts, *kinds[_LIGHT],
+        *drops[_QUIET], *times[_QUIET].texts, *kinds[_QUIET],
+    ]  # fmt: skip
+    return Drawn(labels, drops[_QUIET] + kinds[_QUIET])
+
+
+def _style(kind: str, rank: int, emphasis: bool) -> _Style:
+    """The style of a message of ``kind`` and ``rank`` (``emphasis``: whether any op is bold)."""
+    colour = GROUP_COLOURS[KIND_GROUPS.get(kind, "other")]
+    linestyle = "--" if kind in REPLIES else "-"
+    if rank == _QUIET:
+        return _Style(colour, linestyle, QUIET_LINE, 6.0, QUIET_CROSS, _QUIET_TEXT)
+    bold = rank == _BOLD
+    line = {"lw": 2.0 if bold else 1.1, "alpha": 1.0 if bold or not emphasis else 0.55}
+    return _Style(colour, linestyle, line, 9.0, _CROSS, {})
+
+
+def message_legend(messages: pd.DataFrame) -> list[Line2D]:
+    """A legend entry per message style drawn: each kind group, replies, and drops (quiet ones apart)."""
+    present = {KIND_GROUPS.get(kind, "other") for kind in messages["kind"]}
+    handles = [_group_handle(group) for group in GROUP_COLOURS if group in present]
+    if messages["kind"].isin(REPLIES).any():
+        handles.append(Line2D([], [], color="black", lw=1, linestyle="--", label="reply (dashed)"))
+    quiet = messages["kind"].map(KIND_GROUPS).isin(QUIET).to_numpy()
+    dropped = messages["dropped"].to_numpy(dtype=bool)
+    if (dropped & ~quiet).any():
+        handles.append(Line2D([], [], color="red", marker="x", mew=2, linestyle="none", label="dropped"))
+    if (dropped & quiet).any():
+        label = "AppendEntries or ack dropped"
+        handles.append(Line2D([], [], color="red", marker="x", **QUIET_CROSS, linestyle="none", label=label))
+    return handles
+
+
+def _group_handle(group: str) -> Line2D:
+    """The legend entry of a group of message kinds, drawn as its arrows are."""
+    colour, label = GROUP_COLOURS[group], _GROUP_NOTES.get(group, group)
+    if group in QUIET:  # thicker than its arrows, or it would not be seen in the legend
+        return Line2D([], [], color=colour, lw=2 * QUIET_LINE["lw"], alpha=QUIET_LINE["alpha"], label=label)
+    return Line2D([], [], color=colour, lw=1.5, label=label)
 
 
 class _TimeLabels:
     """Writes a time beside a lifeline once per lane, time and side (a fan-out or a reply shares it)."""
 
-    def __init__(self, axes: Axes):
+    def __init__(self, axes: Axes, style: dict | None = None):
         self._axes = axes
+        self._style = style or {}  # more text keywords
         self._done: set[tuple] = set()
         self.texts: list = []
 
@@ -81,25 +173,25 @@ class _TimeLabels:
             va="top" if below else "bottom",
             color=colour,
             **LABEL,
+            **self._style,
         )
         self.texts.append(label)
 
 
-def _draw_delivered(
-    axes: Axes, i: int, message, x: dict, colour: str, style: str, line: dict, times: _TimeLabels
-) -> Text:
+def _draw_delivered(axes: Axes, i: int, message, x: dict, style: _Style, times: _TimeLabels) -> Text:
     """An arrow from (src, sent) to (dst, delivered), times at both ends; return the kind's label."""
     start, end = (x[message.src], message.sent_ms), (x[message.dst], message.delivered_ms)
     loop = message.src == message.dst  # drawn as a bracket out to the right and back
+    colour = style.colour
     arrow_style = {
         "arrowstyle": "-|>",
-        "mutation_scale": 9,
+        "mutation_scale": style.head,
         "color": colour,
-        **line,
-        "linestyle": style,
+        "zorder": 3,
+        **style.line,
+        "linestyle": style.linestyle,
         "shrinkA": 0,
         "shrinkB": 0,
-        "zorder": 3,
         "gid": f"message:{i}",
     }
     if loop:  # out to the right and back: connection styles divide by the length, zero for local delivery
@@ -126,15 +218,7 @@ def _draw_delivered(
 
 
 def _draw_dropped(
-    axes: Axes,
-    i: int,
-    message,
-    x: dict,
-    colour: str,
-    style: str,
-    line: dict,
-    typical_ms: float,
-    times: _TimeLabels,
+    axes: Axes, i: int, message, x: dict, style: _Style, typical_ms: float, times: _TimeLabels
 ) -> Text:
     """A line towards dst ending in a red X; return the label giving the reason.
 
@@ -156,13 +240,12 @@ def _draw_dropped(
     axes.plot(
         [x_src, x_end],
         [message.sent_ms, y_end],
-        color=colour,
-        **line,
-        linestyle=style,
-        zorder=3,
+        color=style.colour,
+        **{"zorder": 3, **style.line},
+        linestyle=style.linestyle,
         gid=f"dropped:{i}",
     )
-    axes.plot([x_end], [y_end], marker="x", color="red", markersize=8, mew=2, zorder=4, gid=f"drop:{i}")
+    axes.plot([x_end], [y_end], marker="x", color="red", **style.cross, zorder=4, gid=f"drop:{i}")
     label = axes.text(
         x_end,
         y_end,
@@ -171,8 +254,9 @@ def _draw_dropped(
         va="top",
         color="red",
         **LABEL,
+        **style.text,
     )
-    times(x_src, message.sent_ms, 1.0 if x_end > x_src else -1.0, below=False, colour=colour)
+    times(x_src, message.sent_ms, 1.0 if x_end > x_src else -1.0, below=False, colour=style.colour)
     return label
 
 

@@ -10,7 +10,8 @@ Exact meanings (the README has them in one place):
   across the cut when it starts is lost. A group lists node names and region names (a region
   brings its nodes and its clients), or is ``majority`` / ``minority`` (the first floor(K/2)+1
   nodes of the cluster, or the rest). Nodes in no group form one more group together; clients
-  whose region is in no group reach everyone. ``one_way: true``: only messages from the first
+  whose region is in no group reach everyone; a node that a group names (``leader``, say) is
+  left out of ``majority`` and ``minority``. ``one_way: true``: only messages from the first
   group to the others are cut.
 - ``degrade``: from ``at`` to ``until`` the chosen links (``all``; a node or region name: every
   link to or from it; or ``[a, b]``: both directions between two names) add a draw of
@@ -220,9 +221,9 @@ def fault_problems(
 def targets_leader(fault) -> bool:
     """True if ``fault`` names ``leader`` among its targets."""
     kind = fault_kind(fault)
-    if kind == "random_crashes":
-        return False
     target = getattr(fault, kind)
+    if kind == "random_crashes":
+        return target != "all" and LEADER in target
     if kind == "partition":
         return any(group not in ("majority", "minority") and LEADER in group for group in target)
     return target == LEADER or (not isinstance(target, str) and LEADER in target)

@@ -54,7 +54,7 @@ class LeaderMetrics:
         self.without_ms = 0.0
         self.durations: dict[str, list[float]] = {cause: [] for cause in (START, CRASH, STEP_DOWN, TAKEOVER)}
         self.client_gaps_ms: list[float] = []
-        self._awaiting: list[dict] = []  # closed intervals waiting for the next acknowledged write
+        self.awaiting: list[dict] = []  # closed intervals waiting for the next acknowledged write
         self.last_write_ms: float | None = None
         self.tenures: list[list] = []  # [term, node, from_ms, to_ms (None: serving)]
         self._tenure: list | None = None
@@ -96,17 +96,12 @@ class LeaderMetrics:
             self._end_tenure(self._without_since)
 
     def write_acknowledged(self, now: float) -> None:
-        """A client had a write acknowledged at ``now`` (called only while :attr:`awaiting`)."""
-        for interval in self._awaiting:
+        """A client had a write acknowledged at ``now`` (called only while :attr:`awaiting` holds some)."""
+        for interval in self.awaiting:
             interval["clients_to_ms"] = now
             if interval["clients_from_ms"] is not None:
                 self.client_gaps_ms.append(now - interval["clients_from_ms"])
-        self._awaiting = []
-
-    @property
-    def awaiting(self) -> bool:
-        """True while an interval waits for the clients' next acknowledged write."""
-        return bool(self._awaiting)
+        self.awaiting = []
 
     def _close(self, now: float) -> None:
         start, self._without_since = self._without_since, None
@@ -115,7 +110,7 @@ class LeaderMetrics:
         self.durations[self._cause].append(now - start)
         interval = {"from_ms": start, "to_ms": now, "cause": self._cause,
                     "clients_from_ms": self.last_write_ms, "clients_to_ms": None}  # fmt: skip
-        self._awaiting.append(interval)
+        self.awaiting.append(interval)
         if len(self.intervals) < MAX_INTERVALS:
             self.intervals.append(interval)
 

@@ -22,6 +22,10 @@ class Node(Election, Replication):
         self.shared = shared
         self.env = shared.env
         self._send = shared.network.send
+        self._reply = shared.network.reply
+        self._send_ordered = shared.network.send_ordered
+        self.max_batch = shared.max_batch
+        self.link_at = [0.0] * len(shared.others)  # when the last message sent to each node arrives, ms
         self.replica = replica
         self.role = FOLLOWER
         self.term = 0
@@ -35,11 +39,11 @@ class Node(Election, Replication):
         self.timeout = shared.election_timeout[index]()
         self.token = 0  # the election timer's: a timer with an older token is void
         self.beat = 0  # the leader's timers': moves on when it stops leading or crashes
-        self.flushing = False
         self.waiters: dict[int, object] = {}  # leader: op id -> the attempt waiting for its entry
-        self.reads: deque = deque()  # leader, read_index: (attempt, seq) awaiting confirmation
+        self.reads: list = []  # leader, read_index: the reads the round in flight confirms
+        self.round_seq = 0  # leader, read_index: that round's number (0: none in flight)
+        self.waiting: list = []  # leader, read_index: reads for the next round
         self.blocked: list = []  # leader, read_index: reads waiting for this term's first commit
-        self.read_round = False  # leader, read_index: a heartbeat round is about to go out
         self.term_start = 0
         self.early: dict[int, tuple] = {}  # AppendEntries overtaken in flight, by previous index
         self.sent = 0  # messages this node has sent (its load, with those it received)
@@ -63,30 +67,33 @@ class Node(Election, Replication):
         """A client's request: answer (follower reads), redirect, or lead it to its answer."""
         attempt = message.op
         attempt.arrived = True
+        attempt.message = message
         op, shared = attempt.op, self.shared
-        if not op.write and shared.read_mode == "follower":
-            shared.answer(self.index, attempt, self.replica.store.get(op.key))
-            return
-        if self.role != LEADER:
+        if not op.write and shared.read_mode != "leader":
+            self._read(attempt, op, shared)
+        elif self.role != LEADER:
             shared.redirect(self.index, attempt, self.leader)
-            return
-        if not op.write and shared.read_mode == "read_index":
+        else:
+            index = self.where.get(op.id)
+            if index is not None and index <= self.applied:  # a retry of what is already applied
+                shared.answer(self.index, attempt, self._version_for(op))
+                return
+            self.waiters[op.id] = attempt
+            if index is None:
+                self.append(op)
+
+    def _read(self, attempt, op, shared) -> None:
+        """A read that does not go through the log: follower, read_index or lease."""
+        mode = shared.read_mode
+        if mode == "follower":
+            shared.answer(self.index, attempt, self.replica.store.get(op.key))
+        elif self.role != LEADER:
+            shared.redirect(self.index, attempt, self.leader)
+        elif mode == "lease" and self.commit >= self.term_start and self.clock() < self.lease_until:
+            self.lease_reads += 1
+            shared.answer(self.index, attempt, self.replica.store.get(op.key))
+        else:
             self.read_index(attempt)
-            return
-        if not op.write and shared.read_mode == "lease":
-            if self.commit >= self.term_start and self.clock() < self.lease_until:
-                self.lease_reads += 1
-                shared.answer(self.index, attempt, self.replica.store.get(op.key))
-            else:
-                self.read_index(attempt)
-            return
-        index = self.where.get(op.id)
-        if index is not None and index <= self.applied:  # a retry of what is already applied
-            shared.answer(self.index, attempt, self._version_for(op))
-            return
-        self.waiters[op.id] = attempt
-        if index is None:
-            self.append(op)
 
     def _version_for(self, op) -> tuple | None:
         """The version a client's operation is answered with: its own (write), or the store's."""
@@ -95,15 +102,25 @@ class Node(Election, Replication):
         return self.replica.store.get(op.key)
 
     def read_index(self, attempt) -> None:
-        """ReadIndex: answer once a heartbeat round sent after now confirms the leadership."""
+        """ReadIndex: answer once a heartbeat round sent after now confirms the leadership.
+
+        One round is in flight at a time, as in etcd: reads that come meanwhile wait for the next
+        round, which goes out when this one is confirmed (with them all).
+        """
         if self.commit < self.term_start:  # this term's no-op first: the commit index is current then
             self.blocked.append(attempt)
-            return
-        if not self.read_round:
-            self.read_round = True
-            self.new_round()
-            self.shared.call_later(0.0, self._read_round, self.beat)
-        self.reads.append((attempt, self.seq))
+        elif self.round_seq:
+            self.waiting.append(attempt)
+        else:
+            self._read_round([attempt])
+
+    def _read_round(self, reads: list) -> None:
+        """Send a heartbeat round that confirms ``reads`` once a replication quorum acknowledges it."""
+        self.new_round()
+        self.round_seq, self.reads = self.seq, reads
+        for other in self.shared.others[self.index]:
+            self._send_append(other)
+        self._confirm_reads()
 
     def clock(self) -> float:
         """This node's clock (the clock-skew fault sets it ahead or behind), ms."""
@@ -129,40 +146,41 @@ class Node(Election, Replication):
         if sent is not None:
             self.lease_until = max(self.lease_until, sent + self.shared.read_lease_ms)
 
-    def _read_round(self, event) -> None:
-        self.read_round = False
-        if event.value != self.beat or self.role != LEADER:
-            return
-        for other in self.shared.others[self.index]:
-            self._send_append(other)
-        self._confirm_reads()
-
     def _confirm_reads(self) -> None:
-        """Answer the reads a quorum has confirmed (Q2: it meets every election quorum)."""
-        reads, shared = self.reads, self.shared
-        while reads:
-            attempt, seq = reads[0]
-            confirmed = 1 + sum(self.acked_seq[o] >= seq for o in shared.others[self.index])
-            if confirmed < shared.q2:
-                return
-            reads.popleft()
-            shared.answer(self.index, attempt, self.replica.store.get(attempt.op.key))
+        """Answer the reads of the round in flight once a quorum confirmed it (Q2 meets every Q1)."""
+        seq = self.round_seq
+        if not seq:
+            return
+        acked, confirmed = self.acked_seq, 1
+        for other in self.shared.others[self.index]:
+            confirmed += acked[other] >= seq
+        if confirmed < self.shared.q2:
+            return
+        reads, self.reads, self.round_seq = self.reads, [], 0
+        answer, store, index = self.shared.answer, self.replica.store, self.index
+        for attempt in reads:
+            answer(index, attempt, store.get(attempt.op.key))
+        if self.waiting:
+            waiting, self.waiting = self.waiting, []
+            self._read_round(waiting)
 
     def apply(self) -> None:
         """Apply committed entries to the store in log order; the leader answers their clients."""
         log, store = self.log, self.replica.store
-        leading = self.role == LEADER
-        while self.applied < self.commit:
-            self.applied = index = self.applied + 1
+        waiters = self.waiters if self.role == LEADER else None
+        for index in range(self.applied + 1, self.commit + 1):
             op = log[index][1]
             if op is None:
                 continue
             if op.write:
-                store[op.key] = (index, op.client, op.id)
-            if leading:
-                attempt = self.waiters.pop(op.id, None)
+                store[op.key] = version = (index, op.client, op.id)
+            else:
+                version = store.get(op.key)
+            if waiters:
+                attempt = waiters.pop(op.id, None)
                 if attempt is not None:
-                    self.shared.answer(self.index, attempt, self._version_for(op))
+                    self.shared.answer(self.index, attempt, version)
+        self.applied = self.commit
 
     # --- faults --------------------------------------------------------------------------------
 

@@ -38,7 +38,18 @@ class Op:
 class Attempt:
     """One attempt of an operation: the node it went to, its deadline, and whether it ended."""
 
-    __slots__ = ("arrived", "attempt", "deadline", "done", "id", "node", "op", "orphaned", "redirects")
+    __slots__ = (
+        "arrived",
+        "attempt",
+        "deadline",
+        "done",
+        "id",
+        "message",
+        "node",
+        "op",
+        "orphaned",
+        "redirects",
+    )
 
     def __init__(self, op: Op, node: int):
         self.op = op
@@ -47,3 +58,4 @@ class Attempt:
         self.node = node
         self.done = self.arrived = self.orphaned = False
         self.redirects = 0  # redirects followed at once (stale leaders can send a client in circles)
+        self.message = None  # the request as it arrived (the answer goes back in it)

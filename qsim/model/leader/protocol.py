@@ -21,6 +21,7 @@ from qsim.model.leader.election import LEADER
 from qsim.model.leader.metrics import LeaderMetrics
 from qsim.model.leader.node import Node
 from qsim.model.leader.op import Attempt, Op
+from qsim.model.leader.replication import IN_FLIGHT
 from qsim.model.network import CLIENT_REQUEST, CLIENT_RESPONSE, Network
 from qsim.model.recorder import COORDINATOR_CRASHED, NO_VERSION, OK, QUORUM_TIMEOUT, REQUEST_LOST, Recorder
 from qsim.model.timeouts import Deadlines
@@ -59,6 +60,7 @@ class LeaderProtocol:
         self.check_quorum = settings.check_quorum
         self.read_mode = settings.read_mode
         self.max_batch = settings.max_batch
+        self.window = IN_FLIGHT * settings.max_batch  # entries a follower may have unacknowledged
         self.names = names = [node.name for node in scenario.cluster.nodes]
         lease_rng = streams.generator("leader.lease")
         self.lease_ms = float(settings.election_timeout.sample(lease_rng, LEASE_DRAWS).min())
@@ -78,6 +80,10 @@ class LeaderProtocol:
         self.committed: list[tuple] = [(0, None)]  # (term, op id) of every committed index
         self.commit_conflicts = 0  # a committed index later committed with another entry
         self.nodes = [Node(i, self, replica) for i, replica in enumerate(replicas)]
+        self.append_handler = [node.on_append for node in self.nodes]
+        self._reply = network.reply
+        self._answered = (self._on_answer,)  # network.reply's form
+        self.ack_callbacks = [(node.on_ack,) for node in self.nodes]  # network.reply's form
         self._choice = uniform_sampler(streams.generator("leader.clients"))
         self._client_endpoint = [network.client_endpoint(r) for r in scenario.client_regions]
         self._believed = [self._random_node() for _ in self._client_endpoint]
@@ -135,10 +141,13 @@ class LeaderProtocol:
         )
 
     def answer(self, node: int, attempt: Attempt, version: tuple | None) -> None:
-        """``node`` answers the client: ``version`` written, or read (None: the initial value)."""
+        """``node`` answers the client: ``version`` written, or read (None: the initial value).
+
+        The answer travels in the request's own message (delivered, so SimPy is done with it).
+        """
         endpoint = self._client_endpoint[attempt.op.client]
         self.nodes[node].sent += 1
-        self.network.send(node, endpoint, CLIENT_RESPONSE, self._on_answer, attempt, (node, version))
+        self._reply(attempt.message, node, endpoint, CLIENT_RESPONSE, self._answered, (node, version))
 
     def redirect(self, node: int, attempt: Attempt, leader: int | None) -> None:
         """``node`` is not the leader: it names the one it knows (None: none)."""
@@ -153,13 +162,14 @@ class LeaderProtocol:
             return
         node, version = message.arg
         attempt.done = op.done = True
+        attempt.message = None  # the message holds the attempt: no cycle left for the collector
         op.replies, op.coordinator = 1, node
         if op.write:
             self._believed[op.client] = node
             metrics = self.metrics
             if metrics.awaiting:
-                metrics.write_acknowledged(self.env.now)
-            metrics.last_write_ms = self.env.now
+                metrics.write_acknowledged(self.env._now)
+            metrics.last_write_ms = self.env._now
         elif self.read_mode != "follower":
             self._believed[op.client] = node
         self._recorder.record(op, self.env.now, OK, version[2] if version is not None else NO_VERSION)

@@ -1,16 +1,18 @@
 """Raft log replication: AppendEntries (batched, pipelined), acknowledgements, commit, heartbeats.
 
 The leader sends each follower the entries from its next index, at most ``max_batch`` per
-message, and moves the next index on at once (pipelining: it does not wait for the ack), up to
-:data:`IN_FLIGHT` messages ahead of the follower's acks; each ack sends on what a backlog holds. A
-follower whose log does not match the entry before them refuses with a hint (its commit index,
-or its last index if its log is shorter), and the leader resends from there once (a probe),
-ignoring the refusals of what it sent before, until one succeeds. Messages overtaken in flight
-are held by the follower until the gap fills (as TCP would deliver them in order); a follower
-whose acks have not moved for a heartbeat while entries are out is sent them again (lost). An entry commits
-when ``replication_quorum`` nodes (Q2, the leader included) hold it and it is of the leader's
-term (older entries commit with it). Followers learn the commit index from the next
-AppendEntries, and every node applies committed entries to its replica's store in log order.
+message, over a link that keeps order (TCP's: no message arrives before the one sent before it,
+so a slow one holds up those behind it), and moves the next index on at once (pipelining: it
+does not wait for the ack), up to :data:`IN_FLIGHT` messages ahead of the follower's acks; each
+ack sends on what a backlog holds. A follower whose log does not match the entry before them
+refuses with a hint (its commit index, or its last index if its log is shorter), and the leader
+resends from there once (a probe), ignoring the refusals of what it sent before, until one
+succeeds. A message that arrives after a gap (one lost before it) is held by the follower until
+the gap fills; a follower whose acks have not moved for a heartbeat while entries are out is sent
+them again (lost). An entry commits when ``replication_quorum`` nodes (Q2, the leader included)
+hold it and it is of the leader's term (older entries commit with it). Followers learn the
+commit index from the next AppendEntries, and every node applies committed entries to its
+replica's store in log order.
 Heartbeats are AppendEntries every ``heartbeat`` ms; with ``check_quorum`` a leader that heard
 from fewer than Q2 - 1 followers in the last election timeout steps down (it could not commit).
 It measures that, and its read lease, by its own clock: a clock-skew fault that sets its clock
@@ -49,11 +51,10 @@ class Replication:
         self.acked_seq = [0] * count
         self.stalled = [-1] * count  # each follower's match at the last heartbeat
         self.probe = [None] * count  # the prev index probed after a refusal, None when pipelining
-        self.seq = 0
+        self.seq = self.round_seq = 0
         self.rounds = deque()
         self.lease_until = -float("inf")
-        self.reads = deque()
-        self.blocked = []
+        self.reads, self.waiting, self.blocked = [], [], []
         self.log.append((self.term, None))
         self.term_start = len(self.log) - 1
         self.match[self.index] = self.term_start
@@ -65,8 +66,7 @@ class Replication:
         self.shared.metrics.stopped(self.index, now if crashed else min(self.last_quorum_ms(), now), crashed)
         self.beat += 1
         self.waiters.clear()
-        self.reads = deque()
-        self.blocked = []
+        self.reads, self.waiting, self.blocked, self.round_seq = [], [], [], 0
 
     def last_quorum_ms(self) -> float:
         """When this leader last heard from enough followers to commit (Q2 - 1 of them), ms."""
@@ -83,34 +83,35 @@ class Replication:
         self.match[self.index] = index
         if op.write and op.commit != op.commit:  # NaN: not committed anywhere yet
             op.ts = float(index)
-        self._advance()  # a one-node quorum commits at once
-        if not self.flushing:
-            self.flushing = True
-            call_later(self.env, 0.0, self._flush, self.beat)
+        shared = self.shared
+        if shared.q2 == 1:
+            self._advance()  # a one-node quorum commits at once
+        next_, match, window = self.next, self.match, shared.window
+        for other in shared.others[self.index]:
+            if next_[other] == index and index - 1 - match[other] < window:
+                self._send_append(other)  # the common case: it has all but this one
+            else:
+                self._fill(other)
         return index
-
-    def _flush(self, event) -> None:
-        """Send the entries appended at this instant, in one message per follower."""
-        self.flushing = False
-        if event.value != self.beat or self.role != LEADER:
-            return
-        for other in self.shared.others[self.index]:
-            self._fill(other)
 
     def _fill(self, other: int) -> None:
         """Send ``other`` the entries it lacks, up to :data:`IN_FLIGHT` messages' worth unacknowledged."""
-        window = IN_FLIGHT * self.shared.max_batch
+        window = self.shared.window
         next_, match, end = self.next, self.match, len(self.log)
         while next_[other] < end and next_[other] - 1 - match[other] < window:
             self._send_append(other)
 
     def _send_append(self, other: int) -> None:
-        start = self.next[other]
-        prev = start - 1
-        entries = self.log[start : start + self.shared.max_batch]
-        request = (self.index, self.term, prev, self.log[prev][0], entries, self.commit, self.seq)
-        self.send(other, APPEND_ENTRIES, self.shared.nodes[other].on_append, request)
-        self.next[other] = start + len(entries)
+        next_, log, link_at = self.next, self.log, self.link_at
+        start = next_[other]
+        entries = log[start : start + self.max_batch]
+        request = (self.index, self.term, start - 1, log[start - 1][0], entries, self.commit, self.seq)
+        self.sent += 1
+        handler = self.shared.append_handler[other]
+        link_at[other] = self._send_ordered(
+            self.index, other, APPEND_ENTRIES, handler, None, request, link_at[other]
+        )
+        next_[other] = start + len(entries)
 
     def _heartbeat_tick(self, event) -> None:
         if event is not None and (event.value != self.beat or self.role != LEADER):
@@ -134,7 +135,31 @@ class Replication:
 
     def on_append(self, message) -> None:
         """AppendEntries: ``arg`` (leader, term, prev index, prev term, entries, commit, seq)."""
-        leader, term, prev, _, _, _, seq = arg = message.arg
+        leader, term, prev, prev_term, entries, commit, seq = arg = message.arg
+        log = self.log
+        if (
+            term == self.term
+            and prev == len(log) - 1
+            and self.role == FOLLOWER
+            and log[prev][0] == prev_term
+            and not self.early
+        ):  # the common case: the next entries from this term's leader, in order
+            self.leader = leader
+            self.heard = self.env._now
+            if entries:
+                log.extend(entries)
+                where = self.where
+                for index, (_, op) in enumerate(entries, prev + 1):
+                    if op is not None:
+                        where[op.id] = index
+            held = prev + len(entries)
+            if commit > self.commit and held > self.commit:
+                self.commit = min(commit, held)
+                self.apply()
+            self.sent += 1
+            reply = (self.index, term, True, held, seq, prev)
+            self._reply(message, self.index, leader, APPEND_ACK, self.shared.ack_callbacks[leader], reply)
+            return
         if term < self.term:
             self._ack(leader, False, len(self.log) - 1, seq, prev)
             return
@@ -207,6 +232,26 @@ class Replication:
     def on_ack(self, message) -> None:
         """A follower's answer: ``arg`` (follower, term, success, index held or hint, seq, prev)."""
         follower, term, success, index, seq, prev = message.arg
+        if success and term == self.term and self.role == LEADER:  # the common case
+            self.acked_at[follower] = self.env._now
+            if self.acked_clock is not self.acked_at:
+                self.acked_clock[follower] = self.clock()
+            if seq > self.acked_seq[follower]:
+                self.acked_seq[follower] = seq
+                if self.round_seq:
+                    self._confirm_reads()
+                if self.rounds:
+                    self.extend_lease()
+            self.probe[follower] = None
+            if index > self.match[follower]:
+                self.match[follower] = index
+                if index >= self.next[follower]:
+                    self.next[follower] = index + 1
+                if index > self.commit:
+                    self._advance()
+            if self.next[follower] < len(self.log):
+                self._fill(follower)  # a backlog (batches were full): the next batches
+            return
         if term > self.term:
             self._follow(term)
             return
