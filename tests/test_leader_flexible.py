@@ -83,7 +83,7 @@ def test_an_election_quorum_of_four_cannot_elect_with_two_down_while_a_majority_
     for name, result in runs.items():
         ops = result.ops
         targets = result.faults.sort_values("start_ms")["target"].tolist()
-        assert targets[0] == "n1" and targets[1].endswith(" (leader)") and targets[1] != "n1 (leader)"
+        assert targets[0] == "n1" and targets[1] in ("n2", "n3", "n4", "n5")
         writes = ops[(ops["kind"] == "write") & (ops["start_ms"] > 500) & (ops["start_ms"] < 1900)]
         before[name] = (writes["commit_ms"] - writes["start_ms"]).median()
     assert before["flexible"] < before["majority"]

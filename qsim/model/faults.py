@@ -69,18 +69,16 @@ class FaultInjector:
 
     def _begin(self, fault_id: int, fault) -> None:
         kind = fault_kind(fault)
-        label = {}
+        extra = {}
         if targets_leader(fault):
             leader = self._coordinator.leading()
             if leader is None:  # nobody leads now: the fault does nothing
-                record = self._record(
-                    fault_id, kind, self._target_text(fault, kind, {LEADER: "leader (none)"}), fault
-                )
+                record = self._record(fault_id, kind, self._target_text(fault, kind), fault, {LEADER: None})
                 record[4] = self._env.now
                 return
-            name = self._names[leader]
-            fault, label = _on_leader(fault, kind, name), {name: f"{name} (leader)"}
-        record = self._record(fault_id, kind, self._target_text(fault, kind, label), fault)
+            extra = {LEADER: self._names[leader]}  # the target names the node; params say it led
+            fault = _on_leader(fault, kind, self._names[leader])
+        record = self._record(fault_id, kind, self._target_text(fault, kind), fault, extra)
         undo = getattr(self, f"_apply_{kind}")(fault_id, fault)
         if fault.end is not None:
             call_later(self._env, fault.end - self._env.now, self._end, (record, undo))
@@ -90,8 +88,9 @@ class FaultInjector:
         undo()
         record[4] = self._env.now
 
-    def _record(self, fault_id: int, kind: str, target: str, fault) -> list:
+    def _record(self, fault_id: int, kind: str, target: str, fault, extra: dict | None = None) -> list:
         params = fault.model_dump(mode="json", exclude={"at", kind}) if fault is not None else {}
+        params.update(extra or {})
         record = [fault_id, kind, target, self._env.now, _NAN, json.dumps(params, sort_keys=True)]
         self.records.append(record)
         return record
@@ -242,18 +241,12 @@ class FaultInjector:
             (b, a) for a in first for b in second if a != b
         ]
 
-    def _target_text(self, fault, kind: str, label: dict[str, str]) -> str:
-        """The fault's target as the faults table shows it, each name through ``label``."""
+    def _target_text(self, fault, kind: str) -> str:
+        """The fault's target as the faults table shows it."""
         target = getattr(fault, kind)
         if kind == "partition":
-            return " | ".join(
-                g if isinstance(g, str) else ",".join(label.get(n, n) for n in g) for g in target
-            )
-        return (
-            label.get(target, target)
-            if isinstance(target, str)
-            else "-".join(label.get(n, n) for n in target)
-        )
+            return " | ".join(g if isinstance(g, str) else ",".join(g) for g in target)
+        return target if isinstance(target, str) else "-".join(target)
 
 
 def _on_leader(fault, kind: str, name: str):

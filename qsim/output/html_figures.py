@@ -34,6 +34,15 @@ CAPTIONS = {
     "availability_timeline": "Fraction of operations that completed ok in each time window, reads and writes "
     "apart, with the faults shaded: a dip shows when availability was lost and how much (the axis says "
     "where it starts).",
+    "leadership_timeline": "Who led when (leader protocol): availability per window on top and, on the "
+    "same time axis below, one lane per node with a bar while it served as leader, labelled with its term. "
+    "Hatched bands are the time without a leader, coloured by cause (the run's first election, a crash, a "
+    "step-down, a takeover), across both panels; faults are shaded as on the availability timeline: a wide "
+    "band is a slow failover.",
+    "election_time_cdf": "Cumulative distribution of the time without a leader in milliseconds, from the old "
+    "leader's last moment serving to the new leader's first commit, one curve per cause; the legend gives "
+    "each curve's count and longest interval, marked by a diamond: the further left, the faster a new "
+    "leader serves.",
     "staleness_timeline": "Fraction of the checked reads that were stale in each time window, with the "
     "faults shaded: a rise shows when replicas fell behind.",
     "node_load": NODE_LOAD,

@@ -3,8 +3,9 @@
 Figures are made with ``matplotlib.figure.Figure`` directly: no pyplot state, no GUI backend.
 Every axis is labelled in plain decimals (never 2x10^0), and legends sit outside the data. The
 latency and t-visibility plots are here; the time plots (availability, stale reads, node load) are
-in :mod:`qsim.output.timeline_plots` and the shared pieces in :mod:`qsim.output.plot_style`; this module names
-them all, so ``qsim.output.plots`` is the one place to find a run's plots.
+in :mod:`qsim.output.timeline_plots`, the leader protocol's in :mod:`qsim.output.leader_plots` and the shared
+pieces in :mod:`qsim.output.plot_style`; this module names them all, so ``qsim.output.plots`` is the one place
+to find a run's plots.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from matplotlib.figure import Figure
 
 from qsim.checks import nines
 from qsim.checks.metrics import measured
+from qsim.output.leader_plots import election_time_cdf, leader_figures, leadership_timeline
 from qsim.output.plot_style import (
     BELOW_ZERO,
     COLOURS,
@@ -224,8 +226,8 @@ def bin_centre(low: float, high: float | None) -> float:
 
 __all__ = [
     "BELOW_ZERO", "COLOURS", "DATA_Z", "DECIMALS", "FAULT_COLOURS", "LOG_RATIO", "MARKED", "NO_CLOCK",
-    "NO_LOAD", "availability_floor", "availability_timeline", "bin_centre", "fault_label", "fault_rows",
-    "latency_cdf", "latency_percentiles", "latency_y_axis", "legend_outside", "natural_key", "new_figure",
-    "node_load", "ok_latency", "plain", "plain_ticks", "say", "short", "staleness_timeline", "t_visibility",
-    "unchecked_reason", "union",
+    "NO_LOAD", "availability_floor", "availability_timeline", "bin_centre", "election_time_cdf",
+    "fault_label", "fault_rows", "latency_cdf", "latency_percentiles", "latency_y_axis", "leader_figures",
+    "leadership_timeline", "legend_outside", "natural_key", "new_figure", "node_load", "ok_latency", "plain",
+    "plain_ticks", "say", "short", "staleness_timeline", "t_visibility", "unchecked_reason", "union",
 ]  # fmt: skip

@@ -6,6 +6,7 @@ results/<scenario name>/<run id>/
     summary.json  summary.md
     plots/latency_percentiles.png  plots/latency_cdf.png  plots/t_visibility.png
     plots/availability_timeline.png  plots/staleness_timeline.png  plots/node_utilization.png
+    plots/leadership_timeline.png  plots/election_time_cdf.png   (leader protocol only)
     messages.parquet, sequence.svg, sequence.png   (with --trace-messages)
 
 Every file is written to a temporary name in the same folder and renamed into place, so an
@@ -52,6 +53,7 @@ PLOTS = (
     "plots/staleness_timeline.png",
     "plots/node_utilization.png",
 )
+LEADER_PLOTS = ("plots/leadership_timeline.png", "plots/election_time_cdf.png")  # leader protocol only
 
 
 RUN_MARKERS = ("manifest.json", "scenario.resolved.yaml")  # the first and the last file write_run writes
@@ -116,7 +118,7 @@ def write_run(
     out.mkdir(parents=True, exist_ok=True)
     for folder in (out, out / "plots"):
         remove_stale_temporaries(folder)
-    for stale in ("manifest.json", "messages.parquet", "sequence.svg", "sequence.png", *PLOTS):
+    for stale in ("manifest.json", "messages.parquet", "sequence.svg", "sequence.png", *PLOTS, *LEADER_PLOTS):
         (out / stale).unlink(missing_ok=True)
     if (out / "plots").is_dir() and not any((out / "plots").iterdir()):
         (out / "plots").rmdir()
@@ -222,7 +224,7 @@ def _render(result: RunResult, plots_too: bool, given: str | None) -> dict[str, 
 
 def run_figures(latency: pd.DataFrame | dict, summary: dict, faults, timeline, nodes, title: str, *,
                 regions: dict[str, str] | None = None) -> dict:  # fmt: skip
-    """Every plot of a run, by its file name in the run folder (the names of PLOTS, in its order).
+    """Every plot of a run by its file name in the run folder: PLOTS in order, then any LEADER_PLOTS.
 
     Args:
         latency: the ops table, or the latencies of its counted ok operations by kind
@@ -250,6 +252,8 @@ def run_figures(latency: pd.DataFrame | dict, summary: dict, faults, timeline, n
         plots.node_load(nodes, faults, f"Load per node - {title}", window_ms=window_ms, regions=regions),
     )
     drawn = dict(zip(PLOTS, figures, strict=True))
+    if summary.get("leader"):
+        drawn |= dict(zip(LEADER_PLOTS, plots.leader_figures(summary, timeline, faults, title), strict=True))
     return {name: figure for name, figure in drawn.items() if figure is not None}
 
 

@@ -21,8 +21,9 @@ Exact meanings (the README has them in one place):
   region, reads ``offset`` ahead (negative: behind); write timestamps use it.
 - ``leader`` (with ``quorum.protocol: leader``) may stand for a node in ``crash``, ``degrade``,
   ``clock_skew`` and in a partition group: the node that leads when the fault starts (the
-  leader of the highest term, if two think they lead). With no leader then, the fault does
-  nothing, and its target reads ``leader (none)``.
+  leader of the highest term, if two think they lead). The faults table names that node as the
+  target and gives ``"leader": <node>`` in the params; with no leader then, the fault does
+  nothing: its target reads ``leader``, its params ``"leader": null``, and it ends as it starts.
 - ``random_crashes``: from ``at`` to ``until``, each chosen node alternates up for a draw of
   ``mttf`` and down for a draw of ``mttr`` (starting up); ``correlated: region`` makes each
   region's chosen nodes fail and recover together.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import Field
 
 from qsim.distributions import Dist, Duration, Int
@@ -140,7 +141,8 @@ def protocol_warnings(scenario) -> list[str]:
         if quorum.leader != Leader():
             return ["quorum.leader: applies to protocol: leader only; with leaderless it does nothing"]
         return []
-    found = [
+    found = _lease_warnings(quorum.leader)
+    found += [
         f"quorum.{name}: does nothing with protocol: leader (leaderless setting)"
         for name in LEADERLESS_QUORUM
         if getattr(quorum, name) != type(quorum).model_fields[name].get_default(call_default_factory=True)
@@ -158,3 +160,21 @@ def protocol_warnings(scenario) -> list[str]:
             "messages on arrival, with no service queue)"
         )
     return found
+
+
+def _lease_warnings(leader: Leader) -> list[str]:
+    """A lease with another read mode does nothing; one longer than an election timeout is unsafe."""
+    if leader.lease is None:
+        return []
+    if leader.read_mode != "lease":
+        return [
+            f"quorum.leader.lease: does nothing with read_mode: {leader.read_mode} (read_mode: lease uses it)"
+        ]
+    shortest = float(leader.election_timeout.sample(np.random.default_rng(0), 1000).min())
+    if leader.lease <= shortest:
+        return []
+    return [
+        f"quorum.leader.lease: {leader.lease:g} ms is longer than the shortest election timeout (about "
+        f"{shortest:.4g} ms): a new leader can commit writes while the old one still answers reads from "
+        "its lease, so lease reads may be stale (not linearizable)"
+    ]

@@ -11,6 +11,7 @@ An attempt that times out (``quorum.timeout``) is retried on another node, up to
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 
 import simpy
@@ -35,6 +36,29 @@ LEASE_DRAWS = 1000  # the lease is the smallest of this many election-timeout dr
 def _at_least(sampler: Callable[[], float], floor: float) -> Callable[[], float]:
     """Draws of ``sampler``, none below ``floor`` (an election timeout is never shorter than the lease)."""
     return lambda: max(sampler(), floor)
+
+
+class Committed:
+    """The (term, op id) of every committed log index, in two arrays (16 bytes an entry)."""
+
+    def __init__(self):
+        self.terms = array("q", [0])  # index 0: the sentinel
+        self.ops = array("q", [-1])  # -1: a no-op entry
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def __getitem__(self, index: int) -> tuple[int, int | None]:
+        op = self.ops[index]
+        return self.terms[index], op if op >= 0 else None
+
+    def agrees(self, index: int, term: int, op: int) -> bool:
+        """Record index's entry if new; return False if another entry was committed there before."""
+        if index < len(self.terms):
+            return self.terms[index] == term and self.ops[index] == op
+        self.terms.append(term)
+        self.ops.append(op)
+        return True
 
 
 class LeaderProtocol:
@@ -77,7 +101,7 @@ class LeaderProtocol:
             lambda node: self.nodes[node].sent + network.received(node),
             count,
         )
-        self.committed: list[tuple] = [(0, None)]  # (term, op id) of every committed index
+        self.committed = Committed()  # (term, op id) of every committed index
         self.commit_conflicts = 0  # a committed index later committed with another entry
         self.nodes = [Node(i, self, replica) for i, replica in enumerate(replicas)]
         self.append_handler = [node.on_append for node in self.nodes]
@@ -225,11 +249,7 @@ class LeaderProtocol:
         committed = self.committed
         for index in range(old + 1, new + 1):
             term, op = log[index]
-            entry = (term, op.id if op is not None else None)
-            if index < len(committed):
-                self.commit_conflicts += committed[index] != entry
-            else:
-                committed.append(entry)
+            self.commit_conflicts += not committed.agrees(index, term, op.id if op is not None else -1)
 
     def orphan(self, node: int) -> None:
         """``node`` crashed: it stops, and the attempts it was serving will time out."""
