@@ -18,12 +18,13 @@ def _snapshot(folder: Path) -> dict[Path, int]:
     return {path: path.stat().st_mtime_ns for path in folder.rglob("*") if path.is_file()}
 
 
-def test_the_four_notebooks_are_there():
+def test_the_notebooks_are_there():
     assert [path.name for path in NOTEBOOKS] == [
         "01-quickstart.ipynb",
         "02-choosing-nrw.ipynb",
         "03-failures.ipynb",
         "04-theory-vs-simulation.ipynb",
+        "05-leader-failover.ipynb",
     ]
 
 

@@ -29,8 +29,21 @@ def brief(path: Path, **overrides: str) -> qsim.Scenario:
 
 
 def quorum_in_file(path: Path) -> dict:
-    """The file's quorum n, r, w, with ONE/QUORUM/ALL turned into counts as Cassandra defines them."""
-    written = DEFAULT_QUORUM | yaml.safe_load(path.read_text()).get("quorum", {})
+    """The file's quorum n, r, w, with ONE/QUORUM/ALL turned into counts as Cassandra defines them.
+
+    For the leader protocol: the node count, its quorums (majorities where not given) and read mode.
+    """
+    data = yaml.safe_load(path.read_text())
+    quorum = data.get("quorum", {})
+    if quorum.get("protocol") == "leader":
+        nodes = data.get("cluster", {}).get("nodes", 5)
+        n = nodes if isinstance(nodes, int) else len(nodes)
+        leader = quorum.get("leader", {})
+        return {"protocol": "leader", "n": n,
+                "election_quorum": leader.get("election_quorum") or n // 2 + 1,
+                "replication_quorum": leader.get("replication_quorum") or n // 2 + 1,
+                "read_mode": leader.get("read_mode", "leader")}  # fmt: skip
+    written = DEFAULT_QUORUM | quorum
     if "replicas" in written and "n" not in yaml.safe_load(path.read_text()).get("quorum", {}):
         written["n"] = sum(written["replicas"].values())  # N is the sum of the replicas per region
     n = written["n"]

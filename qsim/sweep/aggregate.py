@@ -23,6 +23,19 @@ _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
         2.052, 2.048, 2.045, 2.042)  # fmt: skip
 
+# The leader protocol's (None for leaderless runs): from the summary's leader section.
+LEADER_METRICS = (
+    "time_without_leader_ms",
+    "elections",
+    "elections_without_winner",
+    "failover_p50_ms",
+    "failover_max_ms",
+    "crash_to_leader_p50_ms",
+    "crash_to_leader_max_ms",
+    "client_write_gap_p50_ms",
+    "client_write_gap_max_ms",
+    "leader_load_ratio",
+)
 METRICS = (
     "read_latency_mean_ms",
     "read_latency_p50_ms",
@@ -44,6 +57,9 @@ METRICS = (
     "lost_writes",
     "linearizability_violations",
     "session_violations",
+    "commit_latency_p50_ms",
+    "commit_latency_p99_ms",
+    *LEADER_METRICS,
 )
 # Percentiles at qsim.checks.nines.GRID as JSON; sweeps written before they existed lack these columns.
 PERCENTILE_COLUMNS = ("read_latency_percentiles", "write_latency_percentiles")
@@ -73,6 +89,18 @@ LABELS = {  # what each metric is, with its unit, for plots and tables
     "lost_writes": "lost writes",
     "linearizability_violations": "linearizability violations",
     "session_violations": "session-guarantee violations",
+    "commit_latency_p50_ms": "p50 commit latency (ms)",
+    "commit_latency_p99_ms": "p99 commit latency (ms)",
+    "time_without_leader_ms": "time without a leader (ms, in all)",
+    "elections": "elections",
+    "elections_without_winner": "elections without a winner",
+    "failover_p50_ms": "p50 time without a leader after one stopped (ms)",
+    "failover_max_ms": "longest time without a leader after one stopped (ms)",
+    "crash_to_leader_p50_ms": "p50 leader crash to new leader (ms)",
+    "crash_to_leader_max_ms": "longest leader crash to new leader (ms)",
+    "client_write_gap_p50_ms": "p50 clients' gap in acknowledged writes (ms)",
+    "client_write_gap_max_ms": "longest clients' gap in acknowledged writes (ms)",
+    "leader_load_ratio": "leader's messages / a follower's",
 }
 
 
@@ -139,6 +167,8 @@ def headline(summary: dict) -> dict:
         "ops": ops,
         "lost_writes": summary["durability"]["lost_writes"],
         **_consistency(summary.get("consistency")),
+        **_commits(summary["writes"].get("commit_latency_ms")),
+        **_leader(summary.get("leader")),
         "t_visibility": json.dumps(staleness["t_visibility"]),
         "read_latency_quantiles": json.dumps(summary["reads"]["latency_ms"].get("quantiles")),
         "read_latency_percentiles": json.dumps(summary["reads"]["latency_ms"].get("percentiles")),
@@ -155,6 +185,35 @@ def _consistency(section: dict | None) -> dict:
     return {
         "linearizability_violations": section["linearizability"]["violations"],
         "session_violations": sum(count for name, count in sessions.items() if name != "clients_checked"),
+    }
+
+
+def _commits(latency: dict | None) -> dict:
+    """p50 and p99 commit latency of the writes (None: a summary written before they were kept)."""
+    latency = latency or {}
+    return {"commit_latency_p50_ms": latency.get("p50"), "commit_latency_p99_ms": latency.get("p99")}
+
+
+def _leader(section: dict | None) -> dict:
+    """The leader protocol's headline numbers (None for leaderless runs)."""
+    if not section:
+        return dict.fromkeys(LEADER_METRICS)
+    failover, crash, gap = (
+        section["failover_ms"],
+        section["crash_to_leader_ms"],
+        section["client_write_gap_ms"],
+    )
+    return {
+        "time_without_leader_ms": section["time_without_leader_ms"]["total"],
+        "elections": section["elections"],
+        "elections_without_winner": section["split_votes"],
+        "failover_p50_ms": failover["p50"],
+        "failover_max_ms": failover["max"],
+        "crash_to_leader_p50_ms": crash["p50"],
+        "crash_to_leader_max_ms": crash["max"],
+        "client_write_gap_p50_ms": gap["p50"],
+        "client_write_gap_max_ms": gap["max"],
+        "leader_load_ratio": section["load"]["ratio"],
     }
 
 
