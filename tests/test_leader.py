@@ -90,7 +90,9 @@ def test_a_calm_run_elects_once_and_answers_every_operation():
     assert ops["ok"].all() and len(ops) > 1000
     assert (section["elections"], section["terms"], section["leader_changes"]) == (1, 1, 1)
     without = section["time_without_leader_ms"]
-    assert without["count"] == 1 and without["intervals"][0]["from_ms"] == 0.0 and without["open_since"] is None
+    assert (
+        without["count"] == 1 and without["intervals"][0]["from_ms"] == 0.0 and without["open_since"] is None
+    )
     assert 150 <= without["total"] < 400  # one election timeout, then a vote round and a commit
     assert result.summary["messages"]["append_entries"]["sent"] > 0
     writes = ops[ops["kind"] == "write"]
@@ -340,3 +342,27 @@ def test_the_terminal_summary_md_and_report_name_the_protocol_and_its_elections(
     assert "## Leader" in summary_markdown(summary, result.manifest)
     html = render_run(qsim.write_run(result, tmp_path / "run", plots_too=False))
     assert "<h2>Leader</h2>" in html and "leader protocol, N=5 Q1=3 Q2=3" in html
+
+
+# --- service queues -----------------------------------------------------------------------------
+
+
+def test_with_a_service_time_the_leader_queues_first():
+    """Every message waits for a node's server: the leader, which handles the most, is the busiest."""
+    queued = {"nodes": 3, "replica": {"service_time": {"dist": "exponential", "mean": 0.1}, "concurrency": 1}}
+
+    def run(rate: float) -> dict:
+        s = scenario(cluster=queued, duration="4s", warmup="1s", network={"latency": "1ms"},
+                     workload={**BASE["workload"], "arrival": {"type": "poisson", "rate": rate}})  # fmt: skip
+        assert not any("service_time" in line for line in qsim.scenario.consistency_warnings(s))
+        return qsim.simulate(s, reraise=True).summary
+
+    busy, calm = run(2000), run(200)
+    (leader,) = {tenure["node"] for tenure in busy["leader"]["tenures"]}  # no faults: one leader
+    utilization = {name: node["utilization"] for name, node in busy["nodes"].items()}
+    followers = [u for name, u in utilization.items() if name != leader]
+    # The leader serves every client request and an ack per follower per entry; a follower one
+    # AppendEntries per entry: about N - 1 = 2 times the work, here 2.8 (clients included).
+    assert utilization[leader] > 2 * max(followers) and utilization[leader] > 0.4
+    # Queueing: at 10 times the load the median write waits behind other messages.
+    assert busy["writes"]["latency_ms"]["p50"] > calm["writes"]["latency_ms"]["p50"] + 0.1

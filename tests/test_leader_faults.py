@@ -82,13 +82,21 @@ def test_leader_targets_are_refused_without_the_leader_protocol_all_at_once():
     assert "4 problems" in text
 
 
-def test_slow_cannot_target_the_leader():
+def test_slow_leader_needs_a_service_time_and_then_slows_the_leader():
     with pytest.raises(ScenarioError) as caught:
         scenario(faults=[{"at": "1s", "slow": "leader", "factor": 2}])
-    assert (
-        "faults.0.slow: 'leader' is a target of crash, partition, degrade, clock_skew faults only, "
-        "not of slow" in str(caught.value)
-    )
+    assert "faults.0.slow: every node (the leader among them) has a zero service time" in str(caught.value)
+    queued = {"nodes": 3, "replica": {"service_time": "0.2ms", "concurrency": 1}}
+    slow = [{"at": "2s", "slow": "leader", "factor": 20, "until": "4s"}]
+    base = {"cluster": queued, "duration": "6s", "network": {"latency": "1ms"}}
+    plain = qsim.simulate(scenario(**base), seed=1, reraise=True)
+    slowed = qsim.simulate(scenario(**base, faults=slow), seed=1, reraise=True)
+    (leader,) = set(slowed.faults["target"])
+    assert json.loads(slowed.faults["params"].iloc[0])["leader"] == leader
+    # 4 ms of service per message on the leader while slowed: commits wait behind its queue.
+    during = slowed.ops[(slowed.ops["start_ms"] > 2100) & (slowed.ops["start_ms"] < 3900)]
+    before = plain.ops[(plain.ops["start_ms"] > 2100) & (plain.ops["start_ms"] < 3900)]
+    assert during["latency_ms"].median() > before["latency_ms"].median() + 4
 
 
 def test_random_crashes_cannot_target_the_leader():

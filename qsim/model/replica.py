@@ -137,6 +137,15 @@ class Replica:
 
     # --- the service queue ---------------------------------------------------------------------
 
+    @property
+    def queued(self) -> bool:
+        """True if requests wait for service (a non-zero service time), False if handled on arrival."""
+        return self._service is not None
+
+    def serve(self, handler, message) -> None:
+        """Call ``handler(message)`` once a server has served it (the leader protocol's messages)."""
+        self._enqueue((handler, message, self._epoch))
+
     def _enqueue(self, job: tuple) -> None:
         if self._free > 0:
             self._start(job)

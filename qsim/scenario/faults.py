@@ -20,7 +20,7 @@ Exact meanings (the README has them in one place):
 - ``clock_skew``: from ``at`` to ``until`` the clock of a node, or of every node and client of a
   region, reads ``offset`` ahead (negative: behind); write timestamps use it.
 - ``leader`` (with ``quorum.protocol: leader``) may stand for a node in ``crash``, ``degrade``,
-  ``clock_skew`` and in a partition group: the node that leads when the fault starts (the
+  ``slow``, ``clock_skew`` and in a partition group: the node that leads when the fault starts (the
   leader of the highest term, if two think they lead). The faults table names that node as the
   target and gives ``"leader": <node>`` in the params; with no leader then, the fault does
   nothing: its target reads ``leader``, its params ``"leader": null``, and it ends as it starts.
@@ -41,7 +41,7 @@ from qsim.scenario.base import Model
 
 TARGET_KEYWORDS = ("all", "majority", "minority", "leader")  # fault targets that are not names
 LEADER = "leader"  # the node that leads when the fault starts (protocol: leader)
-LEADER_KINDS = ("crash", "partition", "degrade", "clock_skew")  # the kinds that may target it
+LEADER_KINDS = ("crash", "partition", "degrade", "slow", "clock_skew")  # the kinds that may target it
 
 
 class _Timed(Model):
@@ -242,17 +242,27 @@ def _leader_target_problems(i: int, fault, kind: str, protocol: str) -> list[tup
     return [(f"faults.{i}.{kind}", why)]
 
 
-def slow_problems(faults: tuple, zero_service: set[str]) -> list[tuple[str, str]]:
-    """Return (path, message) for ``slow`` faults on nodes whose service time is zero (a no-op)."""
+def slow_problems(
+    faults: tuple, zero_service: set[str], every_node_zero: bool = False
+) -> list[tuple[str, str]]:
+    """Return (path, message) for ``slow`` faults on nodes whose service time is zero (a no-op).
+
+    ``every_node_zero``: no node has a service time (then slowing the leader changes nothing too).
+    """
     return [
         (
             f"faults.{i}.slow",
-            f"node {fault.slow!r} has a zero service time, so slowing it changes nothing; give "
+            f"{_whose(fault.slow)} a zero service time, so slowing it changes nothing; give "
             "cluster.replica.service_time (or the node's own service_time) a non-zero distribution",
         )
         for i, fault in enumerate(faults)
-        if isinstance(fault, Slow) and fault.slow in zero_service
+        if isinstance(fault, Slow)
+        and (fault.slow in zero_service or (fault.slow == LEADER and every_node_zero))
     ]
+
+
+def _whose(target: str) -> str:
+    return "every node (the leader among them) has" if target == LEADER else f"node {target!r} has"
 
 
 def _partition_problems(i: int, fault: Partition, node_regions: dict[str, str]) -> list[tuple[str, str]]:

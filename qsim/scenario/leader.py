@@ -152,13 +152,6 @@ def protocol_warnings(scenario) -> list[str]:
         for name in LEADERLESS_REPAIR
         if getattr(repair, name) != type(repair).model_fields[name].get_default(call_default_factory=True)
     ]
-    cluster = scenario.cluster
-    queued = not cluster.replica.service_time.is_zero() or any(n.service_time for n in cluster.nodes)
-    if queued:  # nodes handle messages on arrival: service queues are not modelled for it yet
-        found.append(
-            "cluster.replica.service_time: does nothing with protocol: leader yet (its nodes handle "
-            "messages on arrival, with no service queue)"
-        )
     return found
 
 

@@ -582,5 +582,6 @@ def cross_problems(
     protocol = quorum.protocol if quorum is not None else "leaderless"
     found += fault_problems(faults, {node.name: node.region for node in cluster.nodes}, protocol)
     service = cluster.replica.service_time
-    found += slow_problems(faults, {n.name for n in cluster.nodes if (n.service_time or service).is_zero()})
+    zero = {n.name for n in cluster.nodes if (n.service_time or service).is_zero()}
+    found += slow_problems(faults, zero, every_node_zero=len(zero) == len(cluster.nodes))
     return found

@@ -2,13 +2,16 @@
 
 Persistent state (term, vote, log) survives a crash, and so does the replica's store (applied
 entries); with amnesia all of it is lost, store included, which is unsafe for a voter (it may vote
-twice in a term and forget committed entries). Messages are handled on arrival: the leader
-protocol does not queue them behind the replica's service time (not modelled yet).
+twice in a term and forget committed entries). With a service time every message a node receives
+(client requests, AppendEntries, acks, votes) waits in the replica's queue for a server and holds
+it for a service time before it is handled, so a leader, which handles the most, queues first;
+with none, messages are handled on arrival.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from functools import partial
 
 from qsim.model.leader.election import FOLLOWER, LEADER, Election
 from qsim.model.leader.replication import Replication
@@ -51,6 +54,11 @@ class Node(Election, Replication):
         self.rounds: deque = deque()  # leader, lease: (seq, sent by its clock) of heartbeat rounds
         self.lease_reads = 0  # reads answered from the lease
         self.quiet_until = 0.0  # lease: votes are refused until then (a node back from a crash)
+
+    def queue_messages(self) -> None:
+        """Route every message handler through the replica's service queue (a non-zero service time)."""
+        for name in ("on_client", "on_append", "on_ack", "on_request_vote", "on_vote"):
+            setattr(self, name, partial(self.replica.serve, getattr(self, name)))
 
     def start(self) -> None:
         """Start the election timer."""

@@ -104,6 +104,9 @@ class LeaderProtocol:
         self.committed = Committed()  # (term, op id) of every committed index
         self.commit_conflicts = 0  # a committed index later committed with another entry
         self.nodes = [Node(i, self, replica) for i, replica in enumerate(replicas)]
+        for node in self.nodes:
+            if node.replica.queued:
+                node.queue_messages()
         self.append_handler = [node.on_append for node in self.nodes]
         self._reply = network.reply
         self._answered = (self._on_answer,)  # network.reply's form
