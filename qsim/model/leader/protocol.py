@@ -250,9 +250,14 @@ class LeaderProtocol:
     def learned_commit(self, log: list, old: int, new: int) -> None:
         """A leader committed its log from ``old`` + 1 to ``new``: keep each entry, count conflicts."""
         committed = self.committed
+        terms, ops = committed.terms, committed.ops
         for index in range(old + 1, new + 1):
             term, op = log[index]
-            self.commit_conflicts += not committed.agrees(index, term, op.id if op is not None else -1)
+            if index == len(terms):  # the common case: committed for the first time
+                terms.append(term)
+                ops.append(op.id if op is not None else -1)
+            else:
+                self.commit_conflicts += not committed.agrees(index, term, op.id if op is not None else -1)
 
     def orphan(self, node: int) -> None:
         """``node`` crashed: it stops, and the attempts it was serving will time out."""

@@ -146,13 +146,18 @@ class Replication:
         ):  # the common case: the next entries from this term's leader, in order
             self.leader = leader
             self.heard = self.env._now
-            if entries:
+            held = prev + len(entries)
+            if held == prev + 1:  # one entry: most messages under load
+                entry = entries[0]
+                log.append(entry)
+                if entry[1] is not None:
+                    self.where[entry[1].id] = held
+            elif entries:
                 log.extend(entries)
                 where = self.where
                 for index, (_, op) in enumerate(entries, prev + 1):
                     if op is not None:
                         where[op.id] = index
-            held = prev + len(entries)
             if commit > self.commit and held > self.commit:
                 self.commit = min(commit, held)
                 self.apply()
