@@ -123,7 +123,7 @@ class KindStats:
         self.ok += int(ok.sum())
         self.errors.update(ops.loc[~ok, "error"].value_counts().to_dict())
         self.latency.add(ops.loc[ok, "latency_ms"].to_numpy(dtype=float))
-        if self.commit is not None:
+        if self.commit is not None and "commit_ms" in ops:  # a table made by hand may have none
             took = ops["commit_ms"].to_numpy(dtype=float) - ops["start_ms"].to_numpy(dtype=float)
             self.commit.add(took[np.isfinite(took)])
 
