@@ -48,7 +48,14 @@ class Leader(Model):
         "acknowledged the leader answers reads alone, by its clock, ms; null = the lower end of "
         "election_timeout (the longest safe lease; longer is unsafe)",
     )
-    max_batch: Int = Field(64, ge=1, description="log entries per AppendEntries at most")
+    max_batch: Int = Field(64, ge=1, le=1_000_000, description="log entries per AppendEntries at most")
+    snapshot_every: Int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000_000,
+        description="a node compacts its log (keeping a snapshot: its store) once it has applied "
+        "twice this many entries since the last compaction, keeping the last this many",
+    )
 
     def quorums(self, nodes: int) -> tuple[int, int]:
         """Return (Q1, Q2) for a group of ``nodes``, majorities where not given."""

@@ -51,8 +51,8 @@ class Election:
         self.heard = self.env.now
         self.timeout = self.shared.election_timeout[self.index]()
         self._arm()
-        last = len(self.log) - 1
-        request = (self.index, self.term + 1 if pre else self.term, last, self.log[last][0], pre)
+        last = self.base + len(self.log) - 1
+        request = (self.index, self.term + 1 if pre else self.term, last, self.log[-1][0], pre)
         nodes = self.shared.nodes
         for other in self.shared.others[self.index]:
             self.send(other, REQUEST_VOTE, nodes[other].on_request_vote, request)
@@ -80,8 +80,8 @@ class Election:
             return  # a leader ignores it (the candidate hears the leader's heartbeats instead)
         if self._in_lease() or self.env.now < self.quiet_until:
             return  # a working leader is known (or may be: back from a crash): ignored
-        mine = len(self.log) - 1
-        current = (last_term, last_index) >= (self.log[mine][0], mine)
+        mine = self.base + len(self.log) - 1
+        current = (last_term, last_index) >= (self.log[-1][0], mine)
         if pre:
             granted = term > self.term and current
         else:

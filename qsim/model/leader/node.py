@@ -15,9 +15,10 @@ from functools import partial
 
 from qsim.model.leader.election import FOLLOWER, LEADER, Election
 from qsim.model.leader.replication import Replication
+from qsim.model.leader.snapshot import Compaction
 
 
-class Node(Election, Replication):
+class Node(Election, Replication, Compaction):
     """One member of the group: follower, candidate or leader."""
 
     def __init__(self, index: int, shared, replica):
@@ -33,7 +34,8 @@ class Node(Election, Replication):
         self.role = FOLLOWER
         self.term = 0
         self.voted: int | None = None
-        self.log: list[tuple] = [(0, None)]  # (term, op or None for a no-op); index 0 a sentinel
+        self.log: list[tuple] = [(0, None)]  # (term, op or None for a no-op); log[0]: index base
+        self.base = 0  # the log's first index (its entry: the term there, no op); what is before is compacted
         self.where: dict[int, int] = {}  # op id -> its index in this log
         self.commit = self.applied = 0
         self.leader: int | None = None  # the leader this node knows of
@@ -53,6 +55,7 @@ class Node(Election, Replication):
         self.lease_until = -float("inf")  # leader, lease: its lease ends then, by its own clock
         self.rounds: deque = deque()  # leader, lease: (seq, sent by its clock) of heartbeat rounds
         self.lease_reads = 0  # reads answered from the lease
+        self.snapshots_sent = 0  # to followers that lacked what this leader had compacted
         self.quiet_until = 0.0  # lease: votes are refused until then (a node back from a crash)
 
     def queue_messages(self) -> None:
@@ -83,6 +86,8 @@ class Node(Election, Replication):
             shared.redirect(self.index, attempt, self.leader)
         else:
             index = self.where.get(op.id)
+            if index is None and op.done:
+                return  # its client has its outcome (so it ignores any answer), and it may be compacted
             if index is not None and index <= self.applied:  # a retry of what is already applied
                 shared.answer(self.index, attempt, self._version_for(op))
                 return
@@ -174,10 +179,10 @@ class Node(Election, Replication):
 
     def apply(self) -> None:
         """Apply committed entries to the store in log order; the leader answers their clients."""
-        log, store = self.log, self.replica.store
+        log, store, base = self.log, self.replica.store, self.base
         waiters = self.waiters if self.role == LEADER else None
         for index in range(self.applied + 1, self.commit + 1):
-            op = log[index][1]
+            op = log[index - base][1]
             if op is None:
                 continue
             if op.write:
@@ -189,6 +194,8 @@ class Node(Election, Replication):
                 if attempt is not None:
                     self.shared.answer(self.index, attempt, version)
         self.applied = self.commit
+        if self.applied - self.base >= 2 * self.shared.snapshot_every:
+            self.compact()
 
     # --- faults --------------------------------------------------------------------------------
 
@@ -208,6 +215,7 @@ class Node(Election, Replication):
         if amnesia:
             self.term, self.voted = 0, None
             self.log = [(0, None)]
+            self.base = 0
             self.where = {}
             self.commit = self.applied = 0
         self.heard = self.env.now

@@ -84,6 +84,7 @@ class LeaderProtocol:
         self.check_quorum = settings.check_quorum
         self.read_mode = settings.read_mode
         self.max_batch = settings.max_batch
+        self.snapshot_every = settings.snapshot_every
         self.window = IN_FLIGHT * settings.max_batch  # entries a follower may have unacknowledged
         self.names = names = [node.name for node in scenario.cluster.nodes]
         lease_rng = streams.generator("leader.lease")
@@ -247,12 +248,15 @@ class LeaderProtocol:
 
     # --- the model's interface -----------------------------------------------------------------
 
-    def learned_commit(self, log: list, old: int, new: int) -> None:
-        """A leader committed its log from ``old`` + 1 to ``new``: keep each entry, count conflicts."""
+    def learned_commit(self, log: list, base: int, old: int, new: int) -> None:
+        """A leader committed its log (``log[0]`` is index ``base``) from ``old`` + 1 to ``new``.
+
+        Keep each entry; count conflicts with what was committed at an index before.
+        """
         committed = self.committed
         terms, ops = committed.terms, committed.ops
         for index in range(old + 1, new + 1):
-            term, op = log[index]
+            term, op = log[index - base]
             if index == len(terms):  # the common case: committed for the first time
                 terms.append(term)
                 ops.append(op.id if op is not None else -1)
@@ -280,6 +284,7 @@ class LeaderProtocol:
         """The ``leader`` section of summary.json."""
         section = self.metrics.summary(self.env.now, self.names)
         section["lease_reads"] = sum(node.lease_reads for node in self.nodes)
+        section["snapshots_sent"] = sum(node.snapshots_sent for node in self.nodes)
         section["commit_conflicts"] = self.commit_conflicts
         section["committed_entries"] = len(self.committed) - 1
         return {"leader": section}

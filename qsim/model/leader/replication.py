@@ -26,6 +26,7 @@ from collections import deque
 
 from qsim.model.clock import call_later
 from qsim.model.leader.election import FOLLOWER, LEADER
+from qsim.model.leader.snapshot import Snapshot
 from qsim.model.network import APPEND_ACK, APPEND_ENTRIES
 
 HELD = -1  # the index of an ack that says "held until the gap before it fills"
@@ -43,7 +44,7 @@ class Replication:
         self.leader = self.index
         shared.metrics.elected(self.term, self.index)
         count = len(shared.nodes)
-        self.next = [len(self.log)] * count
+        self.next = [self.base + len(self.log)] * count
         self.match = [0] * count
         self.acked_at = [now] * count
         # By this leader's clock, for check quorum: the same list unless a clock-skew fault may move it.
@@ -56,7 +57,7 @@ class Replication:
         self.lease_until = -float("inf")
         self.reads, self.waiting, self.blocked = [], [], []
         self.log.append((self.term, None))
-        self.term_start = len(self.log) - 1
+        self.term_start = self.base + len(self.log) - 1
         self.match[self.index] = self.term_start
         self._heartbeat_tick(None)
 
@@ -78,7 +79,7 @@ class Replication:
     def append(self, op) -> int:
         """Append a client's operation to the leader's log; return its index."""
         self.log.append((self.term, op))
-        index = len(self.log) - 1
+        index = self.base + len(self.log) - 1
         self.where[op.id] = index
         self.match[self.index] = index
         if op.write and op.commit != op.commit:  # NaN: not committed anywhere yet
@@ -97,15 +98,18 @@ class Replication:
     def _fill(self, other: int) -> None:
         """Send ``other`` the entries it lacks, up to :data:`IN_FLIGHT` messages' worth unacknowledged."""
         window = self.shared.window
-        next_, match, end = self.next, self.match, len(self.log)
+        next_, match, end = self.next, self.match, self.base + len(self.log)
         while next_[other] < end and next_[other] - 1 - match[other] < window:
             self._send_append(other)
 
     def _send_append(self, other: int) -> None:
-        next_, log, link_at = self.next, self.log, self.link_at
+        next_, log, link_at, base = self.next, self.log, self.link_at, self.base
         start = next_[other]
-        entries = log[start : start + self.max_batch]
-        request = (self.index, self.term, start - 1, log[start - 1][0], entries, self.commit, self.seq)
+        if start <= base:  # what it lacks is compacted away: send the snapshot instead
+            self._send_snapshot(other)
+            return
+        entries = log[start - base : start - base + self.max_batch]
+        request = (self.index, self.term, start - 1, log[start - 1 - base][0], entries, self.commit, self.seq)
         self.sent += 1
         handler = self.shared.append_handler[other]
         link_at[other] = self._send_ordered(
@@ -139,9 +143,9 @@ class Replication:
         log = self.log
         if (
             term == self.term
-            and prev == len(log) - 1
+            and prev == self.base + len(log) - 1
             and self.role == FOLLOWER
-            and log[prev][0] == prev_term
+            and log[-1][0] == prev_term
             and not self.early
         ):  # the common case: the next entries from this term's leader, in order
             self.leader = leader
@@ -166,13 +170,13 @@ class Replication:
             self._reply(message, self.index, leader, APPEND_ACK, self.shared.ack_callbacks[leader], reply)
             return
         if term < self.term:
-            self._ack(leader, False, len(self.log) - 1, seq, prev)
+            self._ack(leader, False, self.base + len(self.log) - 1, seq, prev)
             return
         if term > self.term or self.role != FOLLOWER:
             self._follow(term)
         self.leader = leader
         self.heard = self.env.now
-        if prev < len(self.log):
+        if prev < self.base + len(self.log):
             self._accept(arg)
             self._drain_early()
             return
@@ -185,11 +189,16 @@ class Replication:
     def _accept(self, arg: tuple) -> None:
         """Store an AppendEntries whose previous index this log reaches, or refuse it with a hint."""
         leader, _, prev, prev_term, entries, commit, seq = arg
-        if self.log[prev][0] != prev_term:
+        if type(entries) is Snapshot:
+            self._install(leader, entries, seq, prev)
+            return
+        held = prev + len(entries)
+        if prev < self.base:  # it reaches into what this node compacted (committed, so it agrees)
+            entries, prev, prev_term = entries[self.base - prev :], self.base, self.log[0][0]
+        if self.log[prev - self.base][0] != prev_term:
             self._ack(leader, False, min(self.commit, prev - 1), seq, prev)
             return
         self._store_entries(prev, entries)
-        held = prev + len(entries)
         if commit > self.commit and held > self.commit:
             self.commit = min(commit, held)
             self.apply()
@@ -198,20 +207,20 @@ class Replication:
     def _drain_early(self) -> None:
         """Accept the held messages that the log now reaches (those of an older term are dropped)."""
         early = self.early
-        while early and len(self.log) - 1 in early:
-            arg = early.pop(len(self.log) - 1)
+        while early and self.base + len(self.log) - 1 in early:
+            arg = early.pop(self.base + len(self.log) - 1)
             if arg[1] == self.term:
                 self._accept(arg)
-        if early and min(early) < len(self.log) - 1:
-            for prev in [p for p in early if p < len(self.log)]:
+        if early and min(early) < self.base + len(self.log) - 1:
+            for prev in [p for p in early if p < self.base + len(self.log)]:
                 arg = early.pop(prev)
                 if arg[1] == self.term:
                     self._accept(arg)
 
     def _store_entries(self, prev: int, entries: list) -> None:
         """Add ``entries`` after ``prev``, cutting the log where it conflicts with them."""
-        log, where = self.log, self.where
-        if prev + 1 == len(log):  # the common case: they extend the log
+        log, where, base = self.log, self.where, self.base
+        if prev + 1 == base + len(log):  # the common case: they extend the log
             log.extend(entries)
             for index, (_, op) in enumerate(entries, prev + 1):
                 if op is not None:
@@ -219,13 +228,13 @@ class Replication:
             return
         for offset, entry in enumerate(entries):
             index = prev + 1 + offset
-            if index < len(log):
-                if log[index][0] == entry[0]:
+            if index < base + len(log):
+                if log[index - base][0] == entry[0]:
                     continue
-                for _, dropped in log[index:]:
+                for _, dropped in log[index - base :]:
                     if dropped is not None:
                         where.pop(dropped.id, None)
-                del log[index:]
+                del log[index - base :]
             log.append(entry)
             if entry[1] is not None:
                 where[entry[1].id] = index
@@ -254,7 +263,7 @@ class Replication:
                     self.next[follower] = index + 1
                 if index > self.commit:
                     self._advance()
-            if self.next[follower] < len(self.log):
+            if self.next[follower] < self.base + len(self.log):
                 self._fill(follower)  # a backlog (batches were full): the next batches
             return
         if term > self.term:
@@ -295,16 +304,17 @@ class Replication:
     def _advance(self) -> None:
         """Commit up to the highest index Q2 nodes hold, if it is of this term."""
         held = sorted(self.match, reverse=True)[self.shared.q2 - 1]
-        if held <= self.commit or self.log[held][0] != self.term:
+        base = self.base
+        if held <= self.commit or self.log[held - base][0] != self.term:
             return
         now, log = self.env.now, self.log
         for index in range(self.commit + 1, held + 1):
-            op = log[index][1]
+            op = log[index - base][1]
             if op is not None and op.write and op.commit != op.commit:
                 op.commit = now
                 op.ts = float(index)
         first = self.commit < self.term_start
-        self.shared.learned_commit(log, self.commit, held)
+        self.shared.learned_commit(log, base, self.commit, held)
         self.commit = held
         if first:
             self.shared.metrics.serving(self.term, self.index, now)
