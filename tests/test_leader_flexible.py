@@ -7,6 +7,8 @@ against it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -204,3 +206,38 @@ def test_the_leader_handles_between_n_minus_1_and_n_times_a_followers_messages()
         ratio[nodes] = load["ratio"]
         assert nodes - 1 <= ratio[nodes] <= nodes
     assert ratio[7] > ratio[3] + 3
+
+
+# --- election quorums that need not meet ----------------------------------------------------------
+
+
+def test_with_an_election_quorum_of_at_most_half_no_two_leaders_share_a_term():
+    """Q1 = 2 of 5: two candidates could each win a term's votes; each stands in terms of its own."""
+    path = Path(__file__).resolve().parent.parent / "scenarios" / "leader-flexible-quorums.yaml"
+    overrides = ["quorum.leader.election_quorum=2", "quorum.leader.replication_quorum=4", "duration=6s"]
+    for seed in (0, 3):  # before terms were per candidate, both elected two leaders in term 1
+        result = qsim.simulate(qsim.load_scenario(path, overrides), seed=seed, reraise=True)
+        section = result.summary["leader"]
+        assert section["max_leaders_per_term"] == 1 and section["elections"] > 1
+        assert check_linearizability(result.ops).violations == 0 and not result.ops["stale"].any()
+        assert all(t["term"] % 5 == int(t["node"][1:]) - 1 for t in section["tenures"])  # n1: 0, 5, ...
+
+
+def test_an_election_timeout_that_can_be_zero_is_refused_and_a_long_heartbeat_warned_about():
+    with pytest.raises(ScenarioError, match=r"quorum\.leader\.election_timeout: draws as short as 0\.00\d+ ms"):
+        scenario({"election_timeout": {"dist": "uniform", "low": 0, "high": 10}})
+    slow = scenario({"heartbeat": "400ms"})
+    assert any("quorum.leader.heartbeat: 400 ms" in w for w in qsim.scenario.consistency_warnings(slow))
+    assert not any("heartbeat" in w for w in qsim.scenario.consistency_warnings(scenario()))
+
+
+def test_the_leader_line_counts_an_interval_still_open_and_names_two_leaders_in_a_term():
+    from qsim.output.report import leader_line
+
+    never = {"dist": "constant", "value": 150}
+    s = scenario({"election_timeout": never}, network={"latency": "15ms"}, duration="2s")
+    line = leader_line(qsim.simulate(s, reraise=True).summary)
+    assert "in 1 interval (longest " in line and "the last still open at the end" in line
+    summary = qsim.simulate(scenario(), reraise=True).summary
+    summary["leader"]["max_leaders_per_term"] = 2
+    assert leader_line(summary).endswith("UNSAFE: 2 leaders in one term")

@@ -263,7 +263,7 @@ def _on_leader(fault, kind: str, name: str):
             )
             for g in target
         )
-        return fault.model_copy(update={kind: groups})
+        return fault.model_copy(update={kind: tuple(g for g in groups if g)})  # a group of the leader alone
     if isinstance(target, str):
         return fault.model_copy(update={kind: name})
     return fault.model_copy(update={kind: tuple(name if n == LEADER else n for n in target)})

@@ -24,12 +24,21 @@ def leader_line(summary: dict) -> str | None:
         return None
     without = leader["time_without_leader_ms"]
     longest = max((i["to_ms"] - i["from_ms"] for i in without["intervals"]), default=0.0)
-    return (
+    still = without["open_since"] is not None  # an interval still open at the end counts too
+    if still:
+        longest = max(
+            longest, without["total"] - sum(i["to_ms"] - i["from_ms"] for i in without["intervals"])
+        )
+    count = without["count"] + still
+    text = (
         f"leader: {counted(leader['elections'], 'election')} ({leader['split_votes']} without a "
         f"winner), {counted(leader['terms'], 'term')}, {counted(leader['leader_changes'], 'leader')} "
-        f"served; without a leader {without['total']:.1f} ms in {counted(without['count'], 'interval')} "
-        f"(longest {longest:.1f} ms)"
+        f"served; without a leader {without['total']:.1f} ms in {counted(count, 'interval')} "
+        f"(longest {longest:.1f} ms{', the last still open at the end' if still else ''})"
     )
+    if leader["max_leaders_per_term"] > 1:
+        text += f"; UNSAFE: {leader['max_leaders_per_term']} leaders in one term"
+    return text
 
 
 def leader_lines(summary: dict) -> list[str]:

@@ -78,6 +78,20 @@ def leader_problems(protocol: str, n: int, leader: Leader, nodes: int) -> list[t
                 "the log; leave quorum.n out or give the node count",
             )
         )
+    shortest = shortest_election_timeout(leader)
+    if shortest < MIN_TIMEOUT_MS:
+        found.append(
+            (
+                "quorum.leader.election_timeout",
+                f"draws as short as {shortest:.3g} ms; an election timeout must be at least "
+                f"{MIN_TIMEOUT_MS:g} ms (and should be longer than a vote's round trip), or nodes "
+                "stand for election again and again without end",
+            )
+        )
+    if leader.heartbeat < MIN_TIMEOUT_MS / 10:
+        found.append(
+            ("quorum.leader.heartbeat", f"{leader.heartbeat:g} ms is shorter than {MIN_TIMEOUT_MS / 10:g} ms")
+        )
     q1, q2 = leader.quorums(nodes)
     for field, value in (("election_quorum", q1), ("replication_quorum", q2)):
         if value > nodes:
@@ -101,6 +115,14 @@ def leader_problems(protocol: str, n: int, leader: Leader, nodes: int) -> list[t
             )
         )
     return found
+
+
+MIN_TIMEOUT_MS = 1.0  # the shortest election timeout accepted (a tenth of it: the shortest heartbeat)
+
+
+def shortest_election_timeout(leader: Leader) -> float:
+    """About the shortest election timeout: the smallest of 1000 draws (fixed seed), ms."""
+    return float(leader.election_timeout.sample(np.random.default_rng(0), 1000).min())
 
 
 def group_size(data: object) -> object:
@@ -148,7 +170,7 @@ def protocol_warnings(scenario) -> list[str]:
         if quorum.leader != Leader():
             return ["quorum.leader: applies to protocol: leader only; with leaderless it does nothing"]
         return []
-    found = _lease_warnings(quorum.leader)
+    found = _lease_warnings(quorum.leader) + _heartbeat_warnings(quorum.leader)
     found += [
         f"quorum.{name}: does nothing with protocol: leader (leaderless setting)"
         for name in LEADERLESS_QUORUM
@@ -170,11 +192,23 @@ def _lease_warnings(leader: Leader) -> list[str]:
         return [
             f"quorum.leader.lease: does nothing with read_mode: {leader.read_mode} (read_mode: lease uses it)"
         ]
-    shortest = float(leader.election_timeout.sample(np.random.default_rng(0), 1000).min())
+    shortest = shortest_election_timeout(leader)
     if leader.lease <= shortest:
         return []
     return [
         f"quorum.leader.lease: {leader.lease:g} ms is longer than the shortest election timeout (about "
         f"{shortest:.4g} ms): a new leader can commit writes while the old one still answers reads from "
         "its lease, so lease reads may be stale (not linearizable)"
+    ]
+
+
+def _heartbeat_warnings(leader: Leader) -> list[str]:
+    """A heartbeat as long as the shortest election timeout lets idle followers stand for election."""
+    shortest = shortest_election_timeout(leader)
+    if leader.heartbeat < shortest:
+        return []
+    return [
+        f"quorum.leader.heartbeat: {leader.heartbeat:g} ms is not shorter than the shortest election "
+        f"timeout (about {shortest:.4g} ms): when there are no writes to carry, followers time out "
+        "between heartbeats and depose their leader"
     ]

@@ -213,6 +213,9 @@ def _background_problems(scenario: Scenario, work: Work) -> list[tuple[str, str]
                          "node pairs x keys each holds"))  # fmt: skip
     if quorum.failover == "sloppy" and repair.hinted_handoff:
         periodic.append(("repair.handoff_interval", repair.handoff_interval, nodes, "nodes"))
+    if quorum.protocol == "leader":
+        periodic.append(("quorum.leader.heartbeat", quorum.leader.heartbeat, 2 * (nodes - 1),
+                         "AppendEntries and acks to each follower"))  # fmt: skip
     if quorum.replica_selection == "latency_ewma" and quorum.ewma_reset is not None:
         periodic.append(("quorum.ewma_reset", quorum.ewma_reset, 1, "reset"))
     for path, interval, per_round, what in periodic:

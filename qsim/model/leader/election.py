@@ -42,7 +42,7 @@ class Election:
     def _stand(self, pre: bool) -> None:
         """Stand for election (``pre``: ask whether one would win, term unchanged)."""
         if not pre:
-            self.term += 1
+            self.term = self.next_term()
             self.voted = self.index
             self.leader = None
             self.shared.metrics.candidate(self.term)
@@ -52,11 +52,22 @@ class Election:
         self.timeout = self.shared.election_timeout[self.index]()
         self._arm()
         last = self.base + len(self.log) - 1
-        request = (self.index, self.term + 1 if pre else self.term, last, self.log[-1][0], pre)
+        request = (self.index, self.next_term() if pre else self.term, last, self.log[-1][0], pre)
         nodes = self.shared.nodes
         for other in self.shared.others[self.index]:
             self.send(other, REQUEST_VOTE, nodes[other].on_request_vote, request)
         self._count_votes(pre)
+
+    def next_term(self) -> int:
+        """The term this node stands in next: the next one, or with Q1 <= N/2 the next of its own.
+
+        Two election quorums of a group meet only if 2 Q1 > N; below that, as Paxos ballots, each
+        node stands only in the terms that are its index modulo N, so no two share a term.
+        """
+        count = len(self.shared.nodes)
+        if not self.shared.unique_terms:
+            return self.term + 1
+        return self.term + 1 + (self.index - self.term - 1) % count
 
     def _count_votes(self, pre: bool) -> None:
         if len(self.votes) >= self.shared.q1:
@@ -98,7 +109,7 @@ class Election:
         """A vote, or a refusal: ``arg`` (voter, term, granted, pre)."""
         voter, term, granted, pre = message.arg
         if pre:
-            if self.role == PRE_CANDIDATE and granted and term == self.term + 1:
+            if self.role == PRE_CANDIDATE and granted and term == self.next_term():
                 self.votes.add(voter)
                 self._count_votes(pre=True)
             return

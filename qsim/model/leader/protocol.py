@@ -79,6 +79,7 @@ class LeaderProtocol:
         self.network = network
         self._recorder = recorder
         self.q1, self.q2 = settings.quorums(count)
+        self.unique_terms = 2 * self.q1 <= count  # election quorums need not meet: terms per candidate
         self.heartbeat_ms = settings.heartbeat
         self.pre_vote = settings.pre_vote
         self.check_quorum = settings.check_quorum
