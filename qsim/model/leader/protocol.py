@@ -159,8 +159,10 @@ class LeaderProtocol:
         else:
             node = self._believed[op.client]
         attempt = Attempt(op, node)
-        self._deadlines[op.attempt].add(attempt, self.env.now + self._timeout)
-        self._send(attempt)
+        self._deadlines[op.attempt].add(attempt, self.env._now + self._timeout)
+        op.coordinator = node
+        endpoint = self._client_endpoint[op.client]
+        self.network.send(endpoint, node, CLIENT_REQUEST, self._on_client[node], attempt, None)
 
     def _send(self, attempt: Attempt) -> None:
         attempt.op.coordinator = attempt.node
@@ -249,20 +251,29 @@ class LeaderProtocol:
 
     # --- the model's interface -----------------------------------------------------------------
 
-    def learned_commit(self, log: list, base: int, old: int, new: int) -> None:
-        """A leader committed its log (``log[0]`` is index ``base``) from ``old`` + 1 to ``new``.
+    def learned_commit(self, log: list, base: int, old: int, new: int, now: float) -> None:
+        """A leader learned at ``now`` that its log (``log[0]`` is index ``base``) committed to ``new``.
 
-        Keep each entry; count conflicts with what was committed at an index before.
+        From ``old`` + 1: a write committed first here has its commit time and timestamp (its
+        index); each entry is kept, and a conflict with what was committed at its index before is
+        counted.
         """
         committed = self.committed
         terms, ops = committed.terms, committed.ops
         for index in range(old + 1, new + 1):
             term, op = log[index - base]
+            if op is None:
+                op_id = -1
+            else:
+                op_id = op.id
+                if op.write and op.commit != op.commit:  # NaN: not committed anywhere before
+                    op.commit = now
+                    op.ts = float(index)
             if index == len(terms):  # the common case: committed for the first time
                 terms.append(term)
-                ops.append(op.id if op is not None else -1)
+                ops.append(op_id)
             else:
-                self.commit_conflicts += not committed.agrees(index, term, op.id if op is not None else -1)
+                self.commit_conflicts += not committed.agrees(index, term, op_id)
 
     def orphan(self, node: int) -> None:
         """``node`` crashed: it stops, and the attempts it was serving will time out."""

@@ -308,13 +308,8 @@ class Replication:
         if held <= self.commit or self.log[held - base][0] != self.term:
             return
         now, log = self.env.now, self.log
-        for index in range(self.commit + 1, held + 1):
-            op = log[index - base][1]
-            if op is not None and op.write and op.commit != op.commit:
-                op.commit = now
-                op.ts = float(index)
         first = self.commit < self.term_start
-        self.shared.learned_commit(log, base, self.commit, held)
+        self.shared.learned_commit(log, base, self.commit, held, now)
         self.commit = held
         if first:
             self.shared.metrics.serving(self.term, self.index, now)
