@@ -51,6 +51,16 @@ class Node(Election, Replication, Compaction):
         self.blocked: list = []  # leader, read_index: reads waiting for this term's first commit
         self.term_start = 0
         self.early: dict[int, tuple] = {}  # AppendEntries overtaken in flight, by previous index
+        # A leader's view of each node (set when it wins; made here so every node's attributes
+        # are the same, in the same order, which keeps Python's attribute lookups fast).
+        self.next: list[int] = []  # the next index to send each node
+        self.match: list[int] = []  # the highest index known to be held by each node
+        self.acked_at: list[float] = []  # when each follower last answered, ms
+        self.acked_clock: list[float] = []  # the same by this leader's clock
+        self.acked_seq: list[int] = []  # the latest heartbeat round each follower answered
+        self.stalled: list[int] = []  # each follower's match at the last heartbeat
+        self.probe: list = []  # the prev index probed after a refusal, None when pipelining
+        self.seq = 0  # the heartbeat round
         self.sent = 0  # messages this node has sent (its load, with those it received)
         self.lease_until = -float("inf")  # leader, lease: its lease ends then, by its own clock
         self.rounds: deque = deque()  # leader, lease: (seq, sent by its clock) of heartbeat rounds
