@@ -9,7 +9,7 @@ leaderless side with N=3, R=W=2 and fan-out to all three, the leader side with
 round times ``model.run()`` of each side (CPU time, ``time.process_time``), alternating which goes
 first, and prints each side's ops/s and the median of the per-pair ratios leader / leaderless.
 
-Usage: python bench/bench_leader.py [--ops N] [--rounds K] [--read-mode leader|read_index|follower]
+Usage: python bench/bench_leader.py [--ops N] [--rounds K] [--read-mode leader|read_index|lease|follower]
 """
 
 from __future__ import annotations
