@@ -1,7 +1,9 @@
 """The sequence diagram of a leader-protocol run: votes stand out, AppendEntries stay quiet.
 
 The real model runs a three-node group whose leader crashes while a few operations are traced, so
-the trace holds the new election's votes and the heartbeats lost to the crashed leader.
+the trace holds the new election's votes and the heartbeats lost to the crashed leader. A traced
+window of ten seconds, written by hand, holds thousands of heartbeats: at most REPLICATION_CAP are
+drawn, those nearest the operations, and the footnote counts the others.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from matplotlib.figure import Figure
 import qsim
 from qsim.output.diagram import GROUP_COLOURS, sequence_diagram
 from qsim.output.diagram_labels import _REPEAT_PX
-from qsim.output.diagram_messages import QUIET_LINE
+from qsim.output.diagram_messages import QUIET_LINE, REPLICATION_CAP, replication_shown
 
 BASE = {
     "name": "leader-diagram",
@@ -209,3 +211,155 @@ def test_every_leader_message_is_drawn_in_its_groups_style_and_each_group_is_in_
     for kind in REPLICATION:  # written at most once per stretch of _REPEAT_PX, whatever the lanes
         middles = sorted((y0 + y1) / 2 for text, (_, y0, _, y1) in shown if text == kind)
         assert np.all(np.diff(middles) >= _REPEAT_PX)
+
+
+# --- a long traced window: thousands of AppendEntries, at most REPLICATION_CAP of them drawn --------
+
+LONG_MS = 10_000.0
+HEARTBEAT_MS = 20.0
+N3_DOWN_MS = (4000.0, 6000.0)  # AppendEntries to n3 are dropped meanwhile
+CLIENT = "clients@default"
+FOLLOWERS = ("n2", "n3", "n4", "n5")
+
+
+def long_window() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Leader n1 heartbeats its four followers every 20 ms for 10 s (acks back, 5 ms links); write
+    0 at 100 ms and write 2 at 9,100 ms replicate through it; read 1 at 5,000 ms first asks n3, which
+    is down, then n1; n3 asks for votes as it recovers. Returns the messages and ops tables."""
+    rows = []
+    for t in np.arange(0.0, LONG_MS, HEARTBEAT_MS):
+        rows += [row for f in FOLLOWERS for row in _round_trip(-1, "append_entries", "n1", f, t)]
+    for op, start in ((0, 100.0), (2, 9100.0)):  # a write: request, a replication round, response
+        rows += _round_trip(op, "client_request", CLIENT, "n1", start)[:1]
+        rows += [row for f in FOLLOWERS for row in _round_trip(-1, "append_entries", "n1", f, start + 5)]
+        rows += _round_trip(op, "client_response", "n1", CLIENT, start + 15)[:1]
+    rows += _round_trip(1, "client_request", CLIENT, "n3", 5000.0)[:1]  # dropped: n3 is down
+    rows += _round_trip(1, "client_request", CLIENT, "n1", 5300.0)[:1]
+    rows += _round_trip(1, "client_response", "n1", CLIENT, 5305.0)[:1]
+    rows += [row for n in ("n1", "n2", "n4", "n5") for row in _round_trip(-1, "request_vote", "n3", n, 6050)]
+    columns = ["op_id", "kind", "src", "dst", "sent_ms", "delivered_ms", "dropped", "reason", "attempt"]
+    messages = pd.DataFrame(rows, columns=columns).sort_values("sent_ms", kind="stable", ignore_index=True)
+    messages["lost_ms"] = np.where(messages["dropped"], messages["sent_ms"] + 5, np.nan)
+    ops = pd.DataFrame(
+        {
+            "op_id": np.array([0, 1, 2], dtype=np.int64),
+            "kind": ["write", "read", "write"],
+            "start_ms": [100.0, 5000.0, 9100.0],
+            "end_ms": [120.0, 5310.0, 9120.0],
+            "ok": [True, True, True],
+        }
+    )
+    return messages.astype({"op_id": np.int64}), ops
+
+
+def _round_trip(op_id: int, kind: str, src: str, dst: str, sent_ms: float) -> list[tuple]:
+    """A message over a 5 ms link and its reply (none if it was dropped, at n3 while it is down)."""
+    reply = {"append_entries": "append_ack", "request_vote": "vote"}.get(kind, "")
+    down = dst == "n3" and N3_DOWN_MS[0] <= sent_ms < N3_DOWN_MS[1]
+    out = (op_id, kind, src, dst, sent_ms, np.nan if down else sent_ms + 5, down, "down" if down else "", 0)
+    back = (op_id, reply, dst, src, sent_ms + 5, sent_ms + 10, False, "", 0)
+    return [out] if down else [out, back]
+
+
+@pytest.fixture(scope="module")
+def long_trace() -> tuple[pd.DataFrame, pd.DataFrame, Figure]:
+    messages, ops = long_window()
+    return messages, ops, sequence_diagram(messages, None, ops)
+
+
+def drawn_rows(figure: Figure) -> set[int]:
+    """The rows of the messages table drawn (an arrow, or a line for a dropped one)."""
+    return {int(gid.split(":")[1]) for gid in by_gid(figure) if gid.startswith(("message:", "dropped:"))}
+
+
+def test_a_long_window_draws_the_cap_of_appendentries_and_every_other_message(long_trace):
+    messages, _, figure = long_trace
+    replication = set(np.flatnonzero(messages["kind"].isin(REPLICATION)))
+    assert len(replication) > 3000  # thousands: a heartbeat every 20 ms to 4 followers for 10 s
+    drawn = drawn_rows(figure)
+    assert len(drawn & replication) == REPLICATION_CAP
+    assert set(range(len(messages))) - replication <= drawn  # client hops, the dropped request, votes
+
+
+def test_the_appendentries_within_the_operations_come_first_then_the_nearest(long_trace):
+    messages, ops, figure = long_trace
+    drawn = drawn_rows(figure)
+    outside, near = priority(messages, ops)
+    replication = messages["kind"].isin(REPLICATION).to_numpy()
+    inside, others = set(np.flatnonzero(replication & ~outside)), set(np.flatnonzero(replication & outside))
+    assert 0 < len(inside) < REPLICATION_CAP
+    assert inside <= drawn
+    assert len(others & drawn) == REPLICATION_CAP - len(inside)
+    assert max(near[list(others & drawn)]) <= min(near[list(others - drawn)])
+    dropped = replication & messages["dropped"].to_numpy()  # to n3 while down: not all, as it lasts 2 s
+    assert 0 < len(set(np.flatnonzero(dropped)) & drawn) < dropped.sum()
+
+
+def priority(messages: pd.DataFrame, ops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each message was neither sent nor ended within an op's lifetime, and how far (ms) it is
+    from the nearest time an op started, ended, or sent or got a message, by brute force."""
+    sent = messages["sent_ms"].to_numpy(dtype=float)
+    ended = messages["delivered_ms"].fillna(messages["lost_ms"]).fillna(messages["sent_ms"]).to_numpy()
+    own = messages["op_id"].to_numpy() >= 0
+    ends = ops["end_ms"].fillna(np.inf).to_numpy()
+    anchors = np.concatenate([sent[own], ended[own], ops["start_ms"], ops["end_ms"].dropna()])
+    within = np.zeros(len(messages), dtype=bool)
+    for start, end in zip(ops["start_ms"], ends, strict=True):
+        within |= ((start <= sent) & (sent <= end)) | ((start <= ended) & (ended <= end))
+    gaps = np.abs(np.concatenate([sent[:, None], ended[:, None]], axis=1)[:, :, None] - anchors)
+    near = gaps.min(axis=(1, 2)) if len(anchors) else np.full(len(messages), np.inf)
+    return ~within, near
+
+
+def test_the_footnote_counts_the_appendentries_left_out_and_few_artists_are_made(long_trace):
+    messages, _, figure = long_trace
+    [axes] = figure.axes
+    total = int(messages["kind"].isin(REPLICATION).sum())
+    assert f"{total - REPLICATION_CAP:,} of {total:,} AppendEntries/acks not drawn" in axes.get_xlabel()
+    assert "time cut short" in legend_labels(figure)  # not idle: AppendEntries were left out there
+    drawn = len(drawn_rows(figure))
+    assert len(axes.texts) <= 3 * drawn + 20  # a kind or reason and two times per drawn message at most
+    assert len(axes.patches) + len(axes.lines) <= 2 * drawn + 40  # no artist for a message left out
+
+
+@st.composite
+def traces_with_ops(draw) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Random AppendEntries, acks and votes, and random client hops of up to three operations
+    (none, some times), with those operations' lifetimes, some never ended (ms)."""
+    ops = []
+    for op_id in range(draw(st.integers(0, 3))):
+        start = draw(st.floats(0, 300, allow_nan=False))
+        end = draw(st.one_of(st.just(np.nan), st.floats(start, start + 100)))
+        ops.append((op_id, start, end))
+    rows = []
+    for _ in range(draw(st.integers(0, 40))):
+        op_id = draw(st.sampled_from([-1] + [op for op, _, _ in ops]))
+        kinds = ("client_request", "client_response") if op_id >= 0 else VOTES + REPLICATION * 3
+        sent = draw(st.floats(0, 400, allow_nan=False))
+        dropped = draw(st.booleans())
+        lost = draw(st.one_of(st.just(np.nan), st.floats(sent, sent + 10))) if dropped else np.nan
+        end = np.nan if dropped else sent + draw(st.floats(0, 20))
+        rows.append((op_id, draw(st.sampled_from(kinds)), "n1", "n2", sent, end, dropped, lost))
+    columns = ["op_id", "kind", "src", "dst", "sent_ms", "delivered_ms", "dropped", "lost_ms"]
+    messages = pd.DataFrame(rows, columns=columns).astype({"op_id": np.int64, "delivered_ms": float})
+    return messages, pd.DataFrame(ops, columns=["op_id", "start_ms", "end_ms"]).astype({"end_ms": float})
+
+
+@settings(max_examples=100, deadline=None)
+@given(traces_with_ops(), st.integers(0, 12))
+def test_past_the_cap_the_appendentries_kept_are_those_nearest_the_operations(trace, cap):
+    messages, ops = trace
+    shown = replication_shown(messages, ops[["start_ms", "end_ms"]].to_numpy(dtype=float), cap)
+    replication = messages["kind"].isin(REPLICATION).to_numpy()
+    assert shown[~replication].all()  # every vote and client hop
+    assert shown[replication].sum() == min(cap, replication.sum())
+    kept, left = np.flatnonzero(shown & replication), np.flatnonzero(~shown)
+    outside, near = priority(messages, ops)
+    if len(kept) and len(left) and np.isfinite(near).any():  # (outside, distance) ranks kept ones first
+        assert max(zip(outside[kept], near[kept], strict=True)) <= min(
+            zip(outside[left], near[left], strict=True)
+        )
+    elif len(kept) and len(left):  # nothing to be near: kept ones spread from the first to the last
+        order = np.argsort(messages["sent_ms"].to_numpy()[replication], kind="stable")
+        ends = np.flatnonzero(replication)[order[[0, -1]]]
+        assert shown[ends[0]] and (cap < 2 or shown[ends[1]])

@@ -8,6 +8,8 @@ bar; labels are stacked so that none overlaps another. Stretches of time with no
 are cut short and marked on the time axis (:mod:`qsim.output.timecut`), so bursts far apart in time
 both get room; send and delivery times and message kinds are written where they fit and left
 out where they would overlap (the figure says how many; every time is in ``messages.parquet``).
+Past a few hundred AppendEntries and acks (a leader's heartbeats over seconds), only those nearest
+the traced operations are drawn, and the footnote says how many were not.
 
 Every artist drawn for a message, a fault or an operation carries a gid ``<role>:<id>``
 (``lifeline:n1``, ``message:3``, ``drop:4``, ``crash:n2:0``, ``partition:1``, ``op:7``,
@@ -51,8 +53,10 @@ from qsim.output.diagram_messages import (
     CLIENT_PREFIX,
     GROUP_COLOURS,  # noqa: F401 (the colours of the kind groups, as readers of the diagram take them)
     draw_messages,
+    left_out,
     lost_ms,
     message_legend,
+    replication_shown,
 )
 from qsim.output.files import atomic_write, png_bytes
 
@@ -81,6 +85,9 @@ def sequence_diagram(
     """
     lanes = participants(messages)
     traced = _traced_ops(ops, messages)
+    typical_ms = _typical_delay_ms(messages)  # of every message, drawn or not
+    shown = replication_shown(messages, _lifetimes(traced))
+    note, ids, messages = left_out(messages, shown), np.flatnonzero(shown), messages[shown]
     figure = Figure(figsize=_figure_size(len(lanes), len(messages), len(traced)), layout="constrained")
     FigureCanvasAgg(figure)  # labels are laid out by their measured sizes
     axes = figure.add_subplot()
@@ -89,7 +96,6 @@ def sequence_diagram(
         axes.text(0.5, 0.5, "no traced messages", ha="center", va="center", transform=axes.transAxes)
         axes.set_axis_off()
         return figure
-    typical_ms = _typical_delay_ms(messages)
     low_ms, high_ms, time_cut = _time_axis(messages, traced, faults, typical_ms)
     x = {name: float(i) for i, name in enumerate(lanes)}
     _draw_lifelines(axes, x, low_ms, high_ms)
@@ -98,14 +104,15 @@ def sequence_diagram(
     missed = _missed(ops, traced) if len(traced) else {}
     found = tracing.anomalies_among(ops, traced["op_id"]) if len(traced) else []
     letters = letters_of(found[:MARKED])
-    texts = draw_messages(axes, messages, x, typical_ms, _emphasis(traced, missed) | set(letters))
+    texts = draw_messages(axes, messages, x, typical_ms, _emphasis(traced, missed) | set(letters), ids)
     marks = _draw_ops(axes, traced, messages, x, high_ms, missed, letters) if len(traced) else []
     outlined = {read: write for read, write in missed.items() if write not in letters}  # else lettered
-    handles = _legend_handles(messages, drawn, traced, outlined, bool(time_cut.gaps))
+    cut = "time cut short" if note else "idle time cut short"  # where AppendEntries were left out: not idle
+    handles = _legend_handles(messages, drawn, traced, outlined, cut if time_cut.gaps else "")
     figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8)
     if found:
         anomaly_legend(figure, found)
-    lay_out(figure, axes, marks, texts.labels, texts.sparse)
+    lay_out(figure, axes, marks, texts.labels, texts.sparse, note)
     return figure
 
 
@@ -151,6 +158,11 @@ def _traced_ops(ops: pd.DataFrame | None, messages: pd.DataFrame) -> pd.DataFram
     if ops is None:
         return pd.DataFrame(columns=["op_id"])
     return ops[ops["op_id"].isin(messages["op_id"])]
+
+
+def _lifetimes(traced: pd.DataFrame) -> np.ndarray:
+    """The traced operations' (start, end) rows in ms, an end of NaN if it never ended."""
+    return traced[["start_ms", "end_ms"]].to_numpy(dtype=float) if len(traced) else np.empty((0, 2))
 
 
 def _typical_delay_ms(messages: pd.DataFrame) -> float:
@@ -361,8 +373,9 @@ def _outcome(op) -> str:
 
 
 def _legend_handles(
-    messages: pd.DataFrame, faults_drawn: set[str], traced: pd.DataFrame, missed: dict[int, int], cut: bool
+    messages: pd.DataFrame, faults_drawn: set[str], traced: pd.DataFrame, missed: dict[int, int], cut: str
 ) -> list:
+    """The figure's legend: message styles, faults, outcomes, missed writes, and ``cut`` time's entry."""
     handles = message_legend(messages)
     if "crash" in faults_drawn:
         handles.append(Patch(color="tab:red", alpha=0.35, label="crash"))
@@ -376,9 +389,7 @@ def _legend_handles(
     if set(missed.values()) & set(traced["op_id"]):
         handles.append(Patch(fc=_OUTCOME_FILL["ok"], **_MISSED_EDGE, label="write a stale read missed"))
     if cut:
-        handles.append(
-            Line2D([], [], color="0.45", lw=0.8, linestyle=(0, (1, 3)), label="idle time cut short")
-        )
+        handles.append(Line2D([], [], color="0.45", lw=0.8, linestyle=(0, (1, 3)), label=cut))
     return handles
 
 

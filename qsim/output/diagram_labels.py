@@ -11,6 +11,8 @@ Positions are worked out in display units after the constrained layout has place
 
 from __future__ import annotations
 
+import bisect
+import math
 import string
 import textwrap
 from collections.abc import Sequence
@@ -30,6 +32,7 @@ _FIXED = ("cut", "fault-label")  # gids of labels always shown, whatever they ov
 _LEADER = {"color": "0.4", "lw": 0.6, "zorder": 2.2}  # over the bars it passes, to its own
 _LEADER_END = {"marker": "o", "markersize": 3, "markevery": [1]}  # a dot where it meets its bar
 _INSET_PX = 3.0  # a leader meets its bar at least this far inside the bar's ends
+_CELL_PX = 64.0  # the grid that files kept labels by where they are
 _REPEAT_PX = 48.0  # a sparse label is left out this near (vertically) to a kept one saying the same
 ANOMALY_COLOURS = {  # the outline of an operation in a consistency anomaly, by its kind
     "linearizability": "crimson",
@@ -114,10 +117,16 @@ def anomaly_legend(figure: Figure, anomalies: list[Anomaly]) -> None:
 
 
 def lay_out(
-    figure: Figure, axes: Axes, marks: list[OpMark], texts: list[Text], sparse: Sequence[Text] = ()
+    figure: Figure,
+    axes: Axes,
+    marks: list[OpMark],
+    texts: list[Text],
+    sparse: Sequence[Text] = (),
+    note: str = "",
 ) -> None:
     """Size the figure for the op label column, lay it out, then place ``marks`` and thin ``texts``
-    (those also in ``sparse`` are left out where they repeat one kept nearby, too)."""
+    (those also in ``sparse`` are left out where they repeat one kept nearby, too); ``note`` goes
+    under the axes, above the count of labels left out."""
     renderer = figure.canvas.get_renderer()
     if marks:
         widest_in = max(mark.label.get_window_extent(renderer).width for mark in marks) / figure.dpi
@@ -128,7 +137,7 @@ def lay_out(
         artist.set_in_layout(False)  # inside the axes: they must not move it
     # Room for the note on hidden labels, known only after the layout: written later, it would
     # move the axes at the next layout, and the labels kept apart with them.
-    axes.set_xlabel("(every)", fontsize=7, color="none")  # as tall as the note, unseen
+    axes.set_xlabel(_lines(note, "(every)"), fontsize=7, color="none")  # as tall as the notes, unseen
     figure.draw_without_rendering()  # runs the constrained layout
     if marks:
         _fit_column(axes, marks, renderer)
@@ -137,13 +146,15 @@ def lay_out(
     _clear_cut_labels(axes, always, renderer)
     fixed = [mark.label for mark in marks] + always
     hidden = _thin(axes, texts, fixed, renderer, set(sparse))
-    if hidden:
-        where = "would overlap or repeat" if sparse else "would overlap"
-        axes.set_xlabel(
-            f"{hidden} of {len(texts)} message labels left out where they {where} "
-            "(every time is in messages.parquet)",
-            color="0.35",
-        )
+    where = "would overlap or repeat" if sparse else "would overlap"
+    count = f"{hidden} of {len(texts)} message labels left out where they {where}" if hidden else ""
+    if note or hidden:
+        axes.set_xlabel(_lines(note, count) + " (every time is in messages.parquet)", color="0.35")
+
+
+def _lines(*notes: str) -> str:
+    """The non-empty ``notes``, one a line."""
+    return "\n".join(note for note in notes if note)
 
 
 def _column_x(marks: list[OpMark]) -> float:
@@ -223,28 +234,58 @@ def _thin(axes: Axes, texts: list[Text], fixed: list[Text], renderer, sparse: se
     """Hide each of ``texts`` that leaves the axes or overlaps a label kept before it, and each of
     ``sparse`` near a kept one saying the same; return how many were hidden."""
     inside = axes.get_window_extent(renderer)
-    kept = np.empty((len(fixed) + len(texts), 4))  # x0, y0, x1, y1 of every label kept so far
-    count = len(fixed)
-    for i, text in enumerate(fixed):
-        kept[i] = _extent(text, renderer)
-    said: dict[str, list[float]] = {}  # each sparse label's words: the middles (px) of those kept
+    kept = _Boxes()
+    for text in fixed:
+        kept.add(_extent(text, renderer))
+    said: dict[str, list[float]] = {}  # each sparse label's words: the sorted middles (px) of those kept
+    hidden = 0
     for text in texts:
         x0, y0, x1, y1 = box = _extent(text, renderer)
         outside = x0 < inside.x0 or x1 > inside.x1 or y0 < inside.y0 or y1 > inside.y1
         repeated = text in sparse and _near(said.get(text.get_text(), []), (y0 + y1) / 2)
-        if outside or repeated or _overlaps(kept[:count], box):
+        if outside or repeated or kept.overlaps(box):
             text.set_visible(False)
+            hidden += 1
         else:
-            kept[count] = box
-            count += 1
+            kept.add(box)
             if text in sparse:
-                said.setdefault(text.get_text(), []).append((y0 + y1) / 2)
-    return len(fixed) + len(texts) - count
+                bisect.insort(said.setdefault(text.get_text(), []), (y0 + y1) / 2)
+    return hidden
+
+
+class _Boxes:
+    """Label boxes (display px) filed by the grid cells they cover, so that whether a new one
+    overlaps any is asked of its neighbours only, not of every label kept."""
+
+    def __init__(self) -> None:
+        self._cells: dict[tuple[int, int], list[tuple]] = {}
+
+    def add(self, box: tuple[float, float, float, float]) -> None:
+        for cell in _cells(box):
+            self._cells.setdefault(cell, []).append(box)
+
+    def overlaps(self, box: tuple[float, float, float, float]) -> bool:
+        """Whether ``box`` overlaps or touches any box added (touching labels read as one)."""
+        x0, y0, x1, y1 = box
+        return any(
+            a0 <= x1 and a1 >= x0 and b0 <= y1 and b1 >= y0
+            for cell in _cells(box)
+            for a0, b0, a1, b1 in self._cells.get(cell, ())
+        )
+
+
+def _cells(box: tuple[float, float, float, float]) -> list[tuple[int, int]]:
+    """The grid cells (:data:`_CELL_PX` square) ``box`` covers; none for a box not placed (NaN)."""
+    if not all(map(math.isfinite, box)):
+        return []
+    x0, y0, x1, y1 = (math.floor(v / _CELL_PX) for v in box)
+    return [(i, j) for i in range(x0, x1 + 1) for j in range(y0, y1 + 1)]
 
 
 def _near(middles: list[float], y: float) -> bool:
-    """Whether any of ``middles`` (px) is within :data:`_REPEAT_PX` of ``y``."""
-    return any(abs(middle - y) < _REPEAT_PX for middle in middles)
+    """Whether any of the sorted ``middles`` (px) is within :data:`_REPEAT_PX` of ``y``."""
+    after = bisect.bisect_left(middles, y)
+    return any(abs(middles[i] - y) < _REPEAT_PX for i in (after - 1, after) if 0 <= i < len(middles))
 
 
 def _extent(text: Text, renderer) -> tuple[float, float, float, float]:

@@ -6,11 +6,15 @@ The leader protocol's messages between nodes have styles of their own: votes (``
 ``vote``) in a colour that stands out, and log replication (``append_entries``, ``append_ack``)
 thin and light, so that client hops and votes are seen through a leader's heartbeats. The trace
 records neither whether a vote was granted nor whether an AppendEntries carried entries, so votes
-are drawn alike and every AppendEntries is drawn as quietly as a heartbeat.
+are drawn alike and every AppendEntries is drawn as quietly as a heartbeat. A traced window of
+seconds holds thousands of them (a heartbeat every 50 ms to every follower, and one per write):
+past :data:`REPLICATION_CAP`, only those nearest the traced operations are drawn
+(:func:`replication_shown`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -70,6 +74,7 @@ _GROUP_NOTES = {  # what the trace cannot tell apart is said in the legend
     "votes": "votes (granted or refused alike)",
     "log replication": "AppendEntries and acks, heartbeats alike (thin)",
 }
+REPLICATION_CAP = 200  # AppendEntries and acks drawn at most: more are a wall of green
 _LIGHT, _BOLD, _QUIET = range(3)  # how a message is drawn: of an op not emphasised, emphasised, quiet
 
 
@@ -93,15 +98,96 @@ class _Style(NamedTuple):
     text: dict
 
 
+def replication_shown(
+    messages: pd.DataFrame, lifetimes_ms: np.ndarray, cap: int = REPLICATION_CAP
+) -> np.ndarray:
+    """Which messages to draw: every one but the AppendEntries and acks past the ``cap`` nearest the
+    traced operations.
+
+    Those sent or received within an operation's lifetime come first, then the others; within each,
+    those nearest in time to a traced operation's own messages or its start or end. Dropped ones
+    get no precedence: a node down or cut off for long loses hundreds. With no operation to be
+    near, every k-th is kept.
+
+    Args:
+        messages: the trace, one row per message (kind, op_id, sent_ms, delivered_ms, dropped).
+        lifetimes_ms: the traced operations' (start, end) rows, in ms; an end of NaN: never ended.
+        cap: the most AppendEntries and acks to draw.
+
+    Returns:
+        A boolean mask over the rows of ``messages``.
+    """
+    quiet = np.flatnonzero(messages["kind"].map(KIND_GROUPS).isin(QUIET).to_numpy())
+    shown = np.ones(len(messages), dtype=bool)
+    if len(quiet) <= cap:
+        return shown
+    sent, ends = _spans_ms(messages)
+    own = messages["op_id"].to_numpy() >= 0
+    anchors = np.sort(np.concatenate([sent[own], ends[own], lifetimes_ms[np.isfinite(lifetimes_ms)]]))
+    if len(anchors):
+        outside = ~(_within(sent[quiet], lifetimes_ms) | _within(ends[quiet], lifetimes_ms))
+        near = np.minimum(_distance(sent[quiet], anchors), _distance(ends[quiet], anchors))
+        kept = quiet[np.lexsort((near, outside))[:cap]]
+    else:
+        kept = quiet[np.argsort(sent[quiet], kind="stable")][np.linspace(0, len(quiet) - 1, cap).astype(int)]
+    shown[quiet] = False
+    shown[kept] = True
+    return shown
+
+
+def left_out(messages: pd.DataFrame, shown: np.ndarray) -> str:
+    """The footnote saying how many AppendEntries and acks ``shown`` leaves out ('' if none)."""
+    count = int(np.count_nonzero(~shown))
+    if not count:
+        return ""
+    total = int(messages["kind"].map(KIND_GROUPS).isin(QUIET).sum())
+    farthest = "those farthest in time from the traced operations"
+    return f"{count:,} of {total:,} AppendEntries/acks not drawn: {farthest}"
+
+
+def _spans_ms(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each message's send time and when it ended: delivered, lost (if the trace says), else sent."""
+    sent = messages["sent_ms"].to_numpy(dtype=float)
+    lost = messages["lost_ms"].to_numpy(dtype=float) if "lost_ms" in messages else np.full(len(sent), np.nan)
+    ends = np.where(messages["dropped"].to_numpy(dtype=bool), lost, messages["delivered_ms"].to_numpy(float))
+    return sent, np.where(np.isnan(ends), sent, ends)
+
+
+def _within(times_ms: np.ndarray, lifetimes_ms: np.ndarray) -> np.ndarray:
+    """Whether each time falls in any (start, end) row of ``lifetimes_ms`` (a NaN end: to the end)."""
+    if not len(lifetimes_ms):
+        return np.zeros(len(times_ms), dtype=bool)
+    order = np.argsort(lifetimes_ms[:, 0])
+    starts, ends = lifetimes_ms[order, 0], np.nan_to_num(lifetimes_ms[order, 1], nan=np.inf)
+    reach = np.maximum.accumulate(ends)  # the furthest any lifetime begun by then runs
+    last = np.searchsorted(starts, times_ms, side="right") - 1
+    return (last >= 0) & (times_ms <= reach[np.maximum(last, 0)])
+
+
+def _distance(times_ms: np.ndarray, anchors_ms: np.ndarray) -> np.ndarray:
+    """How far (ms) each time is from the nearest of the sorted ``anchors_ms``."""
+    after = np.searchsorted(anchors_ms, times_ms)
+    left = anchors_ms[np.maximum(after - 1, 0)]
+    right = anchors_ms[np.minimum(after, len(anchors_ms) - 1)]
+    return np.minimum(np.abs(times_ms - left), np.abs(right - times_ms))
+
+
 def draw_messages(
-    axes: Axes, messages: pd.DataFrame, x: dict[str, float], typical_ms: float, emphasis: set[int]
+    axes: Axes,
+    messages: pd.DataFrame,
+    x: dict[str, float],
+    typical_ms: float,
+    emphasis: set[int],
+    ids: Sequence[int] | None = None,
 ) -> Drawn:
     """Draw every message, those of the ``emphasis`` ops bold, the others lighter and quiet groups
     thin; return the labels in the order they are kept where they would overlap: the bold ops'
-    first, then drop reasons, times and kinds, then those of quiet groups."""
+    first, then drop reasons, times and kinds, then those of quiet groups. ``ids``: each row's id in
+    its artists' gids (default: its position)."""
     times = (_TimeLabels(axes), _TimeLabels(axes), _TimeLabels(axes, _QUIET_TEXT))  # by rank
     drops, kinds = ([], [], []), ([], [], [])
-    for i, message in enumerate(messages.itertuples(index=False)):
+    ids = range(len(messages)) if ids is None else ids
+    for i, message in zip(ids, messages.itertuples(index=False), strict=True):
         rank = _QUIET if KIND_GROUPS.get(message.kind) in QUIET else int(message.op_id in emphasis)
         style = _style(message.kind, rank, bool(emphasis))
         if message.dropped:
