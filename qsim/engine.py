@@ -26,6 +26,7 @@ from qsim.outcome import manifest as describe
 from qsim.rng import RandomStreams
 from qsim.scenario import Scenario, run_id, with_seed
 from qsim.scenario.schema import MESSAGE_KINDS
+from qsim.scenario.systems import check_simulated
 from qsim.streamed import CHUNK_OPS, KeyChecks, Spill, by_op_range, write_ops
 
 
@@ -63,6 +64,7 @@ def simulate(
     Raises:
         ScenarioError: if ``seed`` is not a valid seed.
     """
+    check_simulated(scenario)
     if seed is not None:
         scenario = with_seed(scenario, seed)
     started = datetime.now(UTC)

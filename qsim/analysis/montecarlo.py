@@ -116,6 +116,12 @@ def applies(scenario: Scenario) -> list[str]:
             "models leaderless N/R/W quorums",
             quorum.protocol,
         ),
+        (
+            "quorum.system",
+            quorum.system is None or quorum.system.kind == "threshold",
+            "models threshold (N/R/W) quorums",
+            "another system" if quorum.system is None else quorum.system.kind,
+        ),
         ("faults", faults == 0, "models a fault-free cluster", counted(faults, "fault")),
         ("network.loss", network.loss == 0, "needs loss 0 (every message arrives)", f"{network.loss:g}"),
         *region_checks(scenario),

@@ -19,6 +19,7 @@ from qsim.scenario.base import NAME_MAX_LENGTH, NAME_PATTERN, Model
 from qsim.scenario.faults import TARGET_KEYWORDS, Fault, fault_problems, slow_problems
 from qsim.scenario.leader import Leader, group_size, leader_problems
 from qsim.scenario.limits import MAX_CLIENTS, MAX_KEYS, MAX_N, MAX_NODES, MAX_SEED, MAX_VNODES, size_problems
+from qsim.scenario.systems import System, system_problems
 from qsim.units import parse_duration
 
 MESSAGE_KINDS = (
@@ -293,6 +294,11 @@ class Quorum(Model):
     retries: Int = Field(0, ge=0, le=20, description="further attempts after a timeout")
     retry_backoff: Duration = Field(10.0, ge=0, description="wait before retry k: backoff x 2^(k-1), ms")
     leader: Leader = Leader()
+    system: System | None = Field(
+        None,
+        exclude_if=lambda value: value is None,  # left out: the resolved form and run id of before
+        description="the quorum system (see qsim.scenario.systems); null = threshold: any r (w) of n",
+    )
 
     _resolve = model_validator(mode="before")(resolve_consistency)
 
@@ -432,6 +438,7 @@ class Scenario(Model):
         found = cross_problems(self.cluster, self.network, self.quorum, self.workload, self.faults)
         quorum = self.quorum
         found += leader_problems(quorum.protocol, quorum.n, quorum.leader, len(self.cluster.nodes))
+        found += system_problems(quorum, self.cluster.nodes)
         found += _write_back_problems(self.quorum, self.repair)
         if self.warmup >= self.duration:
             found.append(
