@@ -224,7 +224,8 @@ def test_with_an_election_quorum_of_at_most_half_no_two_leaders_share_a_term():
 
 
 def test_an_election_timeout_that_can_be_zero_is_refused_and_a_long_heartbeat_warned_about():
-    with pytest.raises(ScenarioError, match=r"quorum\.leader\.election_timeout: draws as short as 0\.00\d+ ms"):
+    short = r"quorum\.leader\.election_timeout: draws as short as 0\.00\d+ ms"
+    with pytest.raises(ScenarioError, match=short):
         scenario({"election_timeout": {"dist": "uniform", "low": 0, "high": 10}})
     slow = scenario({"heartbeat": "400ms"})
     assert any("quorum.leader.heartbeat: 400 ms" in w for w in qsim.scenario.consistency_warnings(slow))

@@ -223,10 +223,22 @@ def test_the_library_and_the_monte_carlo_engine_refuse_a_system_they_do_not_simu
     from qsim.analysis.montecarlo import applies
     from qsim.errors import ScenarioError
 
+    system = {"kind": "grid", "rows": 2, "cols": 3}
     grid = qsim.scenario_from_dict(
-        {"name": "g", "cluster": {"nodes": 6}, "quorum": {"n": 6, "r": 3, "w": 4,
-         "system": {"kind": "grid", "rows": 2, "cols": 3}}}  # fmt: skip
+        {"name": "g", "cluster": {"nodes": 6}, "quorum": {"n": 6, "r": 3, "w": 4, "system": system}}
     )
     with pytest.raises(ScenarioError, match=r"quorum\.system: the simulator does not use grid systems yet"):
         qsim.simulate(grid)
     assert any(reason.startswith("quorum.system:") for reason in applies(grid))
+
+
+def test_system_problems_are_reported_with_the_other_fields_problems():
+    import qsim
+    from qsim.errors import ScenarioError
+
+    system = {"kind": "grid", "rows": 4, "cols": 3}
+    bad = {"name": "g", "duration": "soon", "cluster": {"nodes": 6}, "quorum": {"n": 6, "system": system}}
+    with pytest.raises(ScenarioError) as caught:
+        qsim.scenario_from_dict(bad)
+    text = str(caught.value)
+    assert "duration" in text and "quorum.system.rows" in text

@@ -438,7 +438,6 @@ class Scenario(Model):
         found = cross_problems(self.cluster, self.network, self.quorum, self.workload, self.faults)
         quorum = self.quorum
         found += leader_problems(quorum.protocol, quorum.n, quorum.leader, len(self.cluster.nodes))
-        found += system_problems(quorum, self.cluster.nodes)
         found += _write_back_problems(self.quorum, self.repair)
         if self.warmup >= self.duration:
             found.append(
@@ -534,6 +533,8 @@ def cross_problems(
         found.append(("quorum.n", f"{quorum.n} is larger than the number of nodes ({len(cluster.nodes)})"))
     if cluster is None:
         return found
+    if quorum is not None:
+        found += system_problems(quorum, cluster.nodes)
     regions = set(cluster.regions)
     if quorum is not None and quorum.replicas:
         for region, count in quorum.replicas.items():
