@@ -125,29 +125,24 @@ class LeaderMetrics:
         if tenure is None:
             return
         tenure[3] = at
-        self._count_load(tenure, at)
+        self.load = self._with_tenure(tenure, at)
 
-    def _count_load(self, tenure: list, at: float) -> None:
-        """Add the messages each role handled during ``tenure`` (to ``at``) to :attr:`load`."""
+    def _with_tenure(self, tenure: list, at: float) -> list:
+        """:attr:`load` with the messages each role handled during ``tenure`` (to ``at``) added."""
         node, span = tenure[1], max(at - tenure[2], 0.0)
         handled = [self._handled(n) - before for n, before in enumerate(self._handled_at)]
-        self.load[0] += handled[node]
-        self.load[1] += span
-        self.load[2] += sum(handled) - handled[node]
-        self.load[3] += span * (self._nodes - 1)
+        added = (handled[node], span, sum(handled) - handled[node], span * (self._nodes - 1))
+        return [total + more for total, more in zip(self.load, added, strict=True)]
 
     def summary(self, now: float, names: list[str] | None = None) -> dict:
         """The ``leader`` section of summary.json (an interval still open ends at ``now``)."""
-        if self._tenure is not None:  # count the load of the tenure still going on
-            tenure, load = self._tenure, list(self.load)
-            self._count_load(tenure, now)
-            self.load, loaded = load, self.load
-        else:
-            loaded = self.load
+        # The load of a tenure still going on counts up to now.
+        loaded = self._with_tenure(self._tenure, now) if self._tenure is not None else self.load
         won = {term for term, nodes in self.leaders_by_term.items() if nodes}
         open_ms = now - self._without_since if self._without_since is not None else 0.0
         name = (lambda n: names[n]) if names is not None else (lambda n: n)
         after_leader = [d for cause in (CRASH, STEP_DOWN, TAKEOVER) for d in self.durations[cause]]
+        closed = [d for durations in self.durations.values() for d in durations]
         return {
             "elections": len(self.election_terms),
             "split_votes": len(self.election_terms - won),
@@ -159,6 +154,7 @@ class LeaderMetrics:
                 "count": self.interval_count,
                 "intervals": [dict(interval) for interval in self.intervals],
                 "open_since": self._without_since,  # null when a leader serves at the end
+                "longest": max([*closed, open_ms], default=0.0),  # the open one (to now) included
                 "listed": len(self.intervals),  # at most MAX_INTERVALS
             },
             "failover_ms": duration_stats(after_leader),

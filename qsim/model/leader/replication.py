@@ -180,7 +180,7 @@ class Replication:
             self._accept(arg)
             self._drain_early()
             return
-        # Overtaken in flight by a later message: held until the gap fills, as TCP would.
+        # After a gap (a message lost before it): held until the gap fills, as TCP would.
         held = self.early.get(prev)
         if len(self.early) < EARLY_MAX and (held is None or len(held[4]) < len(arg[4])):
             self.early[prev] = arg

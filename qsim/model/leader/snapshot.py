@@ -22,9 +22,6 @@ class Snapshot:
     def __init__(self, index: int, term: int, store: dict):
         self.index, self.term, self.store = index, term, store
 
-    def __len__(self) -> int:
-        return 0  # no entries: what a follower holds after it is its index
-
 
 class Compaction:
     """The snapshot half of a node (mixed into :class:`qsim.model.leader.node.Node`)."""
