@@ -23,13 +23,8 @@ def leader_line(summary: dict) -> str | None:
     if not leader:
         return None
     without = leader["time_without_leader_ms"]
-    longest = max((i["to_ms"] - i["from_ms"] for i in without["intervals"]), default=0.0)
     still = without["open_since"] is not None  # an interval still open at the end counts too
-    if still:
-        longest = max(
-            longest, without["total"] - sum(i["to_ms"] - i["from_ms"] for i in without["intervals"])
-        )
-    count = without["count"] + still
+    longest, count = without["longest"], without["count"] + still
     text = (
         f"leader: {counted(leader['elections'], 'election')} ({leader['split_votes']} without a "
         f"winner), {counted(leader['terms'], 'term')}, {counted(leader['leader_changes'], 'leader')} "
