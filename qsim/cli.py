@@ -12,7 +12,6 @@ from qsim.cli_trace import TRACE_AROUND_N, TRACE_EVERY_N, trace_count, trace_foc
 from qsim.errors import QsimError, ScenarioError
 from qsim.scenario import Scenario, consistency_warnings, load_scenario, load_scenario_given, written_yaml
 from qsim.scenario.limits import MAX_SEED
-from qsim.scenario.systems import check_simulated
 from qsim.spool import CHUNK_OPS
 
 
@@ -150,7 +149,6 @@ def run(
             "(the discrete-event engine always writes ops.parquet)"
         )
     loaded, as_given = load_scenario_given(scenario, overrides)
-    check_simulated(loaded)
     _warn([loaded], scenario)
     if out is not None:  # before the run, not after it
         check_run_folder(out, "--out")
@@ -283,8 +281,6 @@ def sweep(
     chosen = check_objectives(objectives, "--objective") if objectives else None
     name, planned, block_objectives, data = _plan_sweep(scenario, overrides, factors, where, zips, seeds)
     objectives = chosen or block_objectives or DEFAULT_OBJECTIVES
-    for point in planned:
-        check_simulated(point.scenario)
     _warn([p.scenario for p in planned], scenario)
     if dry_run:
         click.echo(describe([p.point for p in planned]))

@@ -26,7 +26,7 @@ from qsim.outcome import manifest as describe
 from qsim.rng import RandomStreams
 from qsim.scenario import Scenario, run_id, with_seed
 from qsim.scenario.schema import MESSAGE_KINDS
-from qsim.scenario.systems import check_simulated
+from qsim.scenario.systems import uses_system
 from qsim.streamed import CHUNK_OPS, KeyChecks, Spill, by_op_range, write_ops
 
 
@@ -64,7 +64,6 @@ def simulate(
     Raises:
         ScenarioError: if ``seed`` is not a valid seed.
     """
-    check_simulated(scenario)
     if seed is not None:
         scenario = with_seed(scenario, seed)
     started = datetime.now(UTC)
@@ -237,6 +236,9 @@ def _quorum(scenario: Scenario) -> dict:
         q1, q2 = quorum.leader.quorums(quorum.n)
         return {"protocol": "leader", "n": quorum.n, "election_quorum": q1, "replication_quorum": q2,
                 "read_mode": quorum.leader.read_mode}  # fmt: skip
+    if uses_system(quorum):  # quorums of the system, drawn from its strategy: no r or w
+        return {"n": len(scenario.cluster.nodes), "r": None, "w": None, "system": quorum.system.kind,
+                "strategy": quorum.system.strategy}  # fmt: skip
     return {"n": quorum.n, "r": quorum.r, "w": quorum.w}
 
 

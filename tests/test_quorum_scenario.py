@@ -97,7 +97,8 @@ def test_no_system_keeps_quickstarts_resolved_form_and_run_id():
     loaded = load_scenario(QUICKSTART)
     assert run_id(loaded) == "4b957604b8ba"
     assert "system" not in resolved_dict(loaded)["quorum"]
-    assert resolved_dict(scenario(GRID))["quorum"]["system"] == GRID  # given: kept, and it round-trips
+    defaults = {"strategy": "uniform", "f": 0, "max_load": None}  # resolved: the strategy's defaults
+    assert resolved_dict(scenario(GRID))["quorum"]["system"] == GRID | defaults  # and it round-trips
     assert scenario_from_dict(resolved_dict(scenario(GRID))) == scenario(GRID)
 
 
@@ -111,8 +112,9 @@ def test_weighted_problems_at_once():
 
 
 def test_expression_problems_on_both_sides_and_beside_other_fields():
-    lines = problems({"kind": "expressions", "read": "n1*(n2 +", "write": "n9"}, 3, n=4)
-    assert sorted(paths(lines)) == ["quorum.n", "quorum.system.read", "quorum.system.write"]
+    lines = problems({"kind": "expressions", "read": "n1*(n2 +", "write": "n9"}, 3, n=4, timeout=-1)
+    # quorum.n = 4 > 3 nodes is no problem here: the system spans the cluster, and n does not apply.
+    assert sorted(paths(lines)) == ["quorum.system.read", "quorum.system.write", "quorum.timeout"]
     assert any("unknown node 'n9'" in line for line in lines)
 
 
@@ -138,12 +140,13 @@ def test_leader_protocol_takes_no_system():
 # --- qsim run refuses, qsim analyze analyses ----------------------------------------------------
 
 
-def test_run_refuses_a_grid_system(tmp_path):
+def test_run_simulates_a_grid_system_and_prints_its_analysis(tmp_path):
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["run", str(write_yaml(tmp_path, GRID)), "--out", str(out)])
-    assert result.exit_code == 1
-    assert "quorum.system: the simulator does not use grid systems yet; `qsim analyze` does" in result.output
-    assert not out.exists()
+    path = write_yaml(tmp_path, None, duration="1s", quorum={"system": GRID, "read_fanout": "quorum"})
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "quorum system: grid 2x3" in result.output
+    assert (out / "summary.json").exists()
 
 
 def analyze(*args: str) -> str:
@@ -218,17 +221,15 @@ def test_help_imports_neither_scipy_nor_pandas():
     assert not re.search(r"\b(scipy|pandas)\b", done.stderr)
 
 
-def test_the_library_and_the_monte_carlo_engine_refuse_a_system_they_do_not_simulate():
+def test_the_monte_carlo_engine_refuses_a_system_the_library_simulates():
     import qsim
     from qsim.analysis.montecarlo import applies
-    from qsim.errors import ScenarioError
 
     system = {"kind": "grid", "rows": 2, "cols": 3}
     grid = qsim.scenario_from_dict(
-        {"name": "g", "cluster": {"nodes": 6}, "quorum": {"n": 6, "r": 3, "w": 4, "system": system}}
+        {"name": "g", "duration": "200ms", "cluster": {"nodes": 6}, "quorum": {"system": system}}
     )
-    with pytest.raises(ScenarioError, match=r"quorum\.system: the simulator does not use grid systems yet"):
-        qsim.simulate(grid)
+    assert qsim.simulate(grid).error is None
     assert any(reason.startswith("quorum.system:") for reason in applies(grid))
 
 

@@ -43,6 +43,7 @@ from qsim.outcome import RunResult, runtime
 from qsim.outcome import manifest as describe
 from qsim.rng import RandomStreams
 from qsim.scenario import Scenario, with_seed
+from qsim.scenario.systems import uses_system
 from qsim.units import counted
 
 CHUNK_ELEMENTS = 1 << 20  # trials x replicas drawn at once (~350k trials at N=3, ~70 MB)
@@ -118,9 +119,9 @@ def applies(scenario: Scenario) -> list[str]:
         ),
         (
             "quorum.system",
-            quorum.system is None or quorum.system.kind == "threshold",
-            "models threshold (N/R/W) quorums",
-            "another system" if quorum.system is None else quorum.system.kind,
+            not uses_system(quorum),
+            "models r and w of a key's n replicas (a threshold system with strategy selection)",
+            "" if quorum.system is None else f"{quorum.system.kind}, strategy {quorum.system.strategy}",
         ),
         ("faults", faults == 0, "models a fault-free cluster", counted(faults, "fault")),
         ("network.loss", network.loss == 0, "needs loss 0 (every message arrives)", f"{network.loss:g}"),

@@ -17,6 +17,7 @@ from qsim.analysis import montecarlo, theory
 from qsim.checks.digest import Latencies
 from qsim.distributions import Constant, Exponential
 from qsim.scenario.schema import Scenario
+from qsim.scenario.systems import uses_system
 
 Z = 3.0  # standard errors either side of the simulated value
 MC_TRIALS = 200_000  # per probe delay
@@ -34,10 +35,12 @@ def oracle(scenario: Scenario, latencies: dict[str, Latencies], summary: dict) -
     quorum = scenario.quorum
     if quorum.protocol != "leaderless":
         return checks  # the models here are of leaderless N/R/W quorums
+    if uses_system(quorum):
+        return _system_checks(scenario, summary)
     if not (isinstance(quorum.r, int) and isinstance(quorum.w, int)):
         return checks  # levels counted per region: no model here
     if _intersection_applies(scenario):
-        checks.append(_intersection(quorum, summary["staleness"]))
+        checks.append(_intersection(summary["staleness"]))
     if _pbs_applies(scenario):
         checks.append(_pbs(quorum, summary["staleness"]))
     if not montecarlo.applies(scenario):
@@ -121,12 +124,39 @@ def _check(
     return _result(quantity, model, value, simulated, simulated - half, simulated + half)
 
 
-def _intersection(quorum, staleness: dict) -> dict:
+def _system_checks(scenario: Scenario, summary: dict) -> list[dict]:
+    """A quorum system: reads meet writes (validated), and each node's load is the strategy's.
+
+    Each attempt draws its quorum independently, so whether it asks a node is a Bernoulli trial
+    with the node's analytic load as probability: the measured fraction has standard error
+    sqrt(p (1 - p) / attempts). That holds while no coordinator suspects a node (no faults).
+    """
+    checks = []
+    if _strict_and_durable(scenario):
+        checks.append(
+            _intersection(summary["staleness"], "quorum system: every read quorum meets every write quorum")
+        )
+    section = summary["quorum_system"]
+    if scenario.faults or section["load"] is None:
+        return checks
+    for name, node in section["nodes"].items():
+        if 0.0 < node["analytic_load"] < 1.0:
+            checks.append(
+                _check(
+                    f"load of {name}",
+                    f"strategy {section['strategy']}: P(an attempt asks {name})",
+                    node["analytic_load"],
+                    node["load"],
+                    node["se"],
+                )
+            )
+    return checks
+
+
+def _intersection(staleness: dict, model: str = "quorum intersection (R + W > N): no stale read") -> dict:
     checked, stale = staleness["reads_checked"], staleness["stale"]
     fraction = stale / checked if checked else 0.0
-    check = _check(
-        "stale-read fraction", "quorum intersection (R + W > N): no stale read", 0.0, fraction, 0.0
-    )
+    check = _check("stale-read fraction", model, 0.0, fraction, 0.0)
     check |= {
         "ci_low": 0.0,
         "ci_high": _rule_of_three(checked) if not stale else check["ci_high"],

@@ -8,7 +8,9 @@ _LATENCY_FIELDS = ("mean", "p50", "p90", "p99", "p999", "max")
 
 
 def quorum_text(quorum: dict) -> str:
-    """The protocol's quorums in a few words: ``N=3 R=2 W=2``, or the leader protocol's."""
+    """The protocol's quorums in a few words: ``N=3 R=2 W=2``, a quorum system's, or the leader protocol's."""
+    if quorum.get("system"):
+        return f"{quorum['system']} quorum system over {quorum['n']} nodes, strategy {quorum['strategy']}"
     if quorum.get("protocol") == "leader":
         return (
             f"leader protocol, N={quorum['n']} Q1={quorum['election_quorum']} "
@@ -198,6 +200,44 @@ def load_lines(summary: dict) -> list[str]:
     return [line]
 
 
+def quorum_system_lines(summary: dict) -> list[str]:
+    """The quorum system on paper (resilience, availability, load, capacity) and its measured load."""
+    section = summary.get("quorum_system")
+    if not section:
+        return []
+    resilience, available = section["resilience"], section["availability"]
+    intersect = "meet" if section["writes_intersect"] else "may miss"
+    lines = [
+        f"quorum system: {section['system']}; strategy {section['strategy']}; writes {intersect} each other",
+        f"  on paper: resilience read {resilience['read']}, write {resilience['write']}; availability read "
+        f"{available['read']:.6f}, write {available['write']:.6f} ({_nodes_up(available['nodes_up'])})",
+    ]
+    nodes = section["nodes"]
+    if section["load"] is None:
+        busiest = max(nodes, key=lambda name: nodes[name]["load"])
+        lines.append(
+            f"  load: busiest node {busiest} measured {nodes[busiest]['load']:.4f} (a strategy per endpoint)"
+        )
+        return lines
+    capacity = section["capacity_ops_s"]
+    worst = max(nodes, key=lambda name: abs(nodes[name]["load"] - nodes[name]["analytic_load"]))
+    node = nodes[worst]
+    lines.append(
+        f"  load {section['load']:.4f} on paper"
+        + (f", capacity {capacity:,.0f} ops/s" if capacity is not None else "")
+        + f"; measured per node over {section['attempts']} attempts, farthest from paper: {worst} "
+        f"{node['load']:.4f} against {node['analytic_load']:.4f} (SE {node['se']:.4f})"
+    )
+    return lines
+
+
+def _nodes_up(up: dict[str, float]) -> str:
+    values = set(up.values())
+    if len(values) == 1:
+        return f"nodes up {values.pop():g}"
+    return "nodes up " + ", ".join(f"{name} {a:g}" for name, a in up.items())
+
+
 def oracle_lines(summary: dict) -> list[str]:
     """One line for the oracle's verdict, and one per disagreement."""
     checks = summary.get("oracle") or []
@@ -276,6 +316,7 @@ def terminal_table(
     lines += leader_lines(summary)
     lines += [line for line in (consistency_line(summary),) if line]
     lines += load_lines(summary)
+    lines += quorum_system_lines(summary)
     lines += oracle_lines(summary)
     lines.append(time_line(runtime, command_s))
     if manifest.get("error"):

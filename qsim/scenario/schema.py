@@ -19,7 +19,7 @@ from qsim.scenario.base import NAME_MAX_LENGTH, NAME_PATTERN, Model
 from qsim.scenario.faults import TARGET_KEYWORDS, Fault, fault_problems, slow_problems
 from qsim.scenario.leader import Leader, group_size, leader_problems
 from qsim.scenario.limits import MAX_CLIENTS, MAX_KEYS, MAX_N, MAX_NODES, MAX_SEED, MAX_VNODES, size_problems
-from qsim.scenario.systems import System, system_problems
+from qsim.scenario.systems import System, spans_nodes, system_problems, uses_system
 from qsim.units import parse_duration
 
 MESSAGE_KINDS = (
@@ -476,6 +476,14 @@ def _write_back_problems(quorum: Quorum, repair: Repair) -> list[tuple[str, str]
     """Refuse per-region levels with write-back reads, which count W holders among the key's replicas."""
     if repair.read_repair != "write_back":
         return []
+    if uses_system(quorum):
+        return [
+            (
+                "repair.read_repair",
+                f"write_back counts W of a key's replicas, and quorum.system strategy "
+                f"{quorum.system.strategy} has no W; use off, background or foreground",
+            )
+        ]
     return [
         (
             f"quorum.{field}",
@@ -529,7 +537,12 @@ def cross_problems(
 ) -> list[tuple[str, str]]:
     """Return (path, message) for rules that span sections; a section given as None is skipped."""
     found = []
-    if cluster is not None and quorum is not None and quorum.n > len(cluster.nodes):
+    if (
+        cluster is not None
+        and quorum is not None
+        and quorum.n > len(cluster.nodes)
+        and not spans_nodes(quorum)
+    ):
         found.append(("quorum.n", f"{quorum.n} is larger than the number of nodes ({len(cluster.nodes)})"))
     if cluster is None:
         return found

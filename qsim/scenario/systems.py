@@ -7,6 +7,21 @@
     {kind: grid, rows: 2, cols: 3, read: row, write: row_cover}
     {kind: expressions, read: "n1*n2 + n3", write: null}  # a missing side is the other's dual
 
+Each kind also takes ``strategy``, how the coordinator picks an attempt's quorum:
+
+- ``selection``: today's replica selection (``quorum.replica_selection``) of r or w of the key's
+  n replicas; threshold only, and its default.
+- ``uniform``: every minimal quorum equally often (the default of the other kinds).
+- ``optimal``: the strategy of least load for the workload's read fraction, weighing each node by
+  its capacity (concurrency / mean service time) when every node has a service time; with
+  ``f: k`` (default 0) among quorums that still complete when any k of their nodes fail.
+- ``latency_optimal``: per coordinating endpoint, the quorums of least expected latency (the
+  slowest member's mean request, service and reply time), ties split evenly; with ``max_load``
+  (a fraction of operations) the least-latency strategy under which no node serves more.
+
+With any strategy but ``selection`` every key is stored on every node of the system: the system's
+quorums are sets of nodes, not of a key's replicas, and quorum.n, r and w do not apply.
+
 Left out (null), the scenario's resolved form and run id are those of a scenario without the field.
 :func:`quorum_system` builds the :class:`~qsim.quorums.QuorumSystem`; :func:`system_problems` is the
 cross-field check that makes every problem of it a (path, message) pair before anything runs.
@@ -19,7 +34,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
-from qsim.distributions import Exponential, Int
+from qsim.distributions import Exponential, Int, Real
 from qsim.errors import ScenarioError, problems
 from qsim.inputs import brief
 from qsim.quorums import GRID_SHAPES, QuorumSystem, parse_expression
@@ -32,15 +47,36 @@ PATH = "quorum.system"
 DEFAULT_UP = 0.99  # a node's availability when no random_crashes fault says otherwise
 
 GridShape = Literal[tuple(GRID_SHAPES)]
+STRATEGIES = ("selection", "uniform", "optimal", "latency_optimal")
 
 
-class Threshold(Model):
+class _Chosen(Model):
+    """How the coordinator picks each attempt's quorum from the system (see the module's text)."""
+
+    strategy: Literal[STRATEGIES] = "uniform"
+    f: Int = Field(0, ge=0, description="optimal: quorums that survive any f failures of their nodes")
+    max_load: Real | None = Field(
+        None, gt=0, le=1, description="latency_optimal: no node serves more than this fraction of operations"
+    )
+
+    def strategy_problems(self) -> list[tuple[str, str]]:
+        """Return (sub-path, message) for options given to a strategy that does not use them."""
+        found = []
+        if self.f and self.strategy != "optimal":
+            found.append(("f", f"applies to strategy: optimal, not {self.strategy}"))
+        if self.max_load is not None and self.strategy != "latency_optimal":
+            found.append(("max_load", f"applies to strategy: latency_optimal, not {self.strategy}"))
+        return found
+
+
+class Threshold(_Chosen):
     """Any ``quorum.r`` of ``quorum.n`` nodes read, any ``quorum.w`` write (today's N/R/W)."""
 
     kind: Literal["threshold"]
+    strategy: Literal[STRATEGIES] = "selection"
 
 
-class Weighted(Model):
+class Weighted(_Chosen):
     """Gifford's weighted voting: a quorum is a minimal set of nodes whose votes reach the threshold."""
 
     kind: Literal["weighted"]
@@ -71,7 +107,7 @@ class Weighted(Model):
         return QuorumSystem.weighted(names, self.votes, self.read_votes, self.write_votes)
 
 
-class Grid(Model):
+class Grid(_Chosen):
     """Nodes laid out row by row in a ``rows`` x ``cols`` grid; each side takes one grid shape."""
 
     kind: Literal["grid"]
@@ -97,7 +133,7 @@ class Grid(Model):
         return QuorumSystem.grid(names, self.rows, self.cols, self.read, self.write)
 
 
-class Expressions(Model):
+class Expressions(_Chosen):
     """Quorums as expressions over node names: ``a*b + c`` (``*`` all of, ``+`` any of), ``choose``."""
 
     kind: Literal["expressions"]
@@ -160,18 +196,41 @@ System = Annotated[Threshold | Weighted | Grid | Expressions, BeforeValidator(_o
 """Any ``quorum.system``, chosen by its ``kind`` field."""
 
 
+def uses_system(quorum: Quorum) -> bool:
+    """Whether the coordinator picks quorums from ``quorum.system`` (not r or w of a key's replicas)."""
+    return quorum.system is not None and quorum.system.strategy != "selection"
+
+
+def spans_nodes(quorum: Quorum) -> bool:
+    """Whether the system's quorums are sets of the cluster's nodes, so quorum.n does not apply."""
+    return quorum.system is not None and quorum.system.kind != "threshold"
+
+
 def system_problems(quorum: Quorum, nodes: tuple) -> list[tuple[str, str]]:
     """Return (path, message) for every problem of ``quorum.system`` against the cluster's ``nodes``.
 
     Builds the system, so a read and a write quorum that do not meet are reported with their names.
     """
     spec = quorum.system
-    if spec is None or spec.kind == "threshold":
+    if spec is None:
         return []
     if quorum.protocol != "leaderless":
         return [(PATH, f"kind {spec.kind} applies to protocol: leaderless only")]
+    found = [(f"{PATH}.{sub}", message) for sub, message in spec.strategy_problems()]
+    if spec.kind != "threshold" and spec.strategy == "selection":
+        found.append(
+            (
+                f"{PATH}.strategy",
+                "selection picks r or w of a key's replicas (threshold only); "
+                "give uniform, optimal or latency_optimal",
+            )
+        )
+    if uses_system(quorum):
+        found += _options_problems(quorum, len(nodes))
+    if spec.kind == "threshold":
+        return found
     names = tuple(node.name for node in nodes)
-    found = [(f"{PATH}.{sub}", message) for sub, message in spec.problems(names)]
+    found += [(f"{PATH}.{sub}", message) for sub, message in spec.problems(names)]
     if found:
         return found
     try:
@@ -191,6 +250,33 @@ def system_problems(quorum: Quorum, nodes: tuple) -> list[tuple[str, str]]:
     ]
 
 
+def _options_problems(quorum: Quorum, nodes: int) -> list[tuple[str, str]]:
+    """Return (path, message) for quorum options that a system's quorums cannot follow."""
+    strategy = quorum.system.strategy
+    found = [
+        (f"quorum.{field}", f"{level} counts replies per region; with quorum.system give a count")
+        for field, level in (("r", quorum.r), ("w", quorum.w))
+        if isinstance(level, str)
+    ]
+    if quorum.replicas is not None:
+        found.append(
+            ("quorum.replicas", f"with quorum.system strategy {strategy} every node holds every key")
+        )
+    if quorum.hedge is not None:
+        found.append(
+            ("quorum.hedge", f"a hedge replaces a replica, and a quorum of strategy {strategy} needs its own")
+        )
+    if quorum.system.kind == "threshold" and quorum.n != nodes:
+        found.append(
+            (
+                "quorum.n",
+                f"{quorum.n}: a threshold system with strategy {strategy} spans every node ({nodes}); "
+                "set n to the node count, or use strategy: selection",
+            )
+        )
+    return found
+
+
 def quorum_system(scenario: Scenario) -> QuorumSystem:
     """Return the scenario's quorum system; a threshold system is any r (w) of the first n nodes.
 
@@ -199,7 +285,7 @@ def quorum_system(scenario: Scenario) -> QuorumSystem:
     """
     quorum = scenario.quorum
     names = tuple(node.name for node in scenario.cluster.nodes)
-    if quorum.system is not None and quorum.system.kind != "threshold":
+    if spans_nodes(quorum):
         return quorum.system.build(names)  # validated with the scenario
     if quorum.protocol != "leaderless":
         raise ScenarioError(["quorum.protocol: leader has no read and write quorum system; leaderless has"])
@@ -209,19 +295,6 @@ def quorum_system(scenario: Scenario) -> QuorumSystem:
             [f"quorum.{field}: {level} counts replies per region; give a count" for field, level in levels]
         )
     return QuorumSystem.threshold(names[: quorum.n], quorum.r, quorum.w)
-
-
-def check_simulated(scenario: Scenario) -> None:
-    """Refuse a scenario whose quorum system the simulator does not use yet (anything but threshold).
-
-    Raises:
-        ScenarioError: naming ``quorum.system``.
-    """
-    spec = scenario.quorum.system
-    if spec is not None and spec.kind != "threshold":
-        raise ScenarioError(
-            [f"{PATH}: the simulator does not use {spec.kind} systems yet; `qsim analyze` does"]
-        )
 
 
 def node_availability(scenario: Scenario) -> tuple[float, ...]:
@@ -248,3 +321,23 @@ def node_availability(scenario: Scenario) -> tuple[float, ...]:
 
 def _exponential(*specs: object) -> bool:
     return all(isinstance(spec, Exponential) for spec in specs)
+
+
+def node_capacities(scenario: Scenario) -> tuple[float, ...] | None:
+    """Return each node's capacity in operations per second: concurrency x 1000 / mean service time (ms).
+
+    None when some node serves without limit (a zero service time, or unbounded concurrency): then
+    load is a fraction of operations, and capacity is not a rate.
+    """
+    from qsim.distributions import mean_latency
+
+    defaults = scenario.cluster.replica
+    found = []
+    for node in scenario.cluster.nodes:
+        service = node.service_time or defaults.service_time
+        concurrency = node.concurrency or defaults.concurrency
+        mean_ms = 0.0 if service.is_zero() else mean_latency(service)
+        if concurrency is None or mean_ms <= 0:
+            return None
+        found.append(concurrency * 1000.0 / mean_ms)
+    return tuple(found)

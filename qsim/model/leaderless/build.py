@@ -13,6 +13,7 @@ from qsim.model.recorder import Recorder
 from qsim.model.timeouts import FailureDetector
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import Scenario
+from qsim.scenario.systems import uses_system
 
 
 def build(
@@ -31,8 +32,9 @@ def build(
     """
     quorum, repair = scenario.quorum, scenario.repair
     nodes = scenario.cluster.nodes
+    per_key = len(nodes) if uses_system(quorum) else quorum.n  # a quorum system's nodes hold every key
     ring = Ring(
-        [n.name for n in nodes], scenario.cluster.vnodes, quorum.n, [n.region for n in nodes], quorum.replicas
+        [n.name for n in nodes], scenario.cluster.vnodes, per_key, [n.region for n in nodes], quorum.replicas
     )
     detector = FailureDetector(env, network.heard, len(nodes), quorum.suspicion) if detecting else None
     coordinator = Coordinator(env, scenario, network, ring, replicas, recorder, streams, detector)

@@ -24,6 +24,7 @@ from qsim.model.leaderless.failover import shrunk_targets, sloppy_targets
 from qsim.model.leaderless.hedging import Hedger
 from qsim.model.leaderless.levels import count_in_region, level_targets
 from qsim.model.leaderless.op import CLIENT, Op, newer
+from qsim.model.leaderless.quorums import QuorumChooser
 from qsim.model.leaderless.readrepair import ReadRepair
 from qsim.model.leaderless.ring import Ring
 from qsim.model.leaderless.selection import TRACKING, Selector, selection_matters
@@ -46,13 +47,16 @@ from qsim.model.recorder import (
 from qsim.model.timeouts import Deadlines, FailureDetector
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import Scenario
+from qsim.scenario.systems import uses_system
 
 
 def tagged_replies(scenario: Scenario) -> bool:
-    """Whether replies must say which replica sent them (repair, learning selection, region levels)."""
+    """Whether replies must say which replica sent them (repair, learning selection, region levels,
+    a quorum system's fan-out all)."""
     quorum = scenario.quorum
     return (
         scenario.repair.read_repair != "off"
+        or (uses_system(quorum) and "all" in (quorum.read_fanout, quorum.write_fanout))
         or (quorum.replica_selection in TRACKING and selection_matters(scenario))
         or isinstance(quorum.r, str)
         or isinstance(quorum.w, str)
@@ -115,8 +119,12 @@ class Coordinator:
             kind: needed if isinstance(needed, int) else 0
             for kind, needed in ((True, quorum.w), (False, quorum.r))
         }
+        # Quorums of a quorum system, drawn from its strategy (else r or w of a key's replicas).
+        self._chooser = (
+            QuorumChooser(scenario, network, ring, detector, streams) if uses_system(quorum) else None
+        )
         # Anything beyond plain strict quorums, checked once per operation instead of one by one.
-        self._plain = quorum.failover == "strict" and not any(self._levels.values())
+        self._plain = quorum.failover == "strict" and not any(self._levels.values()) and self._chooser is None
         self._extras = self._counting or self._hedger is not None
         self.hedged = 0  # extra requests sent by hedging
         self._choice = uniform_sampler(streams.generator("coordinator.choice"))
@@ -202,6 +210,8 @@ class Coordinator:
 
     def _failover_targets(self, op: Op, src: int, fan_all: bool) -> tuple[list[int], dict[int, int] | None]:
         """The targets of an attempt beyond plain strict quorums, and the stand-ins' hints (sloppy)."""
+        if self._chooser is not None:
+            return self._chooser.targets(op, src)
         if self._failover == "strict":
             replicas = op.pool = self._ring.replicas(op.key)
             level, region = self._levels[op.write], self._endpoint_region[src]
@@ -279,10 +289,13 @@ class Coordinator:
 
     def _counted(self, op: Op, node: int) -> bool:
         """Count a reply from ``node``; return True when it completes the quorum."""
-        if op.need is None:
+        need = op.need
+        if need is None:
             op.replies += 1
             return op.replies == op.needed
-        return count_in_region(op, self._node_region[node])
+        if type(need) is dict:
+            return count_in_region(op, self._node_region[node])
+        return QuorumChooser.heard(op, node)
 
     def _learn(self, op: Op, node: int) -> None:
         """What a reply teaches the selector: a response time, or one request fewer in flight."""
@@ -431,8 +444,11 @@ class Coordinator:
             self.on_idle()
 
     def summary(self) -> dict:
-        """The protocol's own section of summary.json: hedged requests."""
-        return {"hedging": {"extra_requests": self.hedged}}
+        """The protocol's own section of summary.json: hedged requests, and the quorum system's load."""
+        section = {"hedging": {"extra_requests": self.hedged}}
+        if self._chooser is not None:
+            section["quorum_system"] = self._chooser.summary()
+        return section
 
     def recovered(self, node: int, amnesia: bool) -> None:
         """A node is back: nothing to do here (its replica keeps or lost its store on its own)."""

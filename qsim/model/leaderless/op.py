@@ -26,6 +26,7 @@ class Op:
         "coordinator_endpoint",
         "deadline",
         "done",
+        "heard",
         "hedged",
         "id",
         "key",
@@ -61,7 +62,8 @@ class Op:
         self.best = None
         self.commit = self.ts = _NAN
         self.arrived = self.reached = self.done = self.orphaned = False
-        # need: replies still needed per region (local_* and each_quorum levels); hedged: (node, time)
+        # need: replies still needed per region (local_* and each_quorum levels), or the quorum
+        # system's side whose quorum the nodes that answered (mask ``heard``) must hold; hedged: (node, time)
         # of the hedged request; coordinator: set at dispatch (a retry first waits out its backoff).
         self.need = self.hedged = self.coordinator = None
 
