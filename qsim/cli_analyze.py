@@ -39,24 +39,36 @@ def analyze(scenario: Path, read_fraction: float | None, overrides: tuple[str, .
     click.echo(system_report(loaded, fraction))
 
 
+SHORT = {"optimal": "opt", "uniform": "unif"}  # column headings of the node table
+
+
 def system_report(scenario, read_fraction: float) -> str:
     """Return the analysis of ``scenario``'s quorum system at ``read_fraction``, as lines of text.
+
+    When every node has a service time and bounded concurrency, each node's capacity (requests per
+    second) weighs its load, and capacities are in operations per second; else load is the fraction
+    of operations a node serves and capacity its inverse.
 
     Raises:
         QsimError: if the scenario has no quorum system to analyse (leader protocol, per-region r/w).
     """
     from qsim.analysis import quorum_load as ql
-    from qsim.scenario.systems import node_availability, quorum_system
+    from qsim.scenario.systems import node_availability, node_capacities, quorum_system
 
     system = quorum_system(scenario)
     n, reads, writes = system.n, system.reads, system.writes
     up = node_availability(scenario)[:n]
-    strategies = {
-        "optimal": ql.optimal_strategy(n, reads, writes, read_fraction),
-        "uniform": ql.uniform_strategy(reads, writes),
-    }
+    capacities = node_capacities(scenario)
+    capacities = capacities[:n] if capacities is not None else None
+    f = scenario.quorum.system.f if scenario.quorum.system is not None else 0
+    strategies = {"optimal": ql.optimal_strategy(n, reads, writes, read_fraction, capacities)}
+    if f:
+        strategies[f"opt f={f}"] = ql.optimal_strategy(n, reads, writes, read_fraction, capacities, f)
+    strategies["uniform"] = ql.uniform_strategy(reads, writes)
     loads = {name: ql.node_load(n, s, read_fraction) for name, s in strategies.items()}
+    limits = {name: ql.system_load(n, s, read_fraction, capacities) for name, s in strategies.items()}
     avail = ql.availability(n, reads, writes, up)
+    unit = "ops/s" if capacities is not None else "1/load"
     lines = [
         f"system: {system.describe()}",
         f"write quorums meet each other: {'yes' if system.writes_intersect() else 'no'}",
@@ -67,15 +79,21 @@ def system_report(scenario, read_fraction: float) -> str:
         f"{'availability':14}{_prob(avail.read, avail.read_se):>10}{_prob(avail.write, avail.write_se):>10}"
         + f"  ({avail.method}{_nodes_up(up)})",
         "",
-        f"{'strategy':14}{'load':>10}{'capacity':>10}",
-        *(f"{name:14}{load.max():>10.4g}{1 / load.max():>10.4g}" for name, load in loads.items()),
+        f"{'strategy':14}{'load':>10}{'capacity':>12}  ({unit})",
+        *(f"{name:14}{loads[name].max():>10.4g}{1 / limits[name]:>12.6g}" for name in strategies),
         "",
-        f"{'node':14}{'up':>10}{'load opt':>10}{'load unif':>10}",
+        f"{'node':14}{'up':>10}"
+        + "".join(f"{'load ' + SHORT.get(name, name):>12}" for name in strategies)
+        + (f"{'capacity':>11}" if capacities is not None else ""),
         *(
-            f"{name:14}{up[i]:>10.4g}{loads['optimal'][i]:>10.4g}{loads['uniform'][i]:>10.4g}"
+            f"{name:14}{up[i]:>10.4g}"
+            + "".join(f"{loads[s][i]:>12.4g}" for s in strategies)
+            + (f"{capacities[i]:>11.6g}" if capacities is not None else "")
             for i, name in enumerate(system.names)
         ),
     ]
+    if capacities is not None:
+        lines.append("(capacity of a node: concurrency x 1000 / mean service time, requests/s)")
     return "\n".join(lines)
 
 

@@ -157,7 +157,7 @@ class _Digest:
 
     def __init__(self, scenario: Scenario, faults: pd.DataFrame, folder: Path | None) -> None:
         window_ms = scenario.metrics.window
-        self.summary = Summary(folder)
+        self.summary = Summary(folder, span_ms=(scenario.warmup, scenario.duration))
         self.timeline_counts = Timeline(window_ms)
         self.sides = FaultSides(faults)
         self.recovery = Recovery(faults, window_ms)
@@ -207,6 +207,7 @@ def _summary(model: Model, scenario: Scenario, digest: _Digest, faults, checks: 
         "seed": scenario.seed,
         "quorum": _quorum(scenario),
         **digest.summary.result(),
+        "throughput_ops_s": _throughput(digest.summary.ended_ok(), scenario),
         "faults": {
             "count": len(faults),
             "window_ms": window_ms,
@@ -227,6 +228,12 @@ def _summary(model: Model, scenario: Scenario, digest: _Digest, faults, checks: 
             for i, kind in enumerate(MESSAGE_KINDS)
         },
     }
+
+
+def _throughput(ended_ok: int, scenario: Scenario) -> float | None:
+    """Operations carried per second: those that ended ok between the warm-up's end and ``duration``."""
+    span_s = (scenario.duration - scenario.warmup) / 1e3
+    return ended_ok / span_s if span_s > 0 else None
 
 
 def _quorum(scenario: Scenario) -> dict:

@@ -19,7 +19,15 @@ from qsim.cli import main
 from qsim.engine import simulate
 from qsim.scenario import load_scenario, read_scenario_data
 from qsim.sweep import SweepError, sweep_from_mapping
-from qsim.sweep.aggregate import LEADER_METRICS, METRICS, aggregate, headline, pareto, t_visibility_at
+from qsim.sweep.aggregate import (
+    LEADER_METRICS,
+    METRICS,
+    QUORUM_SYSTEM_METRICS,
+    aggregate,
+    headline,
+    pareto,
+    t_visibility_at,
+)
 from qsim.sweep.run import PlannedRun, plan, run_sweep
 from tests.conftest import ROOT, SCENARIOS
 
@@ -135,7 +143,8 @@ def test_a_point_that_fails_is_recorded_and_rerun_on_resume(tmp_path):
     runs, table = read_tables(tmp_path / "out")
     assert "cannot read empirical samples file" in runs.loc[1, "error"]
     assert runs.loc[[0, 2], "error"].isna().all()
-    leaderless = [metric for metric in METRICS if metric not in LEADER_METRICS]  # leader metrics: None
+    # Leader and quorum-system metrics are None for a leaderless N/R/W run.
+    leaderless = [metric for metric in METRICS if metric not in (*LEADER_METRICS, *QUORUM_SYSTEM_METRICS)]
     assert runs.loc[1, list(METRICS)].isna().all() and runs.loc[[0, 2], leaderless].notna().all().all()
     assert table["runs"].tolist() == [1, 1, 1] and table["failed"].tolist() == [0, 1, 0]
     assert math.isnan(table.loc[1, "read_latency_p99_ms_mean"])

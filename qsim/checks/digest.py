@@ -213,14 +213,22 @@ class Summary:
 
     Args:
         folder: where large latency samples are kept (None: in memory).
+        span_ms: (from, until): operations that end ok in it are counted by :meth:`ended_ok`, whenever
+            they started (the scenario's warm-up and duration).
     """
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, span_ms: tuple[float, float] = (0.0, np.inf)) -> None:
         self.kinds = {kind: KindStats(folder, commits=kind == "write") for kind in KINDS}
+        self._span_ms = span_ms
+        self._ended_ok = 0
         self.staleness = Staleness()
 
     def add(self, ops: pd.DataFrame) -> Summary:
         """Take a chunk of the ops table; return self."""
+        if len(ops):
+            ends = ops["start_ms"].to_numpy(dtype=float) + ops["latency_ms"].to_numpy(dtype=float)
+            within = (ends >= self._span_ms[0]) & (ends <= self._span_ms[1])
+            self._ended_ok += int((within & ops["ok"].to_numpy(dtype=bool)).sum())
         ops = measured(ops)
         is_read = (ops["kind"] == "read").to_numpy()
         reads = ops[is_read]
@@ -238,6 +246,10 @@ class Summary:
             "availability": ok / count if count else None,
             "staleness": self.staleness.result(),
         }
+
+    def ended_ok(self) -> int:
+        """Operations that ended ok within the span, warm-up ones included (the work carried in it)."""
+        return self._ended_ok
 
     def latencies(self) -> dict[str, Latencies]:
         """The latencies of the counted ok operations, by kind."""

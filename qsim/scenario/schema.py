@@ -547,7 +547,7 @@ def cross_problems(
     if cluster is None:
         return found
     if quorum is not None:
-        found += system_problems(quorum, cluster.nodes)
+        found += system_problems(quorum, cluster.nodes, workload.read_fraction if workload else None)
     regions = set(cluster.regions)
     if quorum is not None and quorum.replicas:
         for region, count in quorum.replicas.items():

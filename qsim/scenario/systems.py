@@ -206,10 +206,13 @@ def spans_nodes(quorum: Quorum) -> bool:
     return quorum.system is not None and quorum.system.kind != "threshold"
 
 
-def system_problems(quorum: Quorum, nodes: tuple) -> list[tuple[str, str]]:
+def system_problems(
+    quorum: Quorum, nodes: tuple, read_fraction: float | None = None
+) -> list[tuple[str, str]]:
     """Return (path, message) for every problem of ``quorum.system`` against the cluster's ``nodes``.
 
-    Builds the system, so a read and a write quorum that do not meet are reported with their names.
+    Builds the system, so a read and a write quorum that do not meet are reported with their names,
+    an ``f`` no set of nodes survives, and a ``max_load`` below the least load at ``read_fraction``.
     """
     spec = quorum.system
     if spec is None:
@@ -227,27 +230,58 @@ def system_problems(quorum: Quorum, nodes: tuple) -> list[tuple[str, str]]:
         )
     if uses_system(quorum):
         found += _options_problems(quorum, len(nodes))
-    if spec.kind == "threshold":
-        return found
     names = tuple(node.name for node in nodes)
-    found += [(f"{PATH}.{sub}", message) for sub, message in spec.problems(names)]
-    if found:
-        return found
+    if spec.kind != "threshold":
+        own = [(f"{PATH}.{sub}", message) for sub, message in spec.problems(names)]
+        if own:
+            return found + own
     try:
-        system = spec.build(names)
+        system = spec.build(names) if spec.kind != "threshold" else None
     except ValueError as exc:  # too many quorums
         return [(PATH, str(exc))]
+    if system is None:
+        counts = isinstance(quorum.r, int) and isinstance(quorum.w, int)
+        if not uses_system(quorum) or not counts or quorum.n != len(nodes):
+            return found
+        system = QuorumSystem.threshold(names, quorum.r, quorum.w)
     pair = system.intersection_problem()
-    if pair is None:
-        return []
-    read, write = (f"{{{', '.join(q)}}}" for q in pair)
-    return [
-        (
-            PATH,
-            f"the read quorum {read} and the write quorum {write} share no node: a read could miss "
-            "the latest write; every read quorum must meet every write quorum",
-        )
-    ]
+    if pair is not None:
+        read, write = (f"{{{', '.join(q)}}}" for q in pair)
+        return [
+            *found,
+            (
+                PATH,
+                f"the read quorum {read} and the write quorum {write} share no node: a read could miss "
+                "the latest write; every read quorum must meet every write quorum",
+            ),
+        ]
+    return found + _strategy_problems(spec, system, read_fraction)
+
+
+def _strategy_problems(spec, system: QuorumSystem, read_fraction: float | None) -> list[tuple[str, str]]:
+    """Return (path, message) for an ``f`` or a ``max_load`` that no strategy of ``system`` meets."""
+    from qsim.errors import QsimError
+    from qsim.quorums import load as ql
+
+    found = []
+    if spec.f:
+        for side, quorums in (("read", system.reads), ("write", system.writes)):
+            try:
+                ql.resilient_quorums(system.n, quorums, spec.f)
+            except QsimError as exc:
+                found.append((f"{PATH}.f", f"{spec.f}: {side} quorums: {exc}"))
+    if spec.max_load is not None and read_fraction is not None:
+        best = ql.optimal_strategy(system.n, system.reads, system.writes, read_fraction)
+        least = ql.system_load(system.n, best, read_fraction)
+        if spec.max_load < least - 1e-9:
+            found.append(
+                (
+                    f"{PATH}.max_load",
+                    f"{spec.max_load:g} is below the least load any strategy has at read fraction "
+                    f"{read_fraction:g} ({least:.6g}); give at least that",
+                )
+            )
+    return found
 
 
 def _options_problems(quorum: Quorum, nodes: int) -> list[tuple[str, str]]:
@@ -319,6 +353,17 @@ def node_availability(scenario: Scenario) -> tuple[float, ...]:
     return tuple(up.get(node.name, DEFAULT_UP) for node in scenario.cluster.nodes)
 
 
+def mean_service_ms(spec) -> float:
+    """The mean of a service-time distribution (ms): exact for constant and exponential, else estimated."""
+    from qsim.distributions import Constant, mean_latency
+
+    if isinstance(spec, Constant):
+        return spec.value + spec.shift
+    if isinstance(spec, Exponential):
+        return spec.mean_ms + spec.shift
+    return mean_latency(spec)
+
+
 def _exponential(*specs: object) -> bool:
     return all(isinstance(spec, Exponential) for spec in specs)
 
@@ -329,14 +374,12 @@ def node_capacities(scenario: Scenario) -> tuple[float, ...] | None:
     None when some node serves without limit (a zero service time, or unbounded concurrency): then
     load is a fraction of operations, and capacity is not a rate.
     """
-    from qsim.distributions import mean_latency
-
     defaults = scenario.cluster.replica
     found = []
     for node in scenario.cluster.nodes:
         service = node.service_time or defaults.service_time
         concurrency = node.concurrency or defaults.concurrency
-        mean_ms = 0.0 if service.is_zero() else mean_latency(service)
+        mean_ms = 0.0 if service.is_zero() else mean_service_ms(service)
         if concurrency is None or mean_ms <= 0:
             return None
         found.append(concurrency * 1000.0 / mean_ms)

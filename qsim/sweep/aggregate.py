@@ -36,6 +36,7 @@ LEADER_METRICS = (
     "client_write_gap_max_ms",
     "leader_load_ratio",
 )
+QUORUM_SYSTEM_METRICS = ("max_node_load", "analytic_max_node_load", "capacity_ops_s")
 METRICS = (
     "read_latency_mean_ms",
     "read_latency_p50_ms",
@@ -59,6 +60,8 @@ METRICS = (
     "session_violations",
     "commit_latency_p50_ms",
     "commit_latency_p99_ms",
+    "throughput_ops_s",
+    *QUORUM_SYSTEM_METRICS,
     *LEADER_METRICS,
 )
 # Percentiles at qsim.checks.nines.GRID as JSON; sweeps written before they existed lack these columns.
@@ -66,7 +69,9 @@ PERCENTILE_COLUMNS = ("read_latency_percentiles", "write_latency_percentiles")
 RUN_COLUMNS = (*METRICS, "reads_checked", "ops", "t_visibility", "read_latency_quantiles",
                *PERCENTILE_COLUMNS)  # headline()  # fmt: skip
 # Metrics that are better higher; every other metric is better lower.
-MAXIMISED = frozenset({"availability", "read_availability", "write_availability"})
+MAXIMISED = frozenset(
+    {"availability", "read_availability", "write_availability", "throughput_ops_s", "capacity_ops_s"}
+)
 DEFAULT_OBJECTIVES = ("read_latency_p99_ms", "write_latency_p99_ms", "stale_fraction")
 LABELS = {  # what each metric is, with its unit, for plots and tables
     "read_latency_mean_ms": "mean read latency (ms)",
@@ -91,6 +96,10 @@ LABELS = {  # what each metric is, with its unit, for plots and tables
     "session_violations": "session-guarantee violations",
     "commit_latency_p50_ms": "p50 commit latency (ms)",
     "commit_latency_p99_ms": "p99 commit latency (ms)",
+    "throughput_ops_s": "throughput (ok operations/s)",
+    "max_node_load": "busiest node's load (fraction of attempts asking it)",
+    "analytic_max_node_load": "busiest node's load on paper (strategy's)",
+    "capacity_ops_s": "capacity on paper (operations/s)",
     "time_without_leader_ms": "time without a leader (ms, in all)",
     "elections": "elections",
     "elections_without_winner": "elections without a winner",
@@ -168,6 +177,8 @@ def headline(summary: dict) -> dict:
         "lost_writes": summary["durability"]["lost_writes"],
         **_consistency(summary.get("consistency")),
         **_commits(summary["writes"].get("commit_latency_ms")),
+        "throughput_ops_s": summary.get("throughput_ops_s"),
+        **_quorum_system(summary.get("quorum_system")),
         **_leader(summary.get("leader")),
         "t_visibility": json.dumps(staleness["t_visibility"]),
         "read_latency_quantiles": json.dumps(summary["reads"]["latency_ms"].get("quantiles")),
@@ -192,6 +203,18 @@ def _commits(latency: dict | None) -> dict:
     """p50 and p99 commit latency of the writes (None: a summary written before they were kept)."""
     latency = latency or {}
     return {"commit_latency_p50_ms": latency.get("p50"), "commit_latency_p99_ms": latency.get("p99")}
+
+
+def _quorum_system(section: dict | None) -> dict:
+    """The busiest node's load, measured and on paper, and the capacity (None: no quorum system)."""
+    if not section:
+        return dict.fromkeys(QUORUM_SYSTEM_METRICS)
+    nodes = section["nodes"].values()
+    return {
+        "max_node_load": max(node["load"] for node in nodes),
+        "analytic_max_node_load": section["load"],
+        "capacity_ops_s": section["capacity_ops_s"],
+    }
 
 
 def _leader(section: dict | None) -> dict:

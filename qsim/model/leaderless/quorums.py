@@ -16,8 +16,9 @@ has a suspected member does the failover rule act (``quorum.failover``):
 - ``sloppy``: the drawn quorum, each suspected member replaced by the first unsuspected node
   outside it in the key's ring order, which holds a hint for it; any that many replies complete.
   With fan-out ``all`` no node lies outside the system, so sloppy is strict.
-- ``shrink``: the quorum with fewest suspected members, without them; it completes with all of its
-  unsuspected members (``quorum.shrink: drop``) or a majority of them (``majority``).
+- ``shrink``: a quorum with the fewest suspected members (drawn evenly among those), without
+  them; it completes with all of its unsuspected members (``quorum.shrink: drop``) or a majority
+  of them (``majority``).
 
 The coordinator counts the requests it sends each node, so a run reports each node's load (the
 fraction of attempts that asked it) beside the strategy's analytic load.
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from qsim.distributions import mean_latency, uniform_sampler
+from qsim.distributions import uniform_sampler
 from qsim.model.leaderless.op import Op
 from qsim.model.leaderless.ring import Ring
 from qsim.model.network import READ_REQUEST, READ_RESPONSE, WRITE_ACK, WRITE_REQUEST, Network
@@ -38,7 +39,7 @@ from qsim.model.timeouts import FailureDetector
 from qsim.quorums import load as ql
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import Scenario
-from qsim.scenario.systems import node_availability, node_capacities, quorum_system
+from qsim.scenario.systems import mean_service_ms, node_availability, node_capacities, quorum_system
 
 TABLE_NODES = 20  # up to 2^20 subsets: a 1 MB table says at once whether replies hold a quorum
 
@@ -150,7 +151,7 @@ class QuorumChooser:
         route = self._network.route_mean
         return [
             route(request, endpoint, i)
-            + mean_latency(node.service_time or defaults.service_time)
+            + mean_service_ms(node.service_time or defaults.service_time)
             + route(reply, i, endpoint)
             for i, node in enumerate(self._scenario.cluster.nodes)
         ]
@@ -202,9 +203,7 @@ class QuorumChooser:
             chosen = list(trusted.pick(self._uniform()))
             op.needed = len(chosen)
         elif self._failover == "shrink":
-            side = self.sides[write]
-            fewest = min(range(len(side.masks)), key=lambda j: (side.masks[j] & suspected).bit_count())
-            owners = side.quorums[fewest]
+            owners = self._least_suspected(write, suspected).pick(self._uniform())
             chosen = [node for node in owners if not suspected >> node & 1] or list(owners)
             op.needed = len(chosen) if self._drop else len(chosen) // 2 + 1
             op.need = None
@@ -228,6 +227,16 @@ class QuorumChooser:
                 side = self.sides[write]
                 clear = [(q, 1.0) for q, m in zip(side.quorums, side.masks, strict=True) if not m & suspected]
             self._trusted[key] = Draw([q for q, _ in clear], [p for _, p in clear]) if clear else None
+        return self._trusted[key]
+
+    def _least_suspected(self, write: bool, suspected: int) -> Draw:
+        """The system's quorums with the fewest suspected members, equally likely (for shrink)."""
+        key = (write, suspected, -1)
+        if key not in self._trusted:
+            side = self.sides[write]
+            counts = [(m & suspected).bit_count() for m in side.masks]
+            fewest = [q for q, c in zip(side.quorums, counts, strict=True) if c == min(counts)]
+            self._trusted[key] = Draw(fewest, [1.0] * len(fewest))
         return self._trusted[key]
 
     def _stand_ins(self, key: int, chosen: list[int], suspected: int) -> tuple[list[int], dict[int, int]]:
