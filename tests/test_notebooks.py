@@ -25,6 +25,7 @@ def test_the_notebooks_are_there():
         "03-failures.ipynb",
         "04-theory-vs-simulation.ipynb",
         "05-leader-failover.ipynb",
+        "06-quorum-systems.ipynb",
     ]
 
 

@@ -31,7 +31,8 @@ def brief(path: Path, **overrides: str) -> qsim.Scenario:
 def quorum_in_file(path: Path) -> dict:
     """The file's quorum n, r, w, with ONE/QUORUM/ALL turned into counts as Cassandra defines them.
 
-    For the leader protocol: the node count, its quorums (majorities where not given) and read mode.
+    For a quorum system with a strategy: the node count, its kind and strategy. For the leader
+    protocol: the node count, its quorums (majorities where not given) and read mode.
     """
     data = yaml.safe_load(path.read_text())
     quorum = data.get("quorum", {})
@@ -43,6 +44,18 @@ def quorum_in_file(path: Path) -> dict:
                 "election_quorum": leader.get("election_quorum") or n // 2 + 1,
                 "replication_quorum": leader.get("replication_quorum") or n // 2 + 1,
                 "read_mode": leader.get("read_mode", "leader")}  # fmt: skip
+    system = quorum.get("system") or {}
+    default = "selection" if system.get("kind") == "threshold" else "uniform"
+    if system and system.get("strategy", default) != "selection":  # quorums of the system: no r, w
+        nodes = data.get("cluster", {}).get("nodes", 5)
+        n = nodes if isinstance(nodes, int) else len(nodes)
+        return {
+            "n": n,
+            "r": None,
+            "w": None,
+            "system": system["kind"],
+            "strategy": system.get("strategy", default),
+        }
     written = DEFAULT_QUORUM | quorum
     if "replicas" in written and "n" not in yaml.safe_load(path.read_text()).get("quorum", {}):
         written["n"] = sum(written["replicas"].values())  # N is the sum of the replicas per region

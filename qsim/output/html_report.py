@@ -24,6 +24,7 @@ from qsim.output.html_sweep import render_sweep
 from qsim.output.report import (
     HEADER,
     KIND_WORDS,
+    QUORUM_NODE_HEADER,
     clock_text,
     consistency_line,
     fault_lines,
@@ -31,6 +32,8 @@ from qsim.output.report import (
     leader_lines,
     ops_text,
     percent,
+    quorum_node_rows,
+    quorum_system_lines,
     quorum_text,
     staleness_line,
     t_range,
@@ -115,6 +118,7 @@ def render_run(folder: str | Path) -> str:
         _operations(summary),
         _staleness(summary["staleness"]),
         _leader(summary),
+        _quorum_system(summary),
         _consistency(summary),
         _faults(summary, saved.faults),
         _nodes(summary),
@@ -177,6 +181,19 @@ def _leader(summary: dict) -> str:
     """Elections and time without a leader (empty unless the run used the leader protocol)."""
     lines = leader_lines(summary)
     return section("Leader", *(f"<p>{e(line)}.</p>" for line in lines)) if lines else ""
+
+
+def _quorum_system(summary: dict) -> str:
+    """The quorum system on paper and each node's load measured beside it (empty without a system)."""
+    lines = quorum_system_lines(summary)
+    if not lines:
+        return ""
+    rows = quorum_node_rows(summary)
+    return section(
+        "Quorum system",
+        *(f"<p>{e(line.strip())}</p>" for line in lines),
+        table(QUORUM_NODE_HEADER, rows, id_="quorum-nodes"),
+    )
 
 
 def _consistency(summary: dict) -> str:

@@ -231,6 +231,22 @@ def quorum_system_lines(summary: dict) -> list[str]:
     return lines
 
 
+QUORUM_NODE_HEADER = ["node", "load measured", "load on paper", "SE", "requests"]
+
+
+def quorum_node_rows(summary: dict) -> list[list[str]]:
+    """Per node of a quorum system: its measured load, its analytic load and SE, its requests."""
+    section = summary.get("quorum_system") or {}
+
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    return [
+        [name, number(node["load"]), number(node["analytic_load"]), number(node["se"]), str(node["requests"])]
+        for name, node in section.get("nodes", {}).items()
+    ]
+
+
 def _nodes_up(up: dict[str, float]) -> str:
     values = set(up.values())
     if len(values) == 1:
@@ -368,6 +384,11 @@ def summary_markdown(summary: dict, manifest: dict) -> str:
     leader = leader_lines(summary)
     if leader:
         out += ["## Leader", "", *(f"- {line}." for line in leader), ""]
+    system = quorum_system_lines(summary)
+    if system:
+        out += ["## Quorum system", "", *(f"- {line.strip()}" for line in system), ""]
+        out += ["| " + " | ".join(QUORUM_NODE_HEADER) + " |", "|" + "---|" * len(QUORUM_NODE_HEADER)]
+        out += ["| " + " | ".join(row) + " |" for row in quorum_node_rows(summary)] + [""]
     consistency = consistency_line(summary)
     if consistency:
         out += ["## Consistency", "", consistency + ".", ""]
