@@ -9,6 +9,7 @@ better, whichever way the metric improves.
 from __future__ import annotations
 
 import itertools
+import json
 import textwrap
 from collections.abc import Sequence
 
@@ -88,9 +89,35 @@ def value_label(row, factors: Sequence[str]) -> str:
     """
     parts = []
     for factor in factors:
-        name, value = factor.split(".")[-1], row[factor]
+        name, value = factor.split(".")[-1], compact(row[factor])
         parts.append(f"{name}{value}" if len(name) <= 2 and is_number(value) else f"{name}={value}")
     return " ".join(parts)
+
+
+COMPACT_CHARS = 40  # a factor value given as a mapping, shortened to this in a label
+
+
+def compact(value: object) -> object:
+    """A factor value given as a mapping (a JSON object in the table), shortened for a label.
+
+    ``{"kind": "grid", "rows": 3, "cols": 3, "strategy": "uniform"}`` reads ``grid
+    strategy=uniform rows=3 cols=3``: the kind bare, then its strategy, the other plain fields as
+    name=value, nested ones left out, and the whole cut at :data:`COMPACT_CHARS`. Any other value
+    is returned as it is.
+    """
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if not isinstance(value, dict):
+        return value
+    first = [key for key in ("kind", "strategy") if key in value]
+    words = [str(value["kind"])] if "kind" in value else []
+    words += [f"{k}={v}" for k, v in value.items() if k != "kind" and k in first]
+    words += [f"{k}={v}" for k, v in value.items() if k not in first and not isinstance(v, dict | list)]
+    text = " ".join(words) or "{...}"
+    return text if len(text) <= COMPACT_CHARS else text[: COMPACT_CHARS - 1] + "…"
 
 
 # --- which factors a heat map is over ----------------------------------------------------------------

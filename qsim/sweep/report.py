@@ -10,6 +10,7 @@ import pandas as pd
 
 from qsim.progress import points_bar
 from qsim.sweep.aggregate import DEFAULT_OBJECTIVES, better, pareto
+from qsim.sweep.heatmaps import compact
 
 CONTEXT = ("read_latency_p99_ms", "write_latency_p99_ms", "stale_fraction", "availability")  # always shown
 
@@ -90,6 +91,8 @@ def pareto_table(
     shown_metrics = dict.fromkeys([*objectives, *CONTEXT])
     columns = {**{f: f for f in factors}, **{_short(m): f"{m}_mean" for m in shown_metrics}, "runs": "runs"}
     shown = pd.DataFrame({title: best[column] for title, column in columns.items()})
+    for factor in factors:  # a factor given as mappings: a short form, as the plots label it
+        shown[factor] = shown[factor].map(compact)
     text = shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")
     over = ", ".join(f"{m} ({'max' if better(m) == 'higher' else 'min'})" for m in objectives)
     return f"Pareto-optimal configurations ({len(best)} of {len(table)}) over {over}:\n{text}"
