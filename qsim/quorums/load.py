@@ -110,6 +110,8 @@ def resilient_quorums(n: int, quorums: Quorums, f: int) -> list[frozenset[int]]:
         raise QsimError(f"f must be a number of failures >= 0, not {f}")
     if f == 0:
         return list(quorums)
+    if f >= n:  # nothing is left after n failures: no need to build the table
+        raise QsimError(f"no set of the {n} nodes still holds a quorum after any {f} nodes fail")
     _check_exact(n, "an f-resilient strategy")
     table = contains_quorum(n, quorums)
     for _ in range(f):  # S is f-resilient iff S, and S minus any one node, are (f-1)-resilient
