@@ -683,3 +683,11 @@ def test_each_quorum_and_local_levels_with_replicas_everywhere_are_accepted():
         qsim.scenario_from_dict(
             {"name": "l", "cluster": {"nodes": TWO_REGIONS}, "quorum": quorum, "workload": workload}
         )
+
+
+def test_a_leader_group_too_large_names_the_node_count_the_user_gave():
+    """quorum.n is derived from cluster.nodes for the leader protocol: the message names the latter."""
+    with pytest.raises(ScenarioError) as caught:
+        qsim.scenario_from_dict({"name": "x", "cluster": {"nodes": 200}, "quorum": {"protocol": "leader"}})
+    assert [line.split(": ", 1)[0] for line in caught.value.problems] == ["cluster.nodes"]
+    assert "at most 100 nodes" in str(caught.value)

@@ -39,6 +39,7 @@ from qsim.output.report import (
     t_range,
 )
 from qsim.output.saved import load_run
+from qsim.scenario.schema import CLIENT_KINDS, LEADER_KINDS, MESSAGE_KINDS
 
 REPORT = "report.html"
 __all__ = ["REPORT", "check_report_target", "render", "render_run", "render_sweep", "write_report"]
@@ -242,9 +243,12 @@ def _messages(summary: dict) -> str:
     """Messages sent, delivered and dropped per kind (empty for a Monte Carlo run)."""
     if not summary["messages"]:
         return ""
+    leader = summary["quorum"].get("protocol") == "leader"
+    other = set(MESSAGE_KINDS) - {*LEADER_KINDS, *CLIENT_KINDS} if leader else set(LEADER_KINDS)
     rows = [
         [kind, str(m["sent"]), str(m["delivered"]), str(m["dropped"])]
         for kind, m in summary["messages"].items()
+        if m["sent"] or kind not in other  # the other protocol's kinds, unused, are left out
     ]
     return section("Messages", table(["kind", "sent", "delivered", "dropped"], rows, id_="messages"))
 

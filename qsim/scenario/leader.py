@@ -15,6 +15,7 @@ from pydantic import Field
 
 from qsim.distributions import Dist, Duration, Int
 from qsim.scenario.base import Model
+from qsim.scenario.limits import MAX_N
 
 READ_MODES = ("leader", "read_index", "lease", "follower")
 
@@ -69,6 +70,14 @@ def leader_problems(protocol: str, n: int, leader: Leader, nodes: int) -> list[t
     """Return (path, message) for the leader protocol's rules against the ``nodes`` of the cluster."""
     if protocol != "leader":
         return []
+    if nodes > MAX_N:
+        return [
+            (
+                "cluster.nodes",
+                f"{nodes} nodes: with protocol: leader every node holds the log, and a group has at "
+                f"most {MAX_N} nodes",
+            )
+        ]
     found = []
     if n < nodes:  # larger n is reported by the rule every protocol shares
         found.append(
@@ -140,6 +149,8 @@ def group_size(data: object) -> object:
         count = nodes
     else:
         return data  # an unusual node count (text, float) is checked by its field; n keeps its default
+    if count > MAX_N:
+        return data  # too large a group: leader_problems names cluster.nodes, not a derived quorum.n
     return {**data, "quorum": {**quorum, "n": count}}
 
 

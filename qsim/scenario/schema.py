@@ -39,6 +39,8 @@ MESSAGE_KINDS = (
     "request_vote",
     "vote",
 )
+LEADER_KINDS = ("append_entries", "append_ack", "request_vote", "vote")  # the leader protocol's alone
+CLIENT_KINDS = ("client_request", "client_response")  # both protocols send these
 CONSISTENCY_ALIASES = ("one", "quorum", "majority", "all")  # majority: another name for quorum
 REGION_LEVELS = ("local_one", "local_quorum", "each_quorum")  # counted per region, at run time
 
