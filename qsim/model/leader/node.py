@@ -36,7 +36,7 @@ class Node(Election, Replication, Compaction):
         self.voted: int | None = None
         self.log: list[tuple] = [(0, None)]  # (term, op or None for a no-op); log[0]: index base
         self.base = 0  # the log's first index (its entry: the term there, no op); what is before is compacted
-        self.where: dict[int, int] = {}  # op id -> its index in this log
+        self.where: dict[int, int] = {}  # leader: op id -> its index in this log (built when it wins)
         self.commit = self.applied = 0
         self.leader: int | None = None  # the leader this node knows of
         self.votes: set[int] = set()

@@ -44,6 +44,8 @@ class Replication:
         self.leader = self.index
         shared.metrics.elected(self.term, self.index)
         count = len(shared.nodes)
+        base = self.base  # followers keep no op-id map: the leader's, from its log
+        self.where = {op.id: index for index, (_, op) in enumerate(self.log, base) if op is not None}
         self.next = [self.base + len(self.log)] * count
         self.match = [0] * count
         self.acked_at = [now] * count
@@ -87,10 +89,35 @@ class Replication:
         shared = self.shared
         if shared.q2 == 1:
             self._advance()  # a one-node quorum commits at once
-        next_, match, window = self.next, self.match, shared.window
+        next_, match, window, link_at = self.next, self.match, shared.window, self.link_at
+        request = None
         for other in shared.others[self.index]:
             if next_[other] == index and index - 1 - match[other] < window:
-                self._send_append(other)  # the common case: it has all but this one
+                # The common case: it has all but this one. _send_append, inlined, with one
+                # request for every such follower (the same entries after the same index).
+                if request is None:
+                    log, base = self.log, self.base
+                    previous = log[index - 1 - base][0]
+                    request = (
+                        self.index,
+                        self.term,
+                        index - 1,
+                        previous,
+                        (log[index - base],),
+                        self.commit,
+                        self.seq,
+                    )
+                self.sent += 1
+                link_at[other] = self._send_ordered(
+                    self.index,
+                    other,
+                    APPEND_ENTRIES,
+                    shared.append_handler[other],
+                    None,
+                    request,
+                    link_at[other],
+                )
+                next_[other] = index + 1
             else:
                 self._fill(other)
         return index
@@ -152,16 +179,9 @@ class Replication:
             self.heard = self.env._now
             held = prev + len(entries)
             if held == prev + 1:  # one entry: most messages under load
-                entry = entries[0]
-                log.append(entry)
-                if entry[1] is not None:
-                    self.where[entry[1].id] = held
+                log.append(entries[0])
             elif entries:
                 log.extend(entries)
-                where = self.where
-                for index, (_, op) in enumerate(entries, prev + 1):
-                    if op is not None:
-                        where[op.id] = index
             if commit > self.commit and held > self.commit:
                 self.commit = min(commit, held)
                 self.apply()
@@ -218,26 +238,22 @@ class Replication:
                     self._accept(arg)
 
     def _store_entries(self, prev: int, entries: list) -> None:
-        """Add ``entries`` after ``prev``, cutting the log where it conflicts with them."""
-        log, where, base = self.log, self.where, self.base
+        """Add ``entries`` after ``prev``, cutting the log where it conflicts with them.
+
+        A follower keeps no map from op ids to indexes (``where``): a node that wins an election
+        builds it from its log (:meth:`_lead`).
+        """
+        log, base = self.log, self.base
         if prev + 1 == base + len(log):  # the common case: they extend the log
             log.extend(entries)
-            for index, (_, op) in enumerate(entries, prev + 1):
-                if op is not None:
-                    where[op.id] = index
             return
         for offset, entry in enumerate(entries):
             index = prev + 1 + offset
             if index < base + len(log):
                 if log[index - base][0] == entry[0]:
                     continue
-                for _, dropped in log[index - base :]:
-                    if dropped is not None:
-                        where.pop(dropped.id, None)
                 del log[index - base :]
             log.append(entry)
-            if entry[1] is not None:
-                where[entry[1].id] = index
 
     def _ack(self, leader: int, success: bool, index: int, seq: int, prev: int) -> None:
         reply = (self.index, self.term, success, index, seq, prev)
