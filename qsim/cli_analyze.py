@@ -83,11 +83,11 @@ def system_report(scenario, read_fraction: float) -> str:
         *(f"{name:14}{loads[name].max():>10.4g}{1 / limits[name]:>12.6g}" for name in strategies),
         "",
         f"{'node':14}{'up':>10}"
-        + "".join(f"{'load ' + SHORT.get(name, name):>12}" for name in strategies)
+        + "".join(f"{'load ' + SHORT.get(name, name):>14}" for name in strategies)
         + (f"{'capacity':>11}" if capacities is not None else ""),
         *(
             f"{name:14}{up[i]:>10.4g}"
-            + "".join(f"{loads[s][i]:>12.4g}" for s in strategies)
+            + "".join(f"{loads[s][i]:>14.4g}" for s in strategies)
             + (f"{capacities[i]:>11.6g}" if capacities is not None else "")
             for i, name in enumerate(system.names)
         ),

@@ -304,3 +304,18 @@ def test_qsims_own_svgs_pass_the_check(sweep_folder, tmp_path):
     svg = (folder / "plots" / "frontier.svg").read_text()
     assert "data:image/png;base64," in svg and 'href="#' in svg  # what the check must let through
     assert invoke("report", folder).exit_code == 0
+
+
+def test_an_out_name_too_long_or_a_dangling_link_is_a_message(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from qsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lnk").symlink_to(tmp_path / "missing")
+    scenario = str(Path(__file__).resolve().parent.parent / "scenarios" / "quickstart.yaml")
+    for out, said in (("x" * 300, "File name too long"), ("lnk", "a link to a missing target")):
+        result = CliRunner().invoke(main, ["run", scenario, "--out", out, "--set", "duration=1s"])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "--out: " in result.output and said in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lnk"]

@@ -247,3 +247,18 @@ def test_system_problems_are_reported_with_the_other_fields_problems():
         qsim.scenario_from_dict(bad)
     text = str(caught.value)
     assert "duration" in text and "quorum.system.rows" in text
+
+
+def test_too_many_threshold_quorums_is_a_message_for_run_and_analyze(tmp_path):
+    """Any 16 of 30 is C(30, 16) = 145,422,675 quorums: refused at quorum.r, by every command."""
+    path = tmp_path / "big.yaml"
+    big = {"kind": "threshold", "strategy": "uniform"}
+    data = {"name": "big", "cluster": {"nodes": 30}, "quorum": {"n": 30, "r": 16, "w": 15, "system": big}}
+    path.write_text(yaml.safe_dump(data))
+    for args in (["run", str(path), "--out", str(tmp_path / "out")], ["analyze", str(path)]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "quorum.r: any 16 of 30 would build 145,422,675 quorums" in result.output
+    plain = CliRunner().invoke(main, ["analyze", str(path), "--set", "quorum.system=null"])
+    assert plain.exit_code == 1 and "quorum.r: any 16 of 30" in plain.output
+    assert not (tmp_path / "out").exists()

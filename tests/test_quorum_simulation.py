@@ -491,3 +491,20 @@ def test_system_problems_show_beside_other_fields():
 def test_max_load_at_the_optimum_is_accepted():
     """max_load 5/12 is the 2x3 grid's least load at fr = 0.5: not an error (the bound is inclusive)."""
     qsim.scenario_from_dict(spec(GRID_2X3 | {"strategy": "latency_optimal", "max_load": 5 / 12}, 6))
+
+
+def test_an_f_resilient_attempt_completes_without_its_slowest_member():
+    """optimal with f = 1 on a 2x3 grid: a read goes to a set that still holds a row after any one
+    failure, which is both rows (all six nodes), and completes once one whole row has answered; a
+    write goes to two nodes of each row and completes with one of each. With n6 slowed to 50 ms a
+    reply, an attempt that waited for all its members would take 50 ms whenever it asked n6 (every
+    read: n6's load is at least the read fraction, 0.5); waiting for a quorum inside the set, every
+    read and write finishes in a few hundred microseconds.
+    """
+    nodes = [{"name": f"n{i}"} for i in range(1, 6)] + [{"name": "n6", "service_time": "50ms"}]
+    data = spec(GRID_2X3 | {"strategy": "optimal", "f": 1}, nodes, duration="1s", rate="200/s", **FAN_QUORUM)
+    summary = simulate(data).summary
+    assert summary["quorum_system"]["nodes"]["n6"]["load"] > 0.5
+    for kind in ("reads", "writes"):
+        assert summary[kind]["availability"] == 1.0
+        assert summary[kind]["latency_ms"]["p99"] < 5.0, kind

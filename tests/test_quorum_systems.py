@@ -367,3 +367,19 @@ def test_expression_errors_show_the_expression_and_a_caret(text, message, column
 def test_from_expressions_needs_a_side():
     with pytest.raises(ValueError, match="give a read expression, a write expression, or both"):
         QuorumSystem.from_expressions(NAMES)
+
+
+def test_deep_nesting_and_odd_characters_are_messages_not_crashes():
+    """Nesting is limited (a recursive parser would overflow Python's stack past ~250 levels);
+    an unprintable character is shown escaped, and a long expression only around the error."""
+    names = list("abcdef")
+    with pytest.raises(ValueError, match="nested deeper than 100 levels"):
+        QuorumSystem.from_expressions(names, read="(" * 5000 + "a" + ")" * 5000)
+    with pytest.raises(ValueError, match="nested deeper than 100 levels"):
+        QuorumSystem.from_expressions(names, read="choose(1, [" * 150 + "a" + "])" * 150)
+    with pytest.raises(ValueError) as caught:
+        QuorumSystem.from_expressions(names, read="a*b\u202e+c")
+    assert "\u202e" not in str(caught.value) and "\\u202e" in str(caught.value)
+    with pytest.raises(ValueError) as caught:
+        QuorumSystem.from_expressions(names, read="a + " * 10_000 + "zz")
+    assert "unknown node 'zz'" in str(caught.value) and len(str(caught.value)) < 400

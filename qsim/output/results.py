@@ -173,14 +173,26 @@ def check_sweep_folder(path: str | Path, option: str = "the results folder") -> 
 def _unknown_entries(path: str | Path, option: str) -> list[str]:
     """The names in folder ``path`` other than qsim's temporary files ([] if it does not exist)."""
     path = Path(path)
-    if not path.exists() and not path.is_symlink():
+    try:
+        exists, link, folder = path.exists(), path.is_symlink(), path.is_dir()
+    except OSError as exc:  # a name too long for the file system, say
+        raise ResultsError(f"{option}: cannot use {brief_path(path)}: {exc.strerror or exc}") from None
+    if not exists and not link:
         return []
-    if not path.is_dir():
+    if link and not exists:
+        raise ResultsError(f"{option}: {path} is a link to a missing target; expected a folder")
+    if not folder:
         raise ResultsError(f"{option}: {path} is a file; expected a folder")
     try:
         return sorted(e.name for e in os.scandir(path) if TEMPORARY.fullmatch(e.name) is None)
     except OSError as exc:
         raise ResultsError(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
+
+
+def brief_path(path: Path, limit: int = 120) -> str:
+    """``path`` as text, its middle cut out past ``limit`` characters (a hostile name can be huge)."""
+    text = str(path)
+    return text if len(text) <= limit else f"{text[: limit // 2]}...{text[-limit // 2 :]}"
 
 
 def _listing(names: list[str]) -> str:

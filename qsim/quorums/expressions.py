@@ -24,6 +24,8 @@ def parse_expression(names: Sequence[str], text: str, side: str = "quorum") -> t
     return as_frozensets(_Parser(text, index, side).parse())
 
 
+MAX_DEPTH = 100  # parentheses and choose(...) nested in each other, at most
+SHOWN = 80  # characters of an expression an error shows, around the position it points at
 _NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _TOKEN = re.compile(rf"\s*(?:({_NAME.pattern})|([*+(),\[\]])|(\S))")
 
@@ -39,6 +41,7 @@ class _Parser:
         found = [(m.group(m.lastindex), m.start(m.lastindex)) for m in _TOKEN.finditer(text)]
         self.tokens = [*found, ("", len(text.rstrip()))]  # "" marks the end
         self.at = 0
+        self.depth = 0  # parentheses and choose(...) open around the current token
 
     def parse(self) -> list[int]:
         if not self.text.strip():
@@ -49,9 +52,23 @@ class _Parser:
         return result
 
     def error(self, message: str, pos: int) -> ValueError:
-        return ValueError(
-            f"{self.side} expression: {message} at column {pos + 1}:\n  {self.text}\n  {' ' * pos}^"
+        start = max(0, pos - SHOWN // 2)  # a long expression is shown around the position only
+        head, tail = self.text[start:pos], self.text[pos : pos + SHOWN // 2]
+        shown = (
+            ("..." if start else "")
+            + _printable(head + tail)
+            + ("..." if pos + SHOWN // 2 < len(self.text) else "")
         )
+        under = len(_printable(head)) + (3 if start else 0)
+        return ValueError(
+            f"{self.side} expression: {message} at column {pos + 1}:\n  {shown}\n  {' ' * under}^"
+        )
+
+    def nested(self, pos: int) -> None:
+        """Enter a parenthesis or a choose(...): refuse nesting past :data:`MAX_DEPTH` levels."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"nested deeper than {MAX_DEPTH} levels", pos)
 
     def peek(self) -> str:
         return self.tokens[self.at][0]
@@ -84,11 +101,16 @@ class _Parser:
     def factor(self) -> list[int]:
         pos, token = self.pos(), self.take()
         if token == "(":
+            self.nested(pos)
             result = self.expr()
             self.take(")")
+            self.depth -= 1
             return result
         if token == "choose" and self.peek() == "(":
-            return self.choose()
+            self.nested(pos)
+            result = self.choose()
+            self.depth -= 1
+            return result
         if token in self.index:
             return [1 << self.index[token]]
         if _NAME.fullmatch(token):
@@ -115,6 +137,11 @@ class _Parser:
         if not 1 <= int(k) <= len(items):
             raise self.error(f"choose needs 1 <= k <= {len(items)} (its item count), got k={k}", pos)
         return _at_least(int(k), items, f"{self.side} expression")
+
+
+def _printable(text: str) -> str:
+    """``text`` with each unprintable character (control, bidi override) shown as its escape."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def _at_least(k: int, items: list[list[int]], what: str) -> list[int]:

@@ -21,10 +21,12 @@ def minimal_masks(masks: Iterable[int]) -> list[int]:
     return kept
 
 
-def check_count(count: int, what: str) -> None:
+def check_count(count: int, what: str, exact: bool = True) -> None:
+    """Refuse ``count`` quorums past :data:`MAX_QUORUMS` (``exact`` False: ``count`` found so far)."""
     if count > MAX_QUORUMS:
+        many = f"{count:,}" if exact else f"more than {MAX_QUORUMS:,}"
         raise ValueError(
-            f"{what} would build {count:,} quorums, more than the limit of {MAX_QUORUMS:,}; "
+            f"{what} would build {many} quorums, more than the limit of {MAX_QUORUMS:,}; "
             "describe a smaller system"
         )
 

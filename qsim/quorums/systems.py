@@ -211,7 +211,7 @@ def _reaching(votes: list[int], threshold: int, what: str) -> list[int]:
             node, reached = order[j], sum_votes + votes[order[j]]
             if reached >= threshold:
                 found.append(mask | 1 << node)
-                check_count(len(found), f"{threshold} votes")
+                check_count(len(found), f"{threshold} votes", exact=False)
             else:
                 stack.append((j + 1, mask | 1 << node, reached))
     return found

@@ -29,6 +29,7 @@ cross-field check that makes every problem of it a (path, message) pair before a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -37,7 +38,7 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from qsim.distributions import Exponential, Int, Real
 from qsim.errors import ScenarioError, problems
 from qsim.inputs import brief
-from qsim.quorums import GRID_SHAPES, QuorumSystem, parse_expression
+from qsim.quorums import GRID_SHAPES, MAX_QUORUMS, QuorumSystem, parse_expression
 from qsim.scenario.base import Model
 
 if TYPE_CHECKING:
@@ -243,7 +244,10 @@ def system_problems(
         counts = isinstance(quorum.r, int) and isinstance(quorum.w, int)
         if not uses_system(quorum) or not counts or quorum.n != len(nodes):
             return found
-        system = QuorumSystem.threshold(names, quorum.r, quorum.w)
+        try:
+            system = _threshold(names, quorum)
+        except ScenarioError as exc:
+            return found + [tuple(line.split(": ", 1)) for line in exc.problems]
     pair = system.intersection_problem()
     if pair is not None:
         read, write = (f"{{{', '.join(q)}}}" for q in pair)
@@ -328,7 +332,20 @@ def quorum_system(scenario: Scenario) -> QuorumSystem:
         raise ScenarioError(
             [f"quorum.{field}: {level} counts replies per region; give a count" for field, level in levels]
         )
-    return QuorumSystem.threshold(names[: quorum.n], quorum.r, quorum.w)
+    return _threshold(names[: quorum.n], quorum)
+
+
+def _threshold(names: tuple[str, ...], quorum: Quorum) -> QuorumSystem:
+    """Any r (w) of ``names``.
+
+    Raises:
+        ScenarioError: naming quorum.r or quorum.w when its quorums are too many to list.
+    """
+    try:
+        return QuorumSystem.threshold(names, quorum.r, quorum.w)
+    except ValueError as exc:
+        field = "r" if math.comb(len(names), quorum.r) > MAX_QUORUMS else "w"
+        raise ScenarioError([f"quorum.{field}: {exc}"]) from None
 
 
 def node_availability(scenario: Scenario) -> tuple[float, ...]:

@@ -57,6 +57,7 @@ def tagged_replies(scenario: Scenario) -> bool:
     return (
         scenario.repair.read_repair != "off"
         or (uses_system(quorum) and "all" in (quorum.read_fanout, quorum.write_fanout))
+        or (uses_system(quorum) and quorum.system.strategy == "optimal" and quorum.system.f > 0)
         or (quorum.replica_selection in TRACKING and selection_matters(scenario))
         or isinstance(quorum.r, str)
         or isinstance(quorum.w, str)

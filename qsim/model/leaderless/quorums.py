@@ -4,7 +4,9 @@ Every key is stored on every node of the system, and each attempt of an operatio
 the system (sets of nodes), not r or w of the key's replicas:
 
 - Fan-out ``quorum``: the attempt draws one quorum from the strategy (a probability per minimal
-  quorum) and sends to its members only; it completes when every member has answered.
+  quorum) and sends to its members only; it completes when every member has answered. An
+  f-resilient strategy (``optimal`` with ``f``) draws a set that still holds a quorum after any f
+  of its nodes fail, and completes as soon as the nodes that answered hold a quorum.
 - Fan-out ``all``: the attempt sends to every node, and completes as soon as the nodes that
   answered hold some quorum (a table over the 2^n subsets up to :data:`TABLE_NODES` nodes).
 
@@ -96,6 +98,7 @@ class QuorumChooser:
         self._failover, self._drop = quorum.failover, quorum.shrink == "drop"
         self._fan_all = {True: quorum.write_fanout == "all", False: quorum.read_fanout == "all"}
         self._uniform = uniform_sampler(streams.generator("coordinator.quorum"))
+        self._resilient = spec.strategy == "optimal" and spec.f > 0  # draws sets holding several quorums
         self.strategy = self._strategy()  # None for latency_optimal: one per coordinating endpoint
         self._draws: dict[int, dict[bool, Draw]] = {}
         self._trusted: dict[tuple[bool, int, int], Draw | None] = {}
@@ -182,6 +185,8 @@ class QuorumChooser:
         if not suspected:
             chosen = draws[write].pick(self._uniform())
             op.needed = len(chosen)
+            if self._resilient:  # an f-resilient set: done when the nodes that answered hold a quorum
+                op.need, op.heard = self.sides[write], 0
             op.pool = chosen
             for node in chosen:
                 self.sent[node] += 1
@@ -202,6 +207,8 @@ class QuorumChooser:
         if trusted is not None:
             chosen = list(trusted.pick(self._uniform()))
             op.needed = len(chosen)
+            if self._resilient and draw is not None:
+                op.need, op.heard = self.sides[write], 0
         elif self._failover == "shrink":
             owners = self._least_suspected(write, suspected).pick(self._uniform())
             chosen = [node for node in owners if not suspected >> node & 1] or list(owners)
