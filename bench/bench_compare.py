@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from callgrind import collected
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "bench" / "scenarios" / "core.yaml"
@@ -90,24 +90,7 @@ build(scenario, RandomStreams(scenario.seed)).run()
 
 def instructions(tree: Path, ops: int, scratch: Path) -> int:
     """Return the instructions callgrind counts for a whole run of ``ops`` operations with ``tree``."""
-    done = subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={scratch / 'callgrind.out'}",
-            sys.executable,
-            "-c",
-            RUN_LOOP,
-            str(tree),
-            str(SCENARIO),
-            str(ops),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )  # fmt: skip  (a fixed hash seed: string hashing and set order otherwise vary the count)
-    return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
+    return collected(RUN_LOOP, [str(tree), str(SCENARIO), str(ops)], scratch)
 
 
 def compare_instructions(other: Path, scratch: Path, small: int = 5_000, large: int = 25_000) -> None:

@@ -41,7 +41,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--read-mode", default="read_index", choices=("leader", "read_index", "lease", "follower"))
+    parser.add_argument(
+        "--read-mode", default="read_index", choices=("leader", "read_index", "lease", "follower")
+    )
     args = parser.parse_args()
     common = ["cluster.nodes=3", f"workload.max_ops={args.ops}"]
     leaderless = common

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from callgrind import collected
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "bench" / "scenarios" / "core.yaml"
@@ -150,25 +150,7 @@ def print_work(first: dict[str, dict]) -> None:
 
 def instructions(side: str, ops: int, scratch: Path) -> int:
     """Return the instructions callgrind counts for a whole run of ``ops`` operations of ``side``."""
-    done = subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={scratch / 'callgrind.out'}",
-            sys.executable,
-            "-c",
-            RUN_LOOP,
-            str(SCENARIO),
-            str(ops),
-            *overrides(side),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )  # fmt: skip  (a fixed hash seed: string hashing and set order otherwise vary the count)
-    return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
+    return collected(RUN_LOOP, [str(SCENARIO), str(ops), *overrides(side)], scratch, cwd=ROOT)
 
 
 def compare_instructions(sides: list[str], small: int = 5_000, large: int = 25_000) -> None:
