@@ -191,18 +191,24 @@ class Node(Election, Replication, Compaction):
         """Apply committed entries to the store in log order; the leader answers their clients."""
         log, store, base = self.log, self.replica.store, self.base
         waiters = self.waiters if self.role == LEADER else None
-        for index in range(self.applied + 1, self.commit + 1):
-            op = log[index - base][1]
-            if op is None:
-                continue
-            if op.write:
-                store[op.key] = version = (index, op.client, op.id)
-            else:
-                version = store.get(op.key)
-            if waiters:
+        if not waiters:  # a follower (or a leader nobody waits on): only writes change the store
+            for index in range(self.applied + 1, self.commit + 1):
+                op = log[index - base][1]
+                if op is not None and op.write:
+                    store[op.key] = (index, op.client, op.id)
+        else:
+            answer, me = self.shared.answer, self.index
+            for index in range(self.applied + 1, self.commit + 1):
+                op = log[index - base][1]
+                if op is None:
+                    continue
+                if op.write:
+                    store[op.key] = version = (index, op.client, op.id)
+                else:
+                    version = store.get(op.key)
                 attempt = waiters.pop(op.id, None)
                 if attempt is not None:
-                    self.shared.answer(self.index, attempt, version)
+                    answer(me, attempt, version)
         self.applied = self.commit
         if self.applied - self.base >= 2 * self.shared.snapshot_every:
             self.compact()
