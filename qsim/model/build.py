@@ -39,6 +39,16 @@ class Model:
 
     def run(self) -> None:
         """Run until the workload is exhausted and every operation has ended."""
+        stop = self.start()
+        if not stop.triggered:
+            self.env.run(until=stop)
+
+    def start(self) -> simpy.Event:
+        """Start the faults, the background processes and the workload; return the event of the end.
+
+        ``env.run(until=...)`` with it runs the model to its end (what :meth:`run` does); a
+        benchmark may first run to some time, to measure the steady state after it.
+        """
         stop = self.env.event()
 
         def maybe_stop() -> None:
@@ -52,8 +62,7 @@ class Model:
             process.start()
         self.workload.start()
         maybe_stop()
-        if not stop.triggered:
-            self.env.run(until=stop)
+        return stop
 
     def held_versions(self) -> list[tuple[int, int]]:
         """(key, op_id of the version) for every copy a replica holds, hints included."""
