@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Collection
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import simpy
@@ -21,6 +23,26 @@ from qsim.model.tracer import Tracer
 from qsim.model.workload import WORKLOADS
 from qsim.rng import RandomStreams
 from qsim.scenario.schema import Scenario
+
+GC_THRESHOLDS = (50_000, 20, 20)  # Python's defaults are (700, 10, 10): see rare_collections
+
+
+@contextmanager
+def rare_collections():
+    """Run the block with Python's cyclic garbage collector running rarely; restore it after.
+
+    The collector runs each time 700 more container objects have been made than freed, and
+    scans every young object then; a simulation makes and frees millions (messages, operations,
+    log entries that live a while), so those scans cost ~2.5% of the instructions of an
+    operation (callgrind: 90,970 against 88,617 on bench/scenarios/core.yaml). Reference counting
+    still frees everything at once; only cyclic garbage waits, at most ~50,000 objects of it.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 @dataclass
@@ -41,7 +63,8 @@ class Model:
         """Run until the workload is exhausted and every operation has ended."""
         stop = self.start()
         if not stop.triggered:
-            self.env.run(until=stop)
+            with rare_collections():
+                self.env.run(until=stop)
 
     def start(self) -> simpy.Event:
         """Start the faults, the background processes and the workload; return the event of the end.
