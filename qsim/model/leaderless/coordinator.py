@@ -24,7 +24,7 @@ from qsim.model.leaderless.failover import shrunk_targets, sloppy_targets
 from qsim.model.leaderless.hedging import Hedger
 from qsim.model.leaderless.levels import count_in_region, level_targets
 from qsim.model.leaderless.op import CLIENT, Op, newer
-from qsim.model.leaderless.quorums import QuorumChooser
+from qsim.model.leaderless.quorums import QuorumChooser, counts_repliers
 from qsim.model.leaderless.readrepair import ReadRepair
 from qsim.model.leaderless.ring import Ring
 from qsim.model.leaderless.selection import TRACKING, Selector, selection_matters
@@ -52,12 +52,11 @@ from qsim.scenario.systems import uses_system
 
 def tagged_replies(scenario: Scenario) -> bool:
     """Whether replies must say which replica sent them (repair, learning selection, region levels,
-    a quorum system's fan-out all)."""
+    a quorum system's attempts that complete when the repliers hold a quorum)."""
     quorum = scenario.quorum
     return (
         scenario.repair.read_repair != "off"
-        or (uses_system(quorum) and "all" in (quorum.read_fanout, quorum.write_fanout))
-        or (uses_system(quorum) and quorum.system.strategy == "optimal" and quorum.system.f > 0)
+        or (uses_system(quorum) and counts_repliers(quorum))
         or (quorum.replica_selection in TRACKING and selection_matters(scenario))
         or isinstance(quorum.r, str)
         or isinstance(quorum.w, str)

@@ -46,6 +46,19 @@ from qsim.scenario.systems import mean_service_ms, node_availability, node_capac
 TABLE_NODES = 20  # up to 2^20 subsets: a 1 MB table says at once whether replies hold a quorum
 
 
+def resilient(quorum) -> bool:
+    """Whether the strategy draws f-resilient sets, which hold several quorums (optimal with f)."""
+    return quorum.system.strategy == "optimal" and quorum.system.f > 0
+
+
+def counts_repliers(quorum) -> bool:
+    """Whether an attempt completes when the nodes that answered hold a quorum (not by a count).
+
+    Then replies must say who sent them: fan-out all, or an f-resilient strategy.
+    """
+    return "all" in (quorum.read_fanout, quorum.write_fanout) or resilient(quorum)
+
+
 class Side:
     """The minimal quorums of reads or of writes, and whether a set of nodes holds one."""
 
@@ -98,7 +111,7 @@ class QuorumChooser:
         self._failover, self._drop = quorum.failover, quorum.shrink == "drop"
         self._fan_all = {True: quorum.write_fanout == "all", False: quorum.read_fanout == "all"}
         self._uniform = uniform_sampler(streams.generator("coordinator.quorum"))
-        self._resilient = spec.strategy == "optimal" and spec.f > 0  # draws sets holding several quorums
+        self._resilient = resilient(quorum)
         self.strategy = self._strategy()  # None for latency_optimal: one per coordinating endpoint
         self._draws: dict[int, dict[bool, Draw]] = {}
         self._trusted: dict[tuple[bool, int, int], Draw | None] = {}
