@@ -132,14 +132,15 @@ class QuorumChooser:
         return None
 
     def _draws_for(self, endpoint: int) -> dict[bool, Draw]:
-        draws = self._draws.get(endpoint if self.strategy is None else 0)
+        """The draws of ``endpoint``'s attempts: one for every endpoint, but for latency_optimal."""
+        key = endpoint if self.strategy is None else 0
+        draws = self._draws.get(key)  # once per attempt: one lookup
         if draws is None:
             strategy = self.strategy or self._latency_strategy(endpoint)
-            draws = {
+            draws = self._draws[key] = {
                 False: Draw([tuple(sorted(q)) for q in strategy.reads], strategy.read_probs),
                 True: Draw([tuple(sorted(q)) for q in strategy.writes], strategy.write_probs),
             }
-            self._draws[endpoint if self.strategy is None else 0] = draws
         return draws
 
     def _latency_strategy(self, endpoint: int) -> ql.Strategy:
