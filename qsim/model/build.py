@@ -89,6 +89,7 @@ class Model:
 
     def held_versions(self) -> list[tuple[int, int]]:
         """(key, op_id of the version) for every copy a replica holds, hints included."""
+        self.protocol.settle()
         held = []
         for replica in self.replicas:
             held += [(key, version[2]) for key, version in replica.store.items()]

@@ -43,6 +43,9 @@ class Protocol(Interface):
     def recovered(self, node: int, amnesia: bool) -> None:
         """``node`` is back (its replica's store already emptied if ``amnesia``)."""
 
+    def settle(self) -> None:
+        """The run is over: bring every replica's store up to what the protocol has decided."""
+
     def summary(self) -> dict:
         """The protocol's own sections of summary.json."""
 

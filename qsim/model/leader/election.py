@@ -22,6 +22,8 @@ _EPSILON_MS = 1e-9
 class Election:
     """The election half of a node (mixed into :class:`qsim.model.leader.node.Node`)."""
 
+    __slots__ = ()
+
     def _arm(self) -> None:
         """(Re)start the election timer from the last time a leader or a vote was heard."""
         self.token += 1

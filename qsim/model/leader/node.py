@@ -21,6 +21,18 @@ from qsim.model.leader.snapshot import Compaction
 class Node(Election, Replication, Compaction):
     """One member of the group: follower, candidate or leader."""
 
+    # Slots: a node has more attributes than Python 3.11 keeps in a shared-key instance dict
+    # (30), and a slot is read faster than a key of an unshared dict (each message reads dozens).
+    # __dict__ holds the handlers that queue_messages puts in place of methods.
+    __slots__ = (
+        "__dict__", "_fanout_ordered", "_reply", "_send", "_send_ordered", "acked_at",
+        "acked_clock", "acked_seq", "applied", "base", "beat", "blocked", "commit", "early", "env",
+        "heard", "index", "leader", "lease_reads", "lease_until", "link_at", "log", "match",
+        "max_batch", "next", "probe", "quiet_until", "reads", "replica", "role", "round_seq",
+        "rounds", "sent", "seq", "shared", "snapshots_sent", "stalled", "term", "term_start",
+        "timeout", "token", "voted", "votes", "waiters", "waiting", "where",
+    )  # fmt: skip
+
     def __init__(self, index: int, shared, replica):
         self.index = index
         self.shared = shared
@@ -28,6 +40,7 @@ class Node(Election, Replication, Compaction):
         self._send = shared.network.send
         self._reply = shared.network.reply
         self._send_ordered = shared.network.send_ordered
+        self._fanout_ordered = shared.network.fanout_ordered
         self.max_batch = shared.max_batch
         self.link_at = [0.0] * len(shared.others)  # when the last message sent to each node arrives, ms
         self.replica = replica
@@ -36,7 +49,8 @@ class Node(Election, Replication, Compaction):
         self.voted: int | None = None
         self.log: list[tuple] = [(0, None)]  # (term, op or None for a no-op); log[0]: index base
         self.base = 0  # the log's first index (its entry: the term there, no op); what is before is compacted
-        self.where: dict[int, int] = {}  # leader: op id -> its index in this log (built when it wins)
+        # Leader: op id -> its index in this log; made at the first retry it sees (see _index_of).
+        self.where: dict[int, int] | None = None
         self.commit = self.applied = 0
         self.leader: int | None = None  # the leader this node knows of
         self.votes: set[int] = set()
@@ -95,7 +109,7 @@ class Node(Election, Replication, Compaction):
         elif self.role != LEADER:
             shared.redirect(self.index, attempt, self.leader)
         else:
-            index = self.where.get(op.id)
+            index = self._index_of(op.id) if op.attempt else None  # a first attempt is in no log
             if index is None and op.done:
                 return  # its client has its outcome (so it ignores any answer), and it may be compacted
             if index is not None and index <= self.applied:  # a retry of what is already applied
@@ -117,6 +131,18 @@ class Node(Election, Replication, Compaction):
             shared.answer(self.index, attempt, self.replica.store.get(op.key))
         else:
             self.read_index(attempt)
+
+    def _index_of(self, op_id: int) -> int | None:
+        """The index of an operation in this leader's log, or None.
+
+        The map is made from the log the first time a leader is asked (only a retry can already
+        be in the log: a first attempt reaches one leader at most, and waits there), and kept from
+        then on.
+        """
+        if self.where is None:
+            base = self.base
+            self.where = {op.id: index for index, (_, op) in enumerate(self.log, base) if op is not None}
+        return self.where.get(op_id)
 
     def _version_for(self, op) -> tuple | None:
         """The version a client's operation is answered with: its own (write), or the store's."""
@@ -188,7 +214,14 @@ class Node(Election, Replication, Compaction):
             self._read_round(waiting)
 
     def apply(self) -> None:
-        """Apply committed entries to the store in log order; the leader answers their clients."""
+        """Apply committed entries to the store in log order; the leader answers their clients.
+
+        A leader applies at once. A follower whose store nobody reads applies in batches: when
+        its commit index reaches where it compacts (``shared.apply_span`` past its base), when it
+        wins an election, and when the run ends (``settle``); its store is the same at each of
+        those moments as if it had applied every entry at once. (A snapshot it installs, or
+        amnesia, replaces the store whole.)
+        """
         log, store, base = self.log, self.replica.store, self.base
         waiters = self.waiters if self.role == LEADER else None
         if not waiters:  # a follower (or a leader nobody waits on): only writes change the store
@@ -232,7 +265,7 @@ class Node(Election, Replication, Compaction):
             self.term, self.voted = 0, None
             self.log = [(0, None)]
             self.base = 0
-            self.where = {}
+            self.where = None
             self.commit = self.applied = 0
         self.heard = self.env.now
         if self.shared.read_mode == "lease":  # it may have heard a leader just before the crash

@@ -37,15 +37,17 @@ IN_FLIGHT = 256  # AppendEntries messages a leader sends a follower ahead of its
 class Replication:
     """The log half of a node (mixed into :class:`qsim.model.leader.node.Node`)."""
 
+    __slots__ = ()
+
     def _lead(self) -> None:
         """Won the election: lead, with a no-op entry of the new term first (Raft 8)."""
         shared, now = self.shared, self.env.now
+        self.apply()  # what it committed as a follower and has not applied yet
         self.role = LEADER
         self.leader = self.index
         shared.metrics.elected(self.term, self.index)
         count = len(shared.nodes)
-        base = self.base  # followers keep no op-id map: the leader's, from its log
-        self.where = {op.id: index for index, (_, op) in enumerate(self.log, base) if op is not None}
+        self.where = None  # made from the log at the first retry (Node._index_of)
         self.next = [self.base + len(self.log)] * count
         self.match = [0] * count
         self.acked_at = [now] * count
@@ -82,44 +84,30 @@ class Replication:
         """Append a client's operation to the leader's log; return its index."""
         self.log.append((self.term, op))
         index = self.base + len(self.log) - 1
-        self.where[op.id] = index
+        if self.where is not None:
+            self.where[op.id] = index
         self.match[self.index] = index
         if op.write and op.commit != op.commit:  # NaN: not committed anywhere yet
             op.ts = float(index)
         shared = self.shared
         if shared.q2 == 1:
             self._advance()  # a one-node quorum commits at once
-        next_, match, window, link_at = self.next, self.match, shared.window, self.link_at
-        request = None
-        for other in shared.others[self.index]:
-            if next_[other] == index and index - 1 - match[other] < window:
-                # The common case: it has all but this one. _send_append, inlined, with one
-                # request for every such follower (the same entries after the same index).
-                if request is None:
-                    log, base = self.log, self.base
-                    previous = log[index - 1 - base][0]
-                    request = (
-                        self.index,
-                        self.term,
-                        index - 1,
-                        previous,
-                        (log[index - base],),
-                        self.commit,
-                        self.seq,
-                    )
-                self.sent += 1
-                link_at[other] = self._send_ordered(
-                    self.index,
-                    other,
-                    APPEND_ENTRIES,
-                    shared.append_handler[other],
-                    None,
-                    request,
-                    link_at[other],
-                )
-                next_[other] = index + 1
-            else:
-                self._fill(other)
+        next_, match, window, others = self.next, self.match, shared.window, shared.others[self.index]
+        for other in others:
+            if next_[other] != index or index - 1 - match[other] >= window:
+                for other in others:  # some follower lags, or is too far behind: one by one
+                    self._fill(other)
+                return index
+        # The common case: every follower has all but this one. _send_append to each, in one
+        # request (the same entries after the same index).
+        log, base = self.log, self.base
+        previous = log[index - 1 - base][0]
+        request = (self.index, self.term, index - 1, previous, (log[index - base],), self.commit, self.seq)
+        self.sent += len(others)
+        callbacks = shared.append_callbacks
+        self._fanout_ordered(self.index, others, APPEND_ENTRIES, callbacks, request, self.link_at)
+        for other in others:
+            next_[other] = index + 1
         return index
 
     def _fill(self, other: int) -> None:
@@ -184,7 +172,8 @@ class Replication:
                 log.extend(entries)
             if commit > self.commit and held > self.commit:
                 self.commit = min(commit, held)
-                self.apply()
+                if self.commit - self.base >= self.shared.apply_span:
+                    self.apply()  # else later, in a batch: see Node.apply
             self.sent += 1
             reply = (self.index, term, True, held, seq, prev)
             self._reply(message, self.index, leader, APPEND_ACK, self.shared.ack_callbacks[leader], reply)
@@ -240,8 +229,8 @@ class Replication:
     def _store_entries(self, prev: int, entries: list) -> None:
         """Add ``entries`` after ``prev``, cutting the log where it conflicts with them.
 
-        A follower keeps no map from op ids to indexes (``where``): a node that wins an election
-        builds it from its log (:meth:`_lead`).
+        A follower keeps no map from op ids to indexes (``where``): a leader makes it from its
+        log when it first needs it (:meth:`Node._index_of`).
         """
         log, base = self.log, self.base
         if prev + 1 == base + len(log):  # the common case: they extend the log

@@ -26,6 +26,8 @@ class Snapshot:
 class Compaction:
     """The snapshot half of a node (mixed into :class:`qsim.model.leader.node.Node`)."""
 
+    __slots__ = ()
+
     def compact(self) -> None:
         """Forget the log up to ``snapshot_every`` entries behind the last applied one (see the module)."""
         keep, base, log, where = self.shared.snapshot_every, self.base, self.log, self.where
@@ -36,7 +38,8 @@ class Compaction:
             if op is not None:
                 if not op.done:
                     break  # its client may still retry it
-                where.pop(op.id, None)
+                if where is not None:
+                    where.pop(op.id, None)
             cut += 1
         if cut > base:
             self.log = [(log[cut - base][0], None), *log[cut + 1 - base :]]
@@ -63,6 +66,6 @@ class Compaction:
             store.update(snapshot.store)
             self.log = [(snapshot.term, None)]
             self.base = self.commit = self.applied = snapshot.index
-            self.where = {}
+            self.where = None
             self.early.clear()
         self._ack(leader, True, snapshot.index, seq, prev)
