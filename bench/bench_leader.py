@@ -3,9 +3,10 @@
 Issue 13's target: fault-free leader replication simulates at least 60% as many operations per
 second as the leaderless core benchmark on a comparable workload. Both sides run
 bench/scenarios/core.yaml (exponential links with a mean of 1 ms, zero service time, Poisson
-arrivals at 2000/s, half reads, 10,000 uniform keys) on three nodes, so that N is the same: the
-leaderless side with N=3, R=W=2 and fan-out to all three, the leader side with
-``quorum.protocol: leader`` (the group is the three nodes, Q2 = 2) and the given read mode. Each
+arrivals at 2000/s, half reads, 10,000 uniform keys) on ``--nodes`` nodes (3), so that N is the
+same: the leaderless side with N=3, R=W=2 (majorities) and fan-out to all three, the leader side
+with ``quorum.protocol: leader`` (the group is the three nodes, Q2 = 2) and the given read mode
+(default ``leader``, the protocol's default: reads through the log, the slowest). Each
 round times ``model.run()`` of each side (CPU time, ``time.process_time``), alternating which goes
 first, and prints each side's ops/s and the median of the per-pair ratios leader / leaderless:
 in the steady state (operations that end after ``--warmup`` simulated ms, by then the first
@@ -13,6 +14,7 @@ leader is elected and the clients have found it, over the CPU time after it), th
 quote, and over the whole run.
 
 Usage: python bench/bench_leader.py [--ops N] [--rounds K] [--read-mode leader|read_index|lease|follower]
+                                   [--nodes N] [--read-fraction F]
 """
 
 from __future__ import annotations
@@ -55,16 +57,24 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--read-mode", default="read_index", choices=("leader", "read_index", "lease", "follower")
+        "--read-mode", default="leader", choices=("leader", "read_index", "lease", "follower")
     )
     parser.add_argument("--warmup", type=float, default=1000.0, help="simulated ms before the steady state")
+    parser.add_argument(
+        "--nodes", type=int, default=3, help="N on both sides (leaderless: R = W = a majority, fan-out all)"
+    )
+    parser.add_argument("--read-fraction", type=float, default=None, help="e.g. 0: writes only, both sides")
     args = parser.parse_args()
-    common = ["cluster.nodes=3", f"workload.max_ops={args.ops}"]
+    majority = args.nodes // 2 + 1
+    common = [f"cluster.nodes={args.nodes}", f"quorum.n={args.nodes}", f"workload.max_ops={args.ops}"]
+    if args.read_fraction is not None:
+        common.append(f"workload.read_fraction={args.read_fraction}")
+    leaderless = [*common, f"quorum.r={majority}", f"quorum.w={majority}"]
     leader = [*common, "quorum.protocol=leader", f"quorum.leader.read_mode={args.read_mode}"]
     steady, whole = [], []  # per round: {side: ops/s}
     for round_ in range(args.rounds):
         order = ("leader", "leaderless") if round_ % 2 == 0 else ("leaderless", "leader")
-        rates = {side: ops_per_s(leader if side == "leader" else common, args.warmup) for side in order}
+        rates = {side: ops_per_s(leader if side == "leader" else leaderless, args.warmup) for side in order}
         steady.append({side: rate[0] for side, rate in rates.items()})
         whole.append({side: rate[1] for side, rate in rates.items()})
         now = steady[-1]
