@@ -17,6 +17,9 @@ from qsim.model.clock import call_later
 from qsim.rng import RandomStreams
 from tests.test_leader import BASE, CHAOS, scenario
 
+CORE = "bench/scenarios/core.yaml"
+SKEW = "{at: 0, clock_skew: n1, offset: 0}"  # a fault: the checked network path
+
 
 def _run(s: qsim.Scenario, seed: int, eager: bool):
     model = build(s, RandomStreams(seed))
@@ -74,14 +77,14 @@ def test_follower_reads_see_every_entry_applied_as_soon_as_it_is_committed():
     "overrides",
     [
         ["quorum.protocol=leader"],
-        ["quorum.protocol=leader", "quorum.leader.read_mode=lease", "faults=[{at: 0, clock_skew: n1, offset: 0}]"],
+        ["quorum.protocol=leader", "quorum.leader.read_mode=lease", f"faults=[{SKEW}]"],
         [],
         ["quorum.failover=sloppy", "repair.read_repair=background"],
         ["quorum.system={kind: grid, rows: 1, cols: 3}"],
     ],
 )
 def test_hot_objects_hold_every_attribute_in_a_slot(overrides):
-    s = qsim.load_scenario("bench/scenarios/core.yaml", ["cluster.nodes=3", "workload.max_ops=500", *overrides])
+    s = qsim.load_scenario(CORE, ["cluster.nodes=3", "workload.max_ops=500", *overrides])
     model = build(s, RandomStreams(1))
     model.run()
     protocol = model.protocol

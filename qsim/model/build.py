@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import simpy
 
 from qsim.distributions import spec_sampler
+from qsim.model.clock import run_until
 from qsim.model.faults import FaultInjector
 from qsim.model.leader.build import build as leader
 from qsim.model.leaderless.build import build as leaderless
@@ -64,7 +65,7 @@ class Model:
         stop = self.start()
         if not stop.triggered:
             with rare_collections():
-                self.env.run(until=stop)
+                run_until(self.env, stop)
 
     def start(self) -> simpy.Event:
         """Start the faults, the background processes and the workload; return the event of the end.
