@@ -51,9 +51,9 @@ FAULTS_COLUMNS = {
 def ops_frame(columns: dict[str, np.ndarray], node_names: list[str]) -> pd.DataFrame:
     """Build the ops DataFrame from the recorder's columns (staleness columns are added later)."""
     codes = columns["error_code"]
-    errors = np.full(len(codes), None, dtype=object)
-    for code, text in ERROR_TEXT.items():
-        errors[codes == code] = text
+    texts = np.full(max(ERROR_TEXT) + 1, None, dtype=object)  # by error code; OK's is None
+    texts[list(ERROR_TEXT)] = list(ERROR_TEXT.values())
+    errors = pd.array(texts, dtype="string").take(codes.astype(np.intp))  # a few strings, taken per row
     coordinator_names = np.array(["client", *node_names], dtype=object)
     frame = pd.DataFrame(
         {
@@ -65,7 +65,7 @@ def ops_frame(columns: dict[str, np.ndarray], node_names: list[str]) -> pd.DataF
             "end_ms": columns["end_ms"],
             "latency_ms": columns["end_ms"] - columns["start_ms"],
             "ok": codes == OK,
-            "error": pd.array(errors, dtype="string"),
+            "error": errors,
             "replies": columns["replies"],
             "attempts": columns["attempts"],
             "version": columns["version"],

@@ -64,6 +64,28 @@ def test_k_counts_committed_versions_newer_than_the_one_returned():
     assert verdict(ops, 4) == (True, 2, 6.0)
 
 
+def test_a_read_of_a_version_missing_from_the_history_misses_only_its_own_key():
+    # Key 1's write 0 commits; key 2's reads returned version 99, a write the history lacks (cut off).
+    ops = history(
+        ("write", 1, 0.0, True, 0, 1.0, 2.0),
+        ("write", 2, 0.0, True, 0, 1.0, 3.0),
+        ("write", 2, 0.0, True, 0, 2.0, 4.0),
+        ("read", 2, 10.0, True, 99, NAN, NAN),
+    )
+    assert verdict(ops, 3) == (True, 2, 6.0)  # both versions of key 2, none of key 1
+
+
+def test_writes_with_repeated_op_ids_are_refused():
+    ops = history(
+        ("write", 1, 0.0, True, 0, 1.0, 2.0),
+        ("write", 1, 0.0, True, 0, 2.0, 3.0),
+        ("read", 1, 5.0, True, 7, NAN, NAN),
+    )
+    ops["op_id"] = [7, 7, 8]
+    with pytest.raises(ValueError, match="op_id must be unique"):
+        check_staleness(ops)
+
+
 def test_version_order_not_commit_order_decides_the_newest():
     # B (ts 2) commits at 5, before A (ts 1) commits at 7; B is the newer version.
     ops = history(

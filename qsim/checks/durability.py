@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from qsim.checks.order import by_key
 from qsim.checks.staleness import VersionRanks
 
 
@@ -30,32 +31,43 @@ def lost_writes(ops: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
         ValueError: when a held version is not a write of that key in ``ops``.
     """
     writes = np.flatnonzero((ops["kind"] == "write").to_numpy())
-    key = ops["key"].to_numpy()
-    order, rank_of = _version_ranks(ops, writes)
-    held_rank = _held_ranks(held, rank_of, key[order])
-
-    # A key's versions occupy ranks [its first rank, block_end); look for a held one at or above w's.
-    write_keys = key[order]
-    block_end = np.searchsorted(write_keys, write_keys, side="right")
-    rank = np.arange(len(order))
-    newer_or_same_held = np.searchsorted(held_rank, block_end) - np.searchsorted(held_rank, rank)
-    lost = ops["ok"].to_numpy(dtype=bool)[order] & (newer_or_same_held == 0)
-    return ops.iloc[np.sort(order[lost])]
+    return ops.iloc[_lost(ops, held, writes, _version_order(ops, writes))]
 
 
-def _version_ranks(ops: pd.DataFrame, writes: np.ndarray) -> tuple[np.ndarray, VersionRanks]:
-    """Return the writes sorted by (key, version order), and a lookup from op_id to that rank (-1: none).
+def _lost(ops: pd.DataFrame, held: pd.DataFrame, writes: np.ndarray, by_version: np.ndarray) -> np.ndarray:
+    """Return the rows of the lost writes, increasing.
 
-    A key's versions occupy one contiguous block of ranks, and ranks grow with the key.
+    Args:
+        ops: the history.
+        held: the copies held at the end of the run.
+        writes: the rows of the writes, increasing.
+        by_version: the positions in ``writes`` sorted by (key, version order).
     """
-    op_id = ops["op_id"].to_numpy()
-    columns = (ops["op_id"], ops["client"], ops["ts_ms"], ops["key"])
-    order = writes[np.lexsort([column.to_numpy()[writes] for column in columns])]
-    return order, VersionRanks(op_id[order])
+    order = writes[by_version]
+    rank = np.empty(len(writes), dtype=np.int64)
+    rank[by_version] = np.arange(len(writes))
+    write_keys = ops["key"].to_numpy()[order]
+    held_rank = _held_ranks(held, VersionRanks(ops["op_id"].to_numpy()[writes], rank), write_keys)
+
+    # A write is lost when the newest held version of its key is older: ranks of a key are contiguous.
+    block = np.cumsum(np.diff(write_keys, prepend=write_keys[:1]) != 0)  # the key's number
+    newest_held = np.full(len(writes), -1)
+    np.maximum.at(newest_held, block[held_rank], held_rank)
+    lost = ops["ok"].to_numpy(dtype=bool)[order] & (newest_held[block] < np.arange(len(writes)))
+    return writes[lost[rank]]
+
+
+def _version_order(ops: pd.DataFrame, writes: np.ndarray) -> np.ndarray:
+    """Return the positions in ``writes`` sorted by (key, version order).
+
+    A key's versions then occupy one contiguous block of ranks, and ranks grow with the key.
+    """
+    columns = (ops["op_id"], ops["client"], ops["ts_ms"])
+    return by_key(ops["key"].to_numpy()[writes], *(column.to_numpy()[writes] for column in columns))
 
 
 def _held_ranks(held: pd.DataFrame, rank_of: VersionRanks, write_keys: np.ndarray) -> np.ndarray:
-    """Return the sorted version ranks of the held copies, checking each is a write of its key."""
+    """Return the version ranks of the held copies, checking each is a write of its key."""
     version = held["version"].to_numpy(dtype=np.int64)
     rank = rank_of(version)
     valid = rank >= 0
@@ -63,7 +75,7 @@ def _held_ranks(held: pd.DataFrame, rank_of: VersionRanks, write_keys: np.ndarra
     if not valid.all():
         bad = held[~valid].head(5).to_dict("records")
         raise ValueError(f"held versions that are not writes of their key in ops: {bad}")
-    return np.sort(rank)
+    return rank
 
 
 def lww_lost_updates(ops: pd.DataFrame) -> pd.DataFrame:
@@ -80,40 +92,40 @@ def lww_lost_updates(ops: pd.DataFrame) -> pd.DataFrame:
         The rows of ``ops`` for those W2, in their order in ``ops``, with a column
         ``overwritten_by``: the op_id of the newest version among those W1.
     """
-    commit = ops["commit_ms"].to_numpy(dtype=float)
-    is_write = (ops["kind"] == "write").to_numpy()
-    order, _ = _version_ranks(ops, np.flatnonzero(is_write & ~np.isnan(commit)))
-    start = ops["start_ms"].to_numpy(dtype=float)
-    newest = _newest_committed_before_start(ops["key"].to_numpy()[order], start[order], commit[order])
+    writes = np.flatnonzero((ops["kind"] == "write").to_numpy())
+    lost_rows, newer_rows = _lww_lost(ops, writes, _version_order(ops, writes))
+    return ops.iloc[lost_rows].assign(overwritten_by=ops["op_id"].to_numpy()[newer_rows])
 
+
+def _lww_lost(ops: pd.DataFrame, writes: np.ndarray, by_version: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the rows of the lost updates, increasing, and of the newest version committed before each.
+
+    Args:
+        ops: the history.
+        writes: the rows of the writes, increasing.
+        by_version: the positions in ``writes`` sorted by (key, version order).
+    """
+    commit = ops["commit_ms"].to_numpy(dtype=float)[writes]
+    committed = np.flatnonzero(~np.isnan(commit))  # positions in writes, in row order
+    ranked = by_version[~np.isnan(commit[by_version])]  # the same, in version order
+    rank = np.empty(len(writes), dtype=np.int64)
+    rank[ranked] = np.arange(len(ranked))
+
+    # Sweep starts then commits, in row order (nearly in time order: cheap to sort), by (key, time); the
+    # sort is stable, so a start comes before a commit at the same time, which does not count.
+    count = len(committed)
+    key = ops["key"].to_numpy()[writes[committed]]
+    time = np.concatenate([ops["start_ms"].to_numpy(dtype=float)[writes[committed]], commit[committed]])
+    sweep = by_key(np.concatenate([key, key]), time)
     # Ranks grow with the key, so a rank carried over from an earlier key (or -1: no commit yet) is
     # below every rank of this key and never counts as newer.
-    lost = newest > np.arange(len(order))
-    lost_rows, newer_rows = order[lost], order[newest[lost]]
-    by_row = np.argsort(lost_rows)
-    overwritten_by = ops["op_id"].to_numpy()[newer_rows[by_row]]
-    return ops.iloc[lost_rows[by_row]].assign(overwritten_by=overwritten_by)
-
-
-def _newest_committed_before_start(key: np.ndarray, start: np.ndarray, commit: np.ndarray) -> np.ndarray:
-    """Return, per write in version-rank order, the highest rank committed strictly before it started.
-
-    The arrays are in rank order (sorted by key). The result is -1 when nothing committed before,
-    and may be a rank of an earlier key when nothing of its own key did.
-    """
-    count = len(key)
-    # Sweep starts and commits in (key, time) order, a start before a commit at the same time. One
-    # argsort of a packed int64 code (below 4 * count**2: no overflow) is several times faster than
-    # np.lexsort on floats.
-    block = np.cumsum(np.diff(key, prepend=key[:1]) != 0)  # the key's number
-    _, time_rank = np.unique(np.concatenate([start, commit]), return_inverse=True)
-    is_commit = np.repeat([0, 1], count)
-    sweep = np.argsort((np.tile(block, 2) * (time_rank.max(initial=0) + 1) + time_rank) * 2 + is_commit)
-    newest_so_far = np.maximum.accumulate(np.concatenate([np.full(count, -1), np.arange(count)])[sweep])
+    newest_so_far = np.maximum.accumulate(np.concatenate([np.full(count, -1), rank[committed]])[sweep])
     at_start = sweep < count
     newest = np.empty(count, dtype=np.int64)
     newest[sweep[at_start]] = newest_so_far[at_start]
-    return newest
+
+    lost = newest > rank[committed]
+    return writes[committed[lost]], writes[ranked[newest[lost]]]
 
 
 def durability_summary(ops: pd.DataFrame, held: pd.DataFrame) -> dict:
@@ -123,11 +135,13 @@ def durability_summary(ops: pd.DataFrame, held: pd.DataFrame) -> dict:
         ops: the history.
         held: the versions held at the end of the run (see :func:`lost_writes`).
     """
-    acknowledged = int(((ops["kind"] == "write") & ops["ok"]).sum())
-    lost = len(lost_writes(ops, held))
+    writes = np.flatnonzero((ops["kind"] == "write").to_numpy())
+    acknowledged = int(np.count_nonzero(ops["ok"].to_numpy(dtype=bool)[writes]))
+    by_version = _version_order(ops, writes)
+    lost = len(_lost(ops, held, writes, by_version))
     return {
         "acknowledged_writes": acknowledged,
         "lost_writes": lost,
         "lost_fraction": lost / acknowledged if acknowledged else None,
-        "lww_lost_updates": len(lww_lost_updates(ops)),
+        "lww_lost_updates": len(_lww_lost(ops, writes, by_version)[0]),
     }

@@ -92,7 +92,7 @@ def registers(ops: pd.DataFrame) -> Registers:
     start, end = operation_times(ops)
     is_write = (ops["kind"] == "write").to_numpy(bool)
     ok = ops["ok"].to_numpy(bool)
-    keys, key_index = np.unique(key, return_inverse=True)
+    keys, key_index = codes(key)
     version = ops["version"].to_numpy(np.int64)
     source, future, future_write, unknown = _sources(op_id, key, start, end, is_write, ok, version)
     returned = np.bincount(source[source >= 0], minlength=len(op_id)) > 0
@@ -124,15 +124,15 @@ def _sources(op_id, key, start, end, is_write, ok, version) -> tuple[np.ndarray,
     """Return (source, future, future_write, unknown) as :class:`Registers` defines them."""
     source = np.full(len(op_id), -2, np.int64)
     writes = np.flatnonzero(is_write)
-    writes = writes[np.argsort(op_id[writes], kind="stable")]
     reads = np.flatnonzero(~is_write & ok)
     wanted = version[reads]
-    at = np.minimum(np.searchsorted(op_id[writes], wanted), max(len(writes) - 1, 0))
-    if len(writes):
-        write = writes[at]
-        found = (op_id[write] == wanted) & (key[write] == key[reads])
-    else:
-        write, found = np.zeros(len(reads), np.int64), np.zeros(len(reads), bool)
+    # Each read's write: the first write with the op id it returned; len(writes) if there is none.
+    ids, code = codes(np.concatenate([op_id[writes], wanted]))
+    first = np.full(len(ids), len(writes))
+    np.minimum.at(first, code[: len(writes)], np.arange(len(writes)))
+    at = first[code[len(writes) :]]
+    write = np.append(writes, 0)[at]  # row 0 stands in for a missing write; ``found`` masks it
+    found = (at < len(writes)) & (key[write] == key[reads])
     early = found & (end[reads] < start[write])
     good = found & ~early
     source[reads[good]] = write[good]
@@ -152,11 +152,28 @@ def _ages(ops: pd.DataFrame, op_id: np.ndarray, is_write: np.ndarray) -> np.ndar
 
 
 def dense_rank(key: np.ndarray, time: np.ndarray) -> np.ndarray:
-    """Rank (key, time) pairs as 0, 1, 2, ...: key first, equal pairs share a rank."""
-    order = np.lexsort((time, key))
-    k, t = key[order], time[order]
+    """Rank (key, time) pairs as 0, 1, 2, ...: key first, equal pairs share a rank.
+
+    Keys must be exact as floats (below 2**53 in size) and times not NaN.
+    """
+    pair = np.empty(len(key), complex)  # complex numbers sort by real part, then imaginary part
+    pair.real, pair.imag = key, time
+    # The order of np.lexsort((time, key)), by timsort: quick on the sorted runs pairs usually come in.
+    order = np.argsort(pair, kind="stable")
+    pair = pair[order]
     new = np.ones(len(order), bool)
-    new[1:] = (k[1:] != k[:-1]) | (t[1:] != t[:-1])
+    new[1:] = pair[1:] != pair[:-1]
     rank = np.empty(len(order), np.int64)
     rank[order] = np.cumsum(new) - 1
     return rank
+
+
+def codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``np.unique(values, return_inverse=True)`` of integers, by a table when their range is small."""
+    low, high = (int(values.min()), int(values.max())) if len(values) else (0, 0)
+    if len(values) == 0 or high - low >= 2 * len(values):
+        return np.unique(values, return_inverse=True)
+    offset = values - low
+    present = np.zeros(high - low + 1, bool)
+    present[offset] = True
+    return np.flatnonzero(present) + low, (np.cumsum(present) - 1)[offset]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from qsim.checks.order import by_key
+
 
 def check_staleness(ops: pd.DataFrame) -> pd.DataFrame:
     """Return columns ``stale`` (boolean), ``k`` (Int64) and ``t_ms`` (float), aligned with ``ops``.
@@ -36,7 +38,7 @@ def check_staleness(ops: pd.DataFrame) -> pd.DataFrame:
         {
             "stale": pd.arrays.BooleanArray(stale, mask=~checked),
             "k": pd.arrays.IntegerArray(k, mask=~checked),
-            "t_ms": np.where(checked, t_ms, np.nan),
+            "t_ms": t_ms,
         },
         index=ops.index,
     )
@@ -49,51 +51,40 @@ def _check(ops, reads, writes, stale, checked, k, t_ms) -> None:
     start = ops["start_ms"].to_numpy()
 
     # Rank every write by (key, version order); a key's versions occupy one contiguous block.
-    order = writes[
-        np.lexsort(
-            (op_id[writes], ops["client"].to_numpy()[writes], ops["ts_ms"].to_numpy()[writes], key[writes])
-        )
-    ]
+    client, ts = ops["client"].to_numpy()[writes], ops["ts_ms"].to_numpy()[writes]
+    by_version = by_key(key[writes], op_id[writes], client, ts)
+    order = writes[by_version]
+    rank = np.empty(len(writes), dtype=np.int64)
+    rank[by_version] = np.arange(len(writes))
+
+    # Sweep commits (in row order, nearly in time order: cheap to sort) then read starts, by (key, time);
+    # the sort is stable, so a commit at the read's start comes before it and counts.
+    committed = ~np.isnan(commit[writes])
+    events = np.concatenate([writes[committed], reads])
+    sweep = by_key(key[events], np.concatenate([commit[writes[committed]], start[reads]]))
+    sweep_rank = np.concatenate([rank[committed], np.full(len(reads), -1)])[sweep]
+    newest_so_far = np.maximum.accumulate(sweep_rank)  # ranks grow with key, so this stays within a key
+    slot = np.empty(len(reads), dtype=np.int64)  # each read's place in the sweep
+    slot[sweep[sweep_rank < 0] - np.count_nonzero(committed)] = np.flatnonzero(sweep_rank < 0)
+    newest = newest_so_far[slot]
+
+    # The newest version committed by the read's start is of the read's key, if any of its key is.
     write_keys = key[order]
-    rank_of = VersionRanks(op_id[order])
-
     read_keys = key[reads]
-    block_start = np.searchsorted(write_keys, read_keys, side="left")
+    has_commit = (newest >= 0) & (write_keys[newest] == read_keys)
     version = ops["version"].to_numpy()[reads]
-    read_rank = np.where(version >= 0, rank_of(version), block_start - 1)
-
-    # Sweep commits and read starts in (key, time) order; a commit at the read's start counts.
-    committed_rank = np.flatnonzero(~np.isnan(commit[order]))
-    committed = order[committed_rank]
-    event_key = np.concatenate([key[committed], read_keys])
-    event_time = np.concatenate([commit[committed], start[reads]])
-    event_is_read = np.concatenate([np.zeros(len(committed), bool), np.ones(len(reads), bool)])
-    sweep = np.lexsort((event_is_read, event_time, event_key))
-    ranks = np.concatenate([committed_rank, np.full(len(reads), -1)])[sweep]
-    newest_so_far = np.maximum.accumulate(ranks)  # ranks grow with key, so this stays within a key
-
-    read_slot = np.empty(len(reads), dtype=np.int64)
-    read_slot[sweep[event_is_read[sweep]] - len(committed)] = np.flatnonzero(event_is_read[sweep])
-    newest = newest_so_far[read_slot]
-    has_commit = newest >= block_start
-    commit_of_rank = np.full(len(order), np.nan)
-    commit_of_rank[committed_rank] = commit[committed]
-
+    read_rank = np.where(version >= 0, VersionRanks(op_id[writes], rank)(version), -1)
     is_stale = has_commit & (read_rank < newest)
     checked[reads] = has_commit
     stale[reads] = is_stale
-    t_ms[reads[has_commit]] = start[reads[has_commit]] - commit_of_rank[newest[has_commit]]
-    k[reads] = 0
+    t_ms[reads[has_commit]] = start[reads[has_commit]] - commit[order[newest[has_commit]]]
     if is_stale.any():
+        # A read that returned nothing (version -1), or a version the history lacks (its write was cut
+        # off: a run that stopped on an error), missed every version of its key, from the first one.
+        nothing = is_stale & (read_rank < 0)
+        read_rank[nothing] = np.searchsorted(write_keys, read_keys[nothing]) - 1
         k[reads[is_stale]] = _missed_versions(
-            sweep,
-            event_is_read,
-            ranks,
-            read_slot[is_stale],
-            read_rank[is_stale],
-            block_start[is_stale],
-            write_keys,
-            read_keys[is_stale],
+            sweep_rank, len(writes), slot[is_stale], read_rank[is_stale], newest[is_stale]
         )
 
 
@@ -101,29 +92,32 @@ class VersionRanks:
     """The rank of each write in version order, looked up by op_id, in memory proportional to the writes.
 
     Args:
-        op_ids: the writes' op_ids in rank order.
+        op_ids: the writes' op_ids (unique), in any order.
+        ranks: their ranks.
     """
 
-    def __init__(self, op_ids: np.ndarray) -> None:
-        self._order = np.argsort(op_ids, kind="stable")
-        self._ids = op_ids[self._order]
+    def __init__(self, op_ids: np.ndarray, ranks: np.ndarray) -> None:
+        self._index = pd.Index(op_ids)  # a hash table: no sort, and no binary search per look-up
+        if not self._index.is_unique:
+            repeated = self._index[self._index.duplicated()].unique()[:5].tolist()
+            raise ValueError(f"op_id must be unique; the writes repeat op ids {repeated}")
+        self._ranks = np.append(ranks, -1)  # the position of an id not found, -1, picks this last -1
 
     def __call__(self, op_ids: np.ndarray) -> np.ndarray:
         """The ranks of the writes ``op_ids`` (-1 for an id that is not one of them)."""
-        position = np.minimum(np.searchsorted(self._ids, op_ids), max(len(self._ids) - 1, 0))
-        found = (self._ids[position] == op_ids) if len(self._ids) else np.zeros(np.shape(op_ids), bool)
-        return np.where(found, self._order[position] if len(self._ids) else -1, -1)
+        return self._ranks[self._index.get_indexer(op_ids)]
 
 
-def _missed_versions(
-    sweep, event_is_read, ranks, slots, read_rank, block_start, write_keys, keys
-) -> np.ndarray:
-    """Count, for each stale read, the versions newer than it returned committed by its start.
+def _missed_versions(sweep_rank, size, slots, low, high) -> np.ndarray:
+    """Count, for each stale read, the versions of rank in (low, high] committed before its slot of the sweep.
 
-    A Fenwick tree over version ranks, filled with commits in sweep order, answers each count.
+    A Fenwick tree over version ranks, filled with commits in sweep order, answers each count. Only the
+    commits of a rank some read asks about enter it: usually few, so the Python loop stays short.
     """
-    block_end = np.searchsorted(write_keys, keys, side="right")
-    tree = [0] * (len(write_keys) + 1)
+    asked = np.cumsum(np.bincount(low + 1, minlength=size + 1) - np.bincount(high + 1, minlength=size + 1))
+    # The commits before the last read, of a rank some read asks about (a read's -1 picks asked[size]: 0).
+    updates = np.flatnonzero(asked[sweep_rank[: slots.max()]] > 0)
+    tree = [0] * (size + 1)
 
     def prefix(i: int) -> int:  # commits with rank < i
         total = 0
@@ -132,16 +126,16 @@ def _missed_versions(
             i -= i & -i
         return total
 
-    wanted = dict(zip(slots.tolist(), range(len(slots)), strict=True))
+    rank_of_update = sweep_rank[updates].tolist()
+    low, high = low.tolist(), high.tolist()
     result = np.zeros(len(slots), dtype=np.int64)
-    is_read = event_is_read[sweep]
-    for slot in range(max(wanted) + 1):
-        if not is_read[slot]:
-            i = int(ranks[slot]) + 1
+    for event in np.argsort(np.concatenate([updates, slots])).tolist():
+        if event < len(updates):
+            i = rank_of_update[event] + 1
             while i < len(tree):
                 tree[i] += 1
                 i += i & -i
-        elif slot in wanted:
-            j = wanted[slot]
-            result[j] = prefix(int(block_end[j])) - prefix(int(read_rank[j]) + 1)
+        else:
+            j = event - len(updates)
+            result[j] = prefix(high[j] + 1) - prefix(low[j] + 1)
     return result

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qsim.checks.register import INITIAL, Registers, dense_rank
+from qsim.checks.order import by_key
+from qsim.checks.register import INITIAL, Registers, codes, dense_rank
 
 NO_ROW = -1  # the write of the initial value, which has no row
 
@@ -61,18 +62,18 @@ def clusters(reg: Registers) -> Clusters:
     label = np.where(reg.is_write[rows], rows, reg.source[rows])
     initial = label == INITIAL
     label[initial] = n + reg.key_index[rows[initial]]
-    labels, group = np.unique(label, return_inverse=True)
+    labels, group = codes(label)
     # A failed write that was read never ended: only its reads' ends bound its cluster.
     end = np.where(reg.failed_write[rows], np.inf, reg.end[rows])
-    ender = _smallest_per_group(group, end)
-    starter = _smallest_per_group(group, -reg.start[rows])
+    ender = _smallest_per_group(group, end, len(labels))
+    starter = _smallest_per_group(group, -reg.start[rows], len(labels))
     first_end, last_start = end[ender], reg.start[rows[starter]]
     ender, starter = rows[ender], rows[starter]
     write = np.where(labels < n, labels, NO_ROW)
     first_end[write == NO_ROW] = -np.inf
     ender[write == NO_ROW] = NO_ROW
     key_index = reg.key_index[starter]
-    order = np.argsort(key_index, kind="stable")
+    order = by_key(key_index)
     write, ender, starter = write[order], ender[order], starter[order]
     first_end, last_start, key_index = first_end[order], last_start[order], key_index[order]
     never = len(reg.earliest)  # later than every row
@@ -89,12 +90,14 @@ def clusters(reg: Registers) -> Clusters:
     )
 
 
-def _smallest_per_group(group: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """Return, for groups 0..G-1 (each present), the position of its smallest value."""
-    order = np.lexsort((value, group))
-    first = np.ones(len(order), bool)
-    first[1:] = group[order[1:]] != group[order[:-1]]
-    return order[first]
+def _smallest_per_group(group: np.ndarray, value: np.ndarray, groups: int) -> np.ndarray:
+    """Return, for groups 0..groups-1 (each present), the first position of its smallest value."""
+    smallest = np.full(groups, np.inf)
+    np.minimum.at(smallest, group, value)
+    at = np.flatnonzero(value == smallest[group])
+    first = np.full(groups, len(value))
+    np.minimum.at(first, group[at], at)
+    return first
 
 
 def _conflicts(key_index: np.ndarray, first_end: np.ndarray, last_start: np.ndarray) -> np.ndarray:
@@ -103,7 +106,29 @@ def _conflicts(key_index: np.ndarray, first_end: np.ndarray, last_start: np.ndar
     # One rank scale for both ends, key first, so clusters of different keys never compare as conflicting.
     rank = dense_rank(np.concatenate([key_index, key_index]), np.concatenate([first_end, last_start]))
     f, s = rank[:m], rank[m:]
-    return count_dominated(f, s, s, f) - (f < s)  # a forward zone counts itself
+    # Counting is the costly part: count only in the keys that have a conflict at all.
+    some = np.flatnonzero(np.bincount(key_index, weights=_sees_conflict(f, s))[key_index] > 0)
+    f, s = f[some], s[some]
+    conflicts = np.zeros(m, np.int64)
+    conflicts[some] = count_dominated(f, s, s, f) - (f < s)  # a forward zone counts itself
+    return conflicts
+
+
+def _sees_conflict(f: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Clusters that conflict with a forward zone that ends before them, or with as early an f.
+
+    ``f`` and ``s`` are ranks on one key-first scale. Every conflicting pair has such a member: one
+    of the two, i, is forward, and the other, j, has f_i < s_j and s_i > f_j. If j is backward, the
+    forward zones that end before s_j reach past f_j; if j is forward and f_i < f_j, those that end
+    before f_j do (else swap i and j); two forward zones with the same f always conflict.
+    """
+    forward = f < s
+    # reach[r]: the latest start among forward zones that end before rank r.
+    reach = np.full(2 * len(f) + 1, -1)
+    np.maximum.at(reach, f[forward] + 1, s[forward])
+    reach = np.maximum.accumulate(reach)
+    shared = np.bincount(f[forward], minlength=2 * len(f))[f] > 1
+    return (reach[np.minimum(f, s)] > f) | (forward & shared)
 
 
 def count_dominated(px: np.ndarray, py: np.ndarray, qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
