@@ -133,7 +133,7 @@ def _analyse(model: Model, scenario: Scenario, faults: pd.DataFrame, spill: Spil
     Args:
         partial: the run stopped on an error.
     """
-    held = pd.DataFrame(model.held_versions(), columns=["key", "version"], dtype=np.int64)
+    held = pd.DataFrame(model.held_versions())
     digest = _Digest(scenario, faults, spill.folder if spill is not None else None)
     checks = KeyChecks(held, scenario.warmup, _names(scenario), partial=partial)
     if spill is None or not model.recorder.handed:

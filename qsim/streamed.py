@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from qsim.checks.consistency import Consistency, bits_to_flags, flags_to_bits
 from qsim.checks.durability import durability_summary
+from qsim.checks.register import codes
 from qsim.checks.staleness import check_staleness
 from qsim.history import add_probe_delays, ops_frame
 from qsim.spool import CHUNK_OPS, RECORD, Partition, RecordFile, to_columns, to_records
@@ -93,7 +94,7 @@ class KeyChecks:
         :mod:`qsim.checks.consistency`, aligned with ``ops``; durability, hot keys and the
         consistency counts add up over the parts checked.
         """
-        held = self._held[np.isin(self._held["key"].to_numpy(), np.unique(ops["key"].to_numpy()))]
+        held = self._held[_among(self._held["key"].to_numpy(), ops["key"].to_numpy())]
         if self._partial:  # copies of writes that never finished: the history stops before them
             held = held[held["version"].isin(ops.loc[ops["kind"] == "write", "op_id"])]
         for name, value in durability_summary(ops, held).items():
@@ -114,6 +115,19 @@ class KeyChecks:
         }
 
 
+def _among(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """``np.isin(values, pool)`` for integers, by a table of the pool's range when it is small."""
+    if not len(values) or not len(pool):
+        return np.zeros(len(values), bool)
+    low, high = int(pool.min()), int(pool.max())
+    if high - low > 4 * (len(values) + len(pool)):
+        return np.isin(values, pool)
+    present = np.zeros(high - low + 1, bool)
+    present[pool - low] = True
+    inside = (values >= low) & (values <= high)
+    return inside & present[np.where(inside, values - low, 0)]
+
+
 class HotKeys:
     """The ten keys with the most counted operations, from parts that each hold whole keys."""
 
@@ -124,9 +138,14 @@ class HotKeys:
 
     def add(self, ops: pd.DataFrame) -> HotKeys:
         """Take the counted operations of some keys (every one of those keys); return self."""
-        counts = ops.groupby("key", observed=True)["kind"].value_counts().unstack(fill_value=0)
-        counts = counts.reindex(columns=["read", "write"], fill_value=0)
-        self._top = self._best(pd.concat([self._top, counts.assign(ops=counts.sum(axis=1))]))
+        keys, index = codes(ops["key"].to_numpy())
+        total = np.bincount(index, minlength=len(keys))
+        writes = np.bincount(index, weights=(ops["kind"] == "write").to_numpy(), minlength=len(keys))
+        best = np.lexsort((keys, -total))[: self.TOP]  # the part's own top: the rest cannot make it
+        writes = writes[best].astype(np.int64)
+        frame = {"read": total[best] - writes, "write": writes, "ops": total[best]}
+        counts = pd.DataFrame(frame, index=pd.Index(keys[best], name="key"))
+        self._top = self._best(pd.concat([self._top, counts]) if len(self._top) else counts)
         return self
 
     def _best(self, counts: pd.DataFrame) -> pd.DataFrame:

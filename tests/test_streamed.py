@@ -372,7 +372,7 @@ def history() -> SimpleNamespace:
     model.run()
     names = [node.name for node in sc.cluster.nodes]
     columns = model.recorder.columns()
-    held = pd.DataFrame(model.held_versions(), columns=["key", "version"], dtype=np.int64)
+    held = pd.DataFrame(model.held_versions())
     ops = ops_frame(columns, names)
     return SimpleNamespace(columns=columns, held=held, names=names, warmup_ms=sc.warmup, ops=ops)
 

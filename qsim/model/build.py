@@ -6,7 +6,9 @@ import gc
 from collections.abc import Collection
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 
+import numpy as np
 import simpy
 
 from qsim.distributions import spec_sampler
@@ -88,15 +90,15 @@ class Model:
         maybe_stop()
         return stop
 
-    def held_versions(self) -> list[tuple[int, int]]:
-        """(key, op_id of the version) for every copy a replica holds, hints included."""
+    def held_versions(self) -> dict[str, np.ndarray]:
+        """The columns ``key`` and ``version`` (the op_id that wrote it) of every copy a replica holds,
+        hints included."""
         self.protocol.settle()
-        held = []
-        for replica in self.replicas:
-            held += [(key, version[2]) for key, version in replica.store.items()]
-            for versions in replica.hints.values():
-                held += [(key, version[2]) for key, version in versions.items()]
-        return held
+        stores = [store for replica in self.replicas for store in (replica.store, *replica.hints.values())]
+        size = sum(len(store) for store in stores)
+        keys = chain.from_iterable(store.keys() for store in stores)
+        versions = (version[2] for store in stores for version in store.values())
+        return {"key": np.fromiter(keys, np.int64, size), "version": np.fromiter(versions, np.int64, size)}
 
 
 def _replica(index: int, node, scenario: Scenario, env, network: Network, streams: RandomStreams) -> Replica:
