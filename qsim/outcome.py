@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,6 +92,7 @@ def manifest(
     }
 
 
+@functools.cache  # reading a package's metadata takes ~2 ms; a sweep's worker asks once per run
 def _version(distribution: str) -> str | None:
     try:
         return metadata.version(distribution)

@@ -312,6 +312,9 @@ class SortedRuns:
         out = np.empty(flat.size)
         if flat.size and (flat.min() < 0 or flat.max() >= self.count):
             raise IndexError(f"ranks must lie in [0, {self.count}): got {flat.min()} .. {flat.max()}")
+        self._store()
+        if self._path is None and len(self._runs) == 1:  # every value in one sorted run: index it
+            return self._runs[0][flat].reshape(ranks.shape)
         order = np.argsort(flat, kind="stable")
         wanted = flat[order]
         batches = self._batches()
