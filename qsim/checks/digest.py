@@ -40,7 +40,18 @@ def measured(ops: pd.DataFrame, *, include_warmup: bool = False) -> pd.DataFrame
     """
     if include_warmup or "warmup" not in ops:
         return ops
-    return ops[~ops["warmup"].to_numpy(dtype=bool)]
+    return ops[measured_rows(ops)]
+
+
+def measured_rows(ops: pd.DataFrame, *, include_warmup: bool = False) -> np.ndarray:
+    """Return which rows of ``ops`` :func:`measured` keeps, as a boolean mask.
+
+    Selecting the few columns a digest needs by this mask is much cheaper than copying the
+    table's rows.
+    """
+    if include_warmup or "warmup" not in ops:
+        return np.ones(len(ops), dtype=bool)
+    return ~ops["warmup"].to_numpy(dtype=bool)
 
 
 class Latencies:
@@ -116,15 +127,23 @@ class KindStats:
         self.latency = Latencies(folder)
         self.commit = Latencies(folder) if commits else None
 
-    def add(self, ops: pd.DataFrame) -> None:
-        """Take the chunk's operations of this kind (warm-up already left out)."""
+    def add(self, ops: pd.DataFrame, rows: np.ndarray | None = None) -> None:
+        """Take the chunk's operations of this kind (warm-up already left out).
+
+        Args:
+            ops: the operations, or a chunk holding them.
+            rows: a boolean mask of the rows of ``ops`` that are those operations (default: all).
+        """
+        rows = np.ones(len(ops), dtype=bool) if rows is None else rows
         ok = ops["ok"].to_numpy(dtype=bool)
-        self.count += len(ops)
-        self.ok += int(ok.sum())
-        self.errors.update(ops.loc[~ok, "error"].value_counts().to_dict())
-        self.latency.add(ops.loc[ok, "latency_ms"].to_numpy(dtype=float))
+        taken, done = np.flatnonzero(rows), np.flatnonzero(rows & ok)
+        self.count += len(taken)
+        self.ok += len(done)
+        if len(done) < len(taken):  # selecting strings is slow: only when some failed
+            self.errors.update(ops["error"].iloc[np.flatnonzero(rows & ~ok)].value_counts().to_dict())
+        self.latency.add(_taken(ops, "latency_ms", done))
         if self.commit is not None and "commit_ms" in ops:  # a table made by hand may have none
-            took = ops["commit_ms"].to_numpy(dtype=float) - ops["start_ms"].to_numpy(dtype=float)
+            took = _taken(ops, "commit_ms", taken) - _taken(ops, "start_ms", taken)
             self.commit.add(took[np.isfinite(took)])
 
     def result(self) -> dict:
@@ -151,22 +170,31 @@ class Staleness:
         self.bins: dict[int, list[int]] = {}  # bin of t_ms -> [reads, stale]
         self.probed = False
 
-    def add(self, reads: pd.DataFrame) -> None:
-        """Take the chunk's reads (warm-up already left out)."""
-        self.ok += int(reads["ok"].sum())
-        self.probed |= "probe_delay_ms" in reads and bool(reads["probe_delay_ms"].notna().any())
-        checked = reads[reads["stale"].notna()]
-        stale = checked["stale"].to_numpy(dtype=bool)
-        k = checked["k"].to_numpy(dtype=np.int64)
+    def add(self, reads: pd.DataFrame, rows: np.ndarray | None = None) -> None:
+        """Take the chunk's reads (warm-up already left out).
+
+        Args:
+            reads: the reads, or a chunk holding them.
+            rows: a boolean mask of the rows of ``reads`` that are those reads (default: all).
+        """
+        rows = np.ones(len(reads), dtype=bool) if rows is None else rows
+        self.ok += int(np.count_nonzero(rows & reads["ok"].to_numpy(dtype=bool)))
+        checked = np.flatnonzero(rows & reads["stale"].notna().to_numpy())
+        stale = reads["stale"].array.take(checked).to_numpy(dtype=bool)
+        k = reads["k"].array.take(checked).to_numpy(dtype=np.int64)
         self.checked += len(checked)
-        self.stale += int(stale.sum())
+        self.stale += int(np.count_nonzero(stale))
         self.k_sum += int(k.sum())
-        self.k.update(dict(zip(*np.unique(k, return_counts=True), strict=True)))
-        if "probe_delay_ms" in checked:
-            delay = checked["probe_delay_ms"].to_numpy(dtype=float)
+        counts = np.bincount(k)  # k, the committed versions missed, is small and not negative
+        self.k.update({value: int(counts[value]) for value in np.flatnonzero(counts).tolist()})
+        if "probe_delay_ms" in reads:
+            delay = reads["probe_delay_ms"].to_numpy(dtype=float)
+            self.probed |= bool((rows & ~np.isnan(delay)).any())
+            delay = delay.take(checked)
             probed = ~np.isnan(delay)
             _count_groups(self.probe, delay[probed], stale[probed])
-        _count_groups(self.bins, np.digitize(checked["t_ms"].to_numpy(), _T_EDGES_MS) - 1, stale)
+        index = np.digitize(reads["t_ms"].to_numpy().take(checked), _T_EDGES_MS)  # the bin + 1
+        _count_bins(self.bins, index, stale)
 
     def result(self) -> dict:
         """The ``staleness`` section of the summary (see :func:`qsim.checks.metrics.staleness_summary`)."""
@@ -201,6 +229,21 @@ def _count_groups(groups: dict, group: np.ndarray, stale: np.ndarray) -> None:
         entry[1] += s
 
 
+def _taken(ops: pd.DataFrame, column: str, rows: np.ndarray) -> np.ndarray:
+    """The float values of ``column`` at the positions ``rows``: cheaper than a boolean mask."""
+    return ops[column].to_numpy(dtype=float).take(rows)
+
+
+def _count_bins(bins: dict, index: np.ndarray, stale: np.ndarray) -> None:
+    """:func:`_count_groups` for the bins of t_ms, by ``np.bincount``; ``index`` is each read's bin + 1."""
+    reads = np.bincount(index)
+    stales = np.bincount(index, weights=stale, minlength=len(reads)).astype(np.int64)
+    for i in np.flatnonzero(reads).tolist():
+        entry = bins.setdefault(i - 1, [0, 0])
+        entry[0] += int(reads[i])
+        entry[1] += int(stales[i])
+
+
 def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None  # JSON has no infinity
 
@@ -229,12 +272,11 @@ class Summary:
             ends = ops["start_ms"].to_numpy(dtype=float) + ops["latency_ms"].to_numpy(dtype=float)
             within = (ends >= self._span_ms[0]) & (ends <= self._span_ms[1])
             self._ended_ok += int((within & ops["ok"].to_numpy(dtype=bool)).sum())
-        ops = measured(ops)
+        rows = measured_rows(ops)
         is_read = (ops["kind"] == "read").to_numpy()
-        reads = ops[is_read]
-        self.kinds["read"].add(reads)
-        self.kinds["write"].add(ops[~is_read])
-        self.staleness.add(reads)
+        self.kinds["read"].add(ops, rows & is_read)
+        self.kinds["write"].add(ops, rows & ~is_read)
+        self.staleness.add(ops, rows & is_read)
         return self
 
     def result(self) -> dict:
