@@ -244,6 +244,13 @@ class SortedRuns:
 
     def blocks(self) -> Iterator[np.ndarray]:
         """Every value added, in ascending order, as consecutive sorted blocks of at most runs x block."""
+        self._require_open()
+        self._store()
+        if self._path is None and len(self._runs) == 1:  # one sorted run in memory: its own blocks
+            run = self._runs[0]
+            for start in range(0, run.size, self._block):
+                yield run[start : start + self._block]
+            return
         for pieces in self._batches():
             merged = np.concatenate(pieces)
             merged.sort()
