@@ -46,32 +46,29 @@ def test_followers_that_apply_in_batches_end_with_the_stores_of_applying_at_once
     assert all(node.applied == node.commit for node in lazy.protocol.nodes)
 
 
-def test_a_calm_follower_applies_only_where_it_would_compact():
-    s = scenario({"snapshot_every": 100}, workload={**BASE["workload"], "max_ops": 1000})
+def _apply_lags(s: qsim.Scenario, every_ms: float) -> list[int]:
+    """Run ``s``; every ``every_ms``, each node's commit index less its last applied index."""
     model = build(s, RandomStreams(1))
-    lag = []
+    lags = []
 
     def look(_event) -> None:
-        lag.extend(node.commit - node.applied for node in model.protocol.nodes)
-        call_later(model.env, 50.0, look)
+        lags.extend(node.commit - node.applied for node in model.protocol.nodes)
+        call_later(model.env, every_ms, look)
 
-    call_later(model.env, 50.0, look)
+    call_later(model.env, every_ms, look)
     model.run()
-    assert 0 < max(lag) < 2 * 100  # behind, but never past where it compacts
+    return lags
+
+
+def test_a_calm_follower_applies_only_where_it_would_compact():
+    s = scenario({"snapshot_every": 100}, workload={**BASE["workload"], "max_ops": 1000})
+    assert 0 < max(_apply_lags(s, 50.0)) < 2 * 100  # behind, but never past where it compacts
 
 
 def test_follower_reads_see_every_entry_applied_as_soon_as_it_is_committed():
     s = scenario({"read_mode": "follower"}, workload={**BASE["workload"], "max_ops": 1000})
-    model = build(s, RandomStreams(1))
-    lag = []
-
-    def look(_event) -> None:
-        lag.extend(node.commit - node.applied for node in model.protocol.nodes)
-        call_later(model.env, 7.0, look)
-
-    call_later(model.env, 7.0, look)
-    model.run()
-    assert len(lag) > 100 and max(lag) == 0
+    lags = _apply_lags(s, 7.0)
+    assert len(lags) > 100 and max(lags) == 0
 
 
 @pytest.mark.parametrize(

@@ -81,7 +81,7 @@ class Network:
         self._on_checked = (self._deliver_checked,)
         if checked:
             self.send, self.fanout, self.reply = self._send_checked, self._fanout_checked, self._reply_checked
-            self.send_ordered, self.fanout_ordered = self._send_checked, self._fanout_ordered_checked
+            self.send_ordered = self._send_checked
         self.down = [False] * size
         self.epoch = [0] * size
         self._cuts = [[0] * size for _ in range(size)]  # how many partitions cut src -> dst now
@@ -176,34 +176,6 @@ class Network:
             message.slot = slot
             heappush(queue, (now + delay, NORMAL, next(eid), message))
 
-    def fanout_ordered(self, src: int, targets, kind: int, callbacks: list[tuple], arg, after: list) -> None:
-        """:meth:`send_ordered` of ``arg`` to each of ``targets`` (to ``callbacks[target]``, a 1-tuple).
-
-        ``after[target]`` is when the last message on each link arrives; it is moved on.
-        """
-        row, sent, env = self._routes[kind][src], self._sent, self._env
-        queue, now, eid = env._queue, env._now, env._eid
-        for dst in targets:
-            latency, loss, slot = row[dst]
-            if loss and self._uniform() < loss:
-                self.dropped[kind] += 1
-                continue
-            try:
-                delay = latency.pop()
-            except IndexError:
-                delay = latency.refill()
-            sent[slot] += 1
-            message = Message()
-            message.callbacks = callbacks[dst]
-            message.op = None
-            message.arg = arg
-            message.slot = slot
-            at = now + delay
-            if at < after[dst]:
-                at = after[dst]
-            after[dst] = at
-            heappush(queue, (at, NORMAL, next(eid), message))
-
     def _send_checked(
         self, src: int, dst: int, kind: int, handler: Callable, op, arg, after: float = -math.inf
     ) -> float:
@@ -237,12 +209,6 @@ class Network:
     def _fanout_checked(self, src: int, targets, kind: int, callbacks: list[tuple], op, arg) -> None:
         for dst in targets:
             self._send_checked(src, dst, kind, callbacks[dst][0], op, arg)
-
-    def _fanout_ordered_checked(
-        self, src: int, targets, kind: int, callbacks: list[tuple], arg, after: list
-    ) -> None:
-        for dst in targets:
-            after[dst] = self._send_checked(src, dst, kind, callbacks[dst][0], None, arg, after[dst])
 
     def _deliver_checked(self, message: Message) -> None:
         src, slot = message.src, message.slot

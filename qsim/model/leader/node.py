@@ -25,12 +25,12 @@ class Node(Election, Replication, Compaction):
     # (30), and a slot is read faster than a key of an unshared dict (each message reads dozens).
     # __dict__ holds the handlers that queue_messages puts in place of methods.
     __slots__ = (
-        "__dict__", "_fanout_ordered", "_reply", "_send", "_send_ordered", "acked_at",
-        "acked_clock", "acked_seq", "applied", "base", "beat", "blocked", "commit", "early", "env",
-        "heard", "index", "leader", "lease_reads", "lease_until", "link_at", "log", "match",
-        "max_batch", "next", "probe", "quiet_until", "reads", "replica", "role", "round_seq",
-        "rounds", "sent", "seq", "shared", "snapshots_sent", "stalled", "term", "term_start",
-        "timeout", "token", "voted", "votes", "waiters", "waiting", "where",
+        "__dict__", "_reply", "_send", "_send_ordered", "acked_at", "acked_clock", "acked_seq",
+        "applied", "base", "beat", "blocked", "commit", "early", "env", "heard", "index", "leader",
+        "lease_reads", "lease_until", "link_at", "log", "match", "max_batch", "next", "probe",
+        "quiet_until", "reads", "replica", "role", "round_seq", "rounds", "sent", "seq", "shared",
+        "snapshots_sent", "stalled", "term", "term_start", "timeout", "token", "voted", "votes",
+        "waiters", "waiting", "where",
     )  # fmt: skip
 
     def __init__(self, index: int, shared, replica):
@@ -40,7 +40,6 @@ class Node(Election, Replication, Compaction):
         self._send = shared.network.send
         self._reply = shared.network.reply
         self._send_ordered = shared.network.send_ordered
-        self._fanout_ordered = shared.network.fanout_ordered
         self.max_batch = shared.max_batch
         self.link_at = [0.0] * len(shared.others)  # when the last message sent to each node arrives, ms
         self.replica = replica

@@ -70,11 +70,11 @@ class LeaderProtocol:
     __slots__ = (
         "__dict__", "_answered", "_backoff", "_believed", "_choice", "_client_endpoint",
         "_deadlines", "_next_id", "_on_client", "_recorder", "_reply", "_timeout", "ack_callbacks",
-        "append_callbacks", "append_handler", "apply_span", "check_quorum", "clock_offset",
-        "commit_conflicts", "committed", "election_timeout", "env", "heartbeat_ms",
-        "lease_followers", "lease_ms", "max_batch", "metrics", "names", "network", "nodes",
-        "on_idle", "others", "outstanding", "pre_vote", "q1", "q2", "read_lease_ms", "read_mode",
-        "skewed", "snapshot_every", "tracer", "unique_terms", "window",
+        "append_handler", "apply_span", "check_quorum", "clock_offset", "commit_conflicts",
+        "committed", "election_timeout", "env", "heartbeat_ms", "lease_followers", "lease_ms",
+        "max_batch", "metrics", "names", "network", "nodes", "on_idle", "others", "outstanding",
+        "pre_vote", "q1", "q2", "read_lease_ms", "read_mode", "skewed", "snapshot_every", "tracer",
+        "unique_terms", "window",
     )  # fmt: skip
 
     def __init__(
@@ -126,9 +126,6 @@ class LeaderProtocol:
             if node.replica.queued:
                 node.queue_messages()
         self.append_handler = [node.on_append for node in self.nodes]
-        self.append_callbacks = [
-            (handler,) for handler in self.append_handler
-        ]  # Network.fanout_ordered's form
         self._reply = network.reply
         self._answered = (self._on_answer,)  # network.reply's form
         self.ack_callbacks = [(node.on_ack,) for node in self.nodes]  # network.reply's form

@@ -92,22 +92,25 @@ class Replication:
         shared = self.shared
         if shared.q2 == 1:
             self._advance()  # a one-node quorum commits at once
-        next_, match, window, others = self.next, self.match, shared.window, shared.others[self.index]
-        for other in others:
-            if next_[other] != index or index - 1 - match[other] >= window:
-                for other in others:  # some follower lags, or is too far behind: one by one
-                    self._fill(other)
-                return index
-        # The common case: every follower has all but this one. _send_append to each, in one
-        # request (the same entries after the same index).
-        log, base = self.log, self.base
-        previous = log[index - 1 - base][0]
-        request = (self.index, self.term, index - 1, previous, (log[index - base],), self.commit, self.seq)
-        self.sent += len(others)
-        callbacks = shared.append_callbacks
-        self._fanout_ordered(self.index, others, APPEND_ENTRIES, callbacks, request, self.link_at)
-        for other in others:
-            next_[other] = index + 1
+        next_, match, window, link_at = self.next, self.match, shared.window, self.link_at
+        request = None
+        for other in shared.others[self.index]:
+            if next_[other] == index and index - 1 - match[other] < window:
+                # The common case: it has all but this one. _send_append, inlined, with one
+                # request for every such follower (the same entries after the same index).
+                if request is None:
+                    log, base = self.log, self.base
+                    previous = log[index - 1 - base][0]
+                    request = (self.index, self.term, index - 1, previous, (log[index - base],), self.commit,
+                               self.seq)  # fmt: skip
+                self.sent += 1
+                handler = shared.append_handler[other]
+                link_at[other] = self._send_ordered(
+                    self.index, other, APPEND_ENTRIES, handler, None, request, link_at[other]
+                )
+                next_[other] = index + 1
+            else:
+                self._fill(other)
         return index
 
     def _fill(self, other: int) -> None:
