@@ -126,13 +126,8 @@ def _sources(op_id, key, start, end, is_write, ok, version) -> tuple[np.ndarray,
     writes = np.flatnonzero(is_write)
     reads = np.flatnonzero(~is_write & ok)
     wanted = version[reads]
-    # Each read's write: the first write with the op id it returned; len(writes) if there is none.
-    ids, code = codes(np.concatenate([op_id[writes], wanted]))
-    first = np.full(len(ids), len(writes))
-    np.minimum.at(first, code[: len(writes)], np.arange(len(writes)))
-    at = first[code[len(writes) :]]
-    write = np.append(writes, 0)[at]  # row 0 stands in for a missing write; ``found`` masks it
-    found = (at < len(writes)) & (key[write] == key[reads])
+    write = first_with_id(op_id, writes, wanted)  # -1 (a row ``found`` masks) if none
+    found = (write >= 0) & (key[write] == key[reads])
     early = found & (end[reads] < start[write])
     good = found & ~early
     source[reads[good]] = write[good]
@@ -166,6 +161,14 @@ def dense_rank(key: np.ndarray, time: np.ndarray) -> np.ndarray:
     rank = np.empty(len(order), np.int64)
     rank[order] = np.cumsum(new) - 1
     return rank
+
+
+def first_with_id(op_id: np.ndarray, rows: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each of ``wanted``, the first of ``rows`` (increasing) whose op_id it is, or -1; by a table."""
+    ids, code = codes(np.concatenate([op_id[rows], wanted]))
+    first = np.full(len(ids), len(rows))
+    np.minimum.at(first, code[: len(rows)], np.arange(len(rows)))
+    return np.append(rows, -1)[first[code[len(rows) :]]]
 
 
 def codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

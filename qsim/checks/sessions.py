@@ -42,7 +42,7 @@ import pandas as pd
 
 from qsim.checks.anomaly import Anomaly
 from qsim.checks.order import by_key
-from qsim.checks.register import codes, operation_times
+from qsim.checks.register import first_with_id, operation_times
 
 # kind -> (kind of the earlier operation, kind of the later one); True = write.
 GUARANTEES = {
@@ -184,13 +184,8 @@ def _version_ranks(ops: pd.DataFrame, is_write: np.ndarray) -> tuple[np.ndarray,
     by_id = writes[np.argsort(op_id[writes], kind="stable")]
     reads = np.flatnonzero(~is_write)
     wanted = ops["version"].to_numpy()[reads].astype(np.int64)
-    # Each read's write: the first write (lowest row) with the op id it returned, by a table of ids.
-    ids, code = codes(np.concatenate([op_id[writes], wanted]))
-    first = np.full(len(ids), len(writes))
-    np.minimum.at(first, code[: len(writes)], np.arange(len(writes)))
-    at = first[code[len(writes) :]]
-    row = np.append(writes, 0)[at]  # row 0 stands in for a missing write; ``found`` masks it
-    found = (at < len(writes)) & (key[row] == key[reads])
+    row = first_with_id(op_id, writes, wanted)  # each read's write; -1 (a row ``found`` masks) if none
+    found = (row >= 0) & (key[row] == key[reads])
     rank[reads] = np.where(found, rank[row], -2)
     rank[reads[wanted == -1]] = -1
     return rank, op_id[by_id], ts[by_id]
