@@ -179,8 +179,7 @@ class Staleness:
         """
         rows = np.ones(len(reads), dtype=bool) if rows is None else rows
         self.ok += int(np.count_nonzero(rows & reads["ok"].to_numpy(dtype=bool)))
-        checked = np.flatnonzero(rows & reads["stale"].notna().to_numpy())
-        stale = reads["stale"].array.take(checked).to_numpy(dtype=bool)
+        checked, stale = checked_reads(reads, rows)
         k = reads["k"].array.take(checked).to_numpy(dtype=np.int64)
         self.checked += len(checked)
         self.stale += int(np.count_nonzero(stale))
@@ -227,6 +226,14 @@ def _count_groups(groups: dict, group: np.ndarray, stale: np.ndarray) -> None:
         entry = groups.setdefault(value, [0, 0])
         entry[0] += n
         entry[1] += s
+
+
+def checked_reads(ops: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the positions of the ``rows`` (a boolean mask) whose staleness was checked, and which
+    of them are stale."""
+    stale = ops["stale"].astype("boolean")
+    checked = np.flatnonzero(rows & stale.notna().to_numpy())
+    return checked, stale.array.take(checked).to_numpy(dtype=bool)
 
 
 def _taken(ops: pd.DataFrame, column: str, rows: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from qsim.checks.digest import measured_rows
+from qsim.checks.digest import checked_reads, measured_rows
 
 
 def active_faults(ops: pd.DataFrame, faults: pd.DataFrame) -> pd.Series:
@@ -66,13 +66,6 @@ def _in_any_fault(start: np.ndarray, end: np.ndarray, faults: pd.DataFrame) -> n
     fault_start, fault_end = fault_start[nonempty][order], fault_end[nonempty][order]
     latest_end = np.concatenate([[-np.inf], np.maximum.accumulate(fault_end)])  # of the first i faults
     return start < latest_end[np.searchsorted(fault_start, end, side="right")]
-
-
-def _checked_reads(ops: pd.DataFrame, reads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the positions of the checked reads among ``reads`` (a boolean mask), and of the stale ones."""
-    stale = ops["stale"].astype("boolean")
-    checked = np.flatnonzero(reads & stale.notna().to_numpy())
-    return checked, checked[stale.array.take(checked).to_numpy(dtype=bool)]
 
 
 def availability_timeline(
@@ -140,7 +133,8 @@ class Timeline:
         reads, writes = kept & is_read, kept & ~is_read
         counted = [np.flatnonzero(mask) for mask in (reads, reads & ok, writes, writes & ok)]
         # Taking the windows at these positions is much cheaper than by a boolean mask.
-        for name, taken in zip(_WINDOW_COUNTS, [*counted, *_checked_reads(ops, reads)], strict=True):
+        checked, stale = checked_reads(ops, reads)
+        for name, taken in zip(_WINDOW_COUNTS, [*counted, checked, checked[stale]], strict=True):
             self._counts[name] = _plus(self._counts[name], np.bincount(window.take(taken)))
         return self
 
@@ -376,7 +370,8 @@ class FaultSides:
         inside = _in_any_fault(*_op_intervals(ops), self._faults)
         is_read = (ops["kind"] == "read").to_numpy()
         ok = ops["ok"].to_numpy(dtype=bool)
-        checked, stale = _checked_reads(ops, rows & is_read)
+        checked, stale = checked_reads(ops, rows & is_read)
+        stale = checked[stale]
         for side, where in (("inside", rows & inside), ("outside", rows & ~inside)):
             reads = where & is_read
             masks = (where, where & ok, reads, reads & ok, where.take(checked), where.take(stale))
