@@ -132,15 +132,17 @@ def _singles(reg: Registers, flags: np.ndarray, per_key: np.ndarray, keep: int) 
 def _zones(reg, flags, per_key, keep, found) -> np.ndarray:
     """Count, flag and list the conflicting pairs of clusters; return each key's verdict."""
     cl = clusters(reg)
-    per_key += np.bincount(cl.key_index, weights=cl.conflicts, minlength=len(per_key)).astype(np.int64) // 2
-    flags[witness_rows(cl, np.flatnonzero(cl.conflicts > 0))] = True
+    involved = np.flatnonzero(cl.conflicts > 0)
+    pairs = np.bincount(cl.key_index[involved], weights=cl.conflicts[involved], minlength=len(per_key))
+    per_key += pairs.astype(np.int64) // 2  # each pair counted from both sides
+    flags[witness_rows(cl, involved)] = True
     found += [(int(cl.earliest[i]), _pair_anomaly(reg, cl, i, j)) for i, j in first_pairs(cl, keep)]
-    return np.where(per_key > 0, INVALID, VALID).astype(object)
+    return _verdicts(per_key)
 
 
 def _search(reg, flags, per_key, budget_s, found) -> np.ndarray:
     """Search every key that has no violation yet; return each key's verdict."""
-    verdict = np.where(per_key > 0, INVALID, VALID).astype(object)
+    verdict = _verdicts(per_key)
     search = Search(reg)
     for key_index in np.flatnonzero(per_key == 0).tolist():
         verdict[key_index], stuck = search.key(key_index, budget_s)
@@ -149,6 +151,11 @@ def _search(reg, flags, per_key, budget_s, found) -> np.ndarray:
             flags[stuck] = True
             found.append((int(reg.earliest[stuck].min()), _search_anomaly(reg, stuck)))
     return verdict
+
+
+def _verdicts(per_key: np.ndarray) -> np.ndarray:
+    """Each key's verdict from its violations so far, as objects (the search may set "unknown")."""
+    return np.array([VALID, INVALID], dtype=object)[(per_key > 0).astype(np.intp)]
 
 
 def _future_anomaly(reg: Registers, read: int, write: int) -> Anomaly:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 INITIAL = -1  # the version a read returns when no write has taken effect
+NONE = np.iinfo(np.int64).max  # in a table of rows: no row
 REQUIRED = ("op_id", "kind", "key", "start_ms", "end_ms", "ok", "version")
 
 
@@ -71,7 +72,10 @@ def operation_times(ops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """
     start = ops["start_ms"].to_numpy(np.float64)
     end = ops["end_ms"].to_numpy(np.float64)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
+        # A sum is finite only if every term is: the usual history needs no mask of its bad rows.
+        if np.isfinite(start.sum()) and np.isfinite(end.sum()) and not (end < start).any():
+            return start, end
         bad = ~np.isfinite(start) | ~np.isfinite(end) | (end < start)
     if bad.any():
         ids = ops["op_id"].to_numpy()[bad][:5].tolist()
@@ -94,11 +98,8 @@ def registers(ops: pd.DataFrame) -> Registers:
     ok = ops["ok"].to_numpy(bool)
     keys, key_index = codes(key)
     version = ops["version"].to_numpy(np.int64)
-    source, future, future_write, unknown = _sources(op_id, key, start, end, is_write, ok, version)
-    returned = np.bincount(source[source >= 0], minlength=len(op_id)) > 0
-    live = np.where(is_write, ok | returned, source >= INITIAL)
-    earliest = np.empty(len(op_id), np.int64)
-    earliest[np.lexsort((op_id, start))] = np.arange(len(op_id))
+    source, live, future, future_write, unknown = _sources(op_id, key, start, end, is_write, ok, version)
+    earliest = _positions(op_id, start)
     age = _ages(ops, op_id, is_write)
     return Registers(
         op_id,
@@ -121,29 +122,49 @@ def registers(ops: pd.DataFrame) -> Registers:
 
 
 def _sources(op_id, key, start, end, is_write, ok, version) -> tuple[np.ndarray, ...]:
-    """Return (source, future, future_write, unknown) as :class:`Registers` defines them."""
-    source = np.full(len(op_id), -2, np.int64)
-    writes = np.flatnonzero(is_write)
-    reads = np.flatnonzero(~is_write & ok)
+    """Return (source, live, future, future_write, unknown) as :class:`Registers` defines them."""
+    reads = np.flatnonzero(~is_write & ok)  # rows, not a mask: indexing by a mask is much slower
     wanted = version[reads]
-    write = first_with_id(op_id, writes, wanted)  # -1 (a row ``found`` masks) if none
+    write = first_with_id(op_id, np.flatnonzero(is_write), wanted)  # -1 (a row ``found`` masks) if none
     found = (write >= 0) & (key[write] == key[reads])
     early = found & (end[reads] < start[write])
     good = found & ~early
-    source[reads[good]] = write[good]
-    source[reads[wanted == INITIAL]] = INITIAL
-    unknown = reads[~found & (wanted != INITIAL)]
-    return source, reads[early], write[early], unknown
+    initial = wanted == INITIAL
+    source = np.full(len(op_id), -2, np.int64)
+    source[reads] = np.where(initial, INITIAL, np.where(good, write, -2))
+    live = is_write & ok
+    live[write[good & ~initial]] = True  # writes that a read returned
+    live[reads] = good | initial  # reads that returned a write's value or the initial one
+    return source, live, reads[early], write[early], reads[~found & ~initial]
+
+
+def _positions(op_id: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Each row's position in the order of (start_ms, op_id) (``start`` has no NaN)."""
+    if _increasing(op_id, strictly=True) and _increasing(start):
+        return np.arange(len(op_id))  # rows already in that order, as a simulation records them
+    position = np.empty(len(op_id), np.int64)
+    position[np.lexsort((op_id, start))] = np.arange(len(op_id))
+    return position
 
 
 def _ages(ops: pd.DataFrame, op_id: np.ndarray, is_write: np.ndarray) -> np.ndarray:
     """Each write's position in the version order (ts_ms, client, op_id); -1 for reads."""
     writes = np.flatnonzero(is_write)
-    columns = [op_id[writes]]
-    columns += [ops[name].to_numpy()[writes] for name in ("client", "ts_ms") if name in ops.columns]
+    names = [name for name in ("client", "ts_ms") if name in ops.columns]
+    first = (ops[names[-1]].to_numpy() if names else op_id)[writes]  # the order's first column
     age = np.full(len(op_id), -1, np.int64)
-    age[writes[np.lexsort(columns)]] = np.arange(len(writes))
+    if first.dtype.kind in "iuf" and _increasing(first, strictly=True):
+        age[writes] = np.arange(len(writes))  # the first column alone orders the writes
+    else:
+        columns = [op_id[writes]] + [ops[name].to_numpy()[writes] for name in names]
+        age[writes[np.lexsort(columns)]] = np.arange(len(writes))
     return age
+
+
+def _increasing(values: np.ndarray, strictly: bool = False) -> bool:
+    """Whether ``values`` increase (never decrease, unless ``strictly``); False if one is NaN."""
+    later, earlier = values[1:], values[:-1]
+    return bool(np.all(later > earlier) if strictly else np.all(later >= earlier))
 
 
 def dense_rank(key: np.ndarray, time: np.ndarray) -> np.ndarray:
@@ -165,10 +186,27 @@ def dense_rank(key: np.ndarray, time: np.ndarray) -> np.ndarray:
 
 def first_with_id(op_id: np.ndarray, rows: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """For each of ``wanted``, the first of ``rows`` (increasing) whose op_id it is, or -1; by a table."""
-    ids, code = codes(np.concatenate([op_id[rows], wanted]))
-    first = np.full(len(ids), len(rows))
-    np.minimum.at(first, code[: len(rows)], np.arange(len(rows)))
-    return np.append(rows, -1)[first[code[len(rows) :]]]
+    ids = op_id[rows]
+    low, high = (int(ids.min()), int(ids.max())) if len(rows) else (0, -1)
+    kinds = {ids.dtype.kind, rows.dtype.kind, wanted.dtype.kind}
+    if kinds != {"i"} or high - low >= 2 * (len(rows) + len(wanted)):  # sparse ids: a table by code
+        ids, code = codes(np.concatenate([ids, wanted]))
+        first = np.full(len(ids), len(rows))
+        np.minimum.at(first, code[: len(rows)], np.arange(len(rows)))
+        return np.append(rows, -1)[first[code[len(rows) :]]]
+    # first[id - low]: the first row with that id, NONE if none; the extra last slot, span, stands
+    # for every id outside [low, high].
+    span = high - low + 1
+    first = np.full(span + 1, NONE)
+    ids -= low  # a copy, and within [0, span)
+    np.minimum.at(first, ids, rows)
+    slot = wanted.astype(np.int64)
+    outside = (slot < low) | (slot > high)
+    slot -= low  # may wrap around only where outside
+    slot[outside] = span
+    row = first[slot]
+    row[row == NONE] = -1
+    return row
 
 
 def codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -176,7 +214,9 @@ def codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     low, high = (int(values.min()), int(values.max())) if len(values) else (0, 0)
     if len(values) == 0 or high - low >= 2 * len(values):
         return np.unique(values, return_inverse=True)
-    offset = values - low
+    if low >= 0 and high < 2 * len(values) and values.dtype.kind in "iu":
+        low = 0  # a table from 0 is as small, and the values index it without an offset
+    offset = values - low if low else values
     present = np.zeros(high - low + 1, bool)
     present[offset] = True
     return np.flatnonzero(present) + low, (np.cumsum(present) - 1)[offset]

@@ -16,6 +16,9 @@ but for shared ends, every backward zone has a point outside their interiors (a 
 covered by disjoint open ones lies in one of them), and placing each cluster at its zone, in the
 zones' order, gives a valid order. Ties follow the definition: an operation that ends at t and one
 that starts at t are concurrent, so zones that only touch do not conflict, hence the strict "<".
+
+Counting the conflicts sorts each key's f and s together. Most keys need no count: one pass over
+their clusters in row order shows that none of theirs conflict (:func:`_unordered`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qsim.checks.order import by_key
-from qsim.checks.register import INITIAL, Registers, codes, dense_rank
+from qsim.checks.register import INITIAL, NONE, Registers, dense_rank
 
 NO_ROW = -1  # the write of the initial value, which has no row
 
@@ -57,51 +60,123 @@ class Clusters:
 
 def clusters(reg: Registers) -> Clusters:
     """Return the clusters of the live rows of ``reg``, with their conflict counts."""
-    n = len(reg.op_id)
-    rows = np.flatnonzero(reg.live)
-    label = np.where(reg.is_write[rows], rows, reg.source[rows])
-    initial = label == INITIAL
-    label[initial] = n + reg.key_index[rows[initial]]
-    labels, group = codes(label)
-    # A failed write that was read never ended: only its reads' ends bound its cluster.
-    end = np.where(reg.failed_write[rows], np.inf, reg.end[rows])
-    ender = _smallest_per_group(group, end, len(labels))
-    starter = _smallest_per_group(group, -reg.start[rows], len(labels))
-    first_end, last_start = end[ender], reg.start[rows[starter]]
-    ender, starter = rows[ender], rows[starter]
-    write = np.where(labels < n, labels, NO_ROW)
-    first_end[write == NO_ROW] = -np.inf
-    ender[write == NO_ROW] = NO_ROW
-    key_index = reg.key_index[starter]
+    key_index, write, ender, starter = _by_key(reg)
+    # The initial values' clusters: their write and ender, NO_ROW, index the last row until replaced.
+    initial = np.flatnonzero(write == NO_ROW)
+    first_end = np.where(reg.ok[ender], reg.end[ender], np.inf)  # only a cluster's write may fail
+    first_end[initial] = -np.inf
+    last_start = reg.start[starter]
+    start_rank = reg.earliest[starter]
+    earliest = np.minimum(reg.earliest[write], reg.earliest[ender])
+    earliest[initial] = len(reg.op_id)  # later than every row
+    np.minimum(earliest, start_rank, out=earliest)
+    conflicts = _conflicts(key_index, first_end, last_start, initial, start_rank)
+    return Clusters(key_index, write, first_end, last_start, ender, starter, earliest, conflicts)
+
+
+def _by_key(reg: Registers) -> tuple[np.ndarray, ...]:
+    """Return the key_index, write, ender and starter of the clusters, in the order of :class:`Clusters`.
+
+    That is by key, and within a key by label: its writes in row order, then its initial value.
+    """
+    heads = reg.live & reg.is_write  # each live write heads a cluster
+    writes = np.flatnonzero(heads)
+    write_ender, write_starter = _write_extremes(reg, heads, writes)
+    # The initial values' clusters, by key, have only reads: no row of their own (NONE, at -inf).
+    initial = np.flatnonzero(reg.source == INITIAL)
+    no_row, no_value = np.full(len(reg.keys), NONE), np.full(len(reg.keys), -np.inf)
+    initial_starter = _first_extreme(
+        np.maximum, no_row, no_value, reg.key_index[initial], reg.start[initial], initial
+    )
+    initial_keys = np.flatnonzero(initial_starter != NONE)
+    key_index = np.concatenate([reg.key_index[writes], initial_keys])
     order = by_key(key_index)
-    write, ender, starter = write[order], ender[order], starter[order]
-    first_end, last_start, key_index = first_end[order], last_start[order], key_index[order]
-    never = len(reg.earliest)  # later than every row
-    ranks = [np.where(rows >= 0, reg.earliest[rows], never) for rows in (write, ender, starter)]
-    return Clusters(
-        key_index,
-        write,
-        first_end,
-        last_start,
-        ender,
-        starter,
-        np.minimum.reduce(ranks),
-        _conflicts(key_index, first_end, last_start),
+    no_rows = np.full(len(initial_keys), NO_ROW)
+    return (
+        key_index[order],
+        np.concatenate([writes, no_rows])[order],
+        np.concatenate([write_ender, no_rows])[order],
+        np.concatenate([write_starter, initial_starter[initial_keys]])[order],
     )
 
 
-def _smallest_per_group(group: np.ndarray, value: np.ndarray, groups: int) -> np.ndarray:
-    """Return, for groups 0..groups-1 (each present), the first position of its smallest value."""
-    smallest = np.full(groups, np.inf)
-    np.minimum.at(smallest, group, value)
-    at = np.flatnonzero(value == smallest[group])
-    first = np.full(groups, len(value))
-    np.minimum.at(first, group[at], at)
+def _write_extremes(reg: Registers, heads: np.ndarray, writes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the ender and the starter of the cluster of each of ``writes``, the rows of ``heads``."""
+    reads = np.flatnonzero(reg.source >= 0)  # the reads of a write's value
+    cluster = np.cumsum(heads)[reg.source[reads]]
+    cluster -= 1  # their write's position in writes
+    # A failed write that was read never ended: only its reads' ends bound its cluster.
+    end = np.where(reg.ok[writes], reg.end[writes], np.inf)
+    ender = _first_extreme(np.minimum, writes, end, cluster, reg.end[reads], reads)
+    return ender, _first_extreme(np.maximum, writes, reg.start[writes], cluster, reg.start[reads], reads)
+
+
+def _first_extreme(extreme, rows, values, group, value, row) -> np.ndarray:
+    """Return, for each group, the first (smallest) row with the group's least or greatest value.
+
+    ``extreme`` is np.minimum or np.maximum. Group g has row ``rows[g]`` with ``values[g]`` (NONE
+    with extreme's identity, an infinity, for no such row) and each ``row[i]`` with ``value[i]``
+    for which ``group[i]`` is g. A group with no row gets NONE.
+    """
+    best = values.copy()
+    extreme.at(best, group, value)
+    first = np.where(values == best, rows, NONE)
+    tie = np.flatnonzero(value == best[group])
+    np.minimum.at(first, group[tie], row[tie])
     return first
 
 
-def _conflicts(key_index: np.ndarray, first_end: np.ndarray, last_start: np.ndarray) -> np.ndarray:
-    """For each cluster, how many others of its key it conflicts with."""
+def _conflicts(key_index, first_end, last_start, initial, start_rank) -> np.ndarray:
+    """For each cluster, how many others of its key it conflicts with.
+
+    Args:
+        key_index, first_end, last_start: the clusters' keys, f and s, by key.
+        initial: the positions of the clusters of initial values (each last of its key).
+        start_rank: a rank of each s among all, as :attr:`Registers.earliest` ranks the operations.
+    """
+    conflicts = np.zeros(len(key_index), np.int64)
+    if len(key_index) == 0:
+        return conflicts
+    some = np.flatnonzero(_unordered(key_index, first_end, last_start, initial, start_rank)[key_index])
+    if len(some):
+        conflicts[some] = _count_conflicts(key_index[some], first_end[some], last_start[some])
+    return conflicts
+
+
+def _unordered(key_index, first_end, last_start, initial, start_rank) -> np.ndarray:
+    """Which keys may have a conflict: in the order of their initial value and then their writes by
+    row, some cluster has an s later than the f of a cluster after it.
+
+    In an order without such a pair no two clusters conflict (s_i <= f_j for i before j), so
+    counting is left to the keys that fail, usually few: a simulation records writes about in the
+    order they took effect.
+    """
+    keys = int(key_index[-1]) + 1
+    scale = int(start_rank.max()) + 1
+    if keys * scale > 2**63:  # key * scale + rank below could overflow: every key may
+        return np.ones(keys, bool)
+    # The cluster with the latest s up to each: the last one to raise the running maximum of
+    # key * scale + rank of s (keys ascend, ranks differ); it is the latest of the key if of that key.
+    rank = key_index * scale
+    rank += start_rank
+    latest = np.arange(len(rank))
+    latest *= rank == np.maximum.accumulate(rank)  # 0 where no record: the running maximum ignores it
+    np.maximum.accumulate(latest, out=latest)
+    latest = latest[:-1]  # before each cluster from the second on
+    late = np.zeros(len(rank), bool)
+    late[1:] = (key_index[latest] == key_index[1:]) & (last_start[latest] > first_end[1:])
+    # The initial value's s, before every write cluster of its key.
+    initial_start = np.full(keys, -np.inf)
+    initial_start[key_index[initial]] = last_start[initial]
+    late |= initial_start[key_index] > first_end
+    late[initial] = False  # (their own f is -inf)
+    unordered = np.zeros(keys, bool)
+    unordered[key_index[late]] = True
+    return unordered
+
+
+def _count_conflicts(key_index: np.ndarray, first_end: np.ndarray, last_start: np.ndarray) -> np.ndarray:
+    """For each cluster, how many others of its key it conflicts with (by counting)."""
     m = len(key_index)
     # One rank scale for both ends, key first, so clusters of different keys never compare as conflicting.
     rank = dense_rank(np.concatenate([key_index, key_index]), np.concatenate([first_end, last_start]))
