@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from qsim.checks.order import by_key
-from qsim.checks.staleness import VersionRanks
+from qsim.checks.staleness import Versions, key_numbers
 
 
 def lost_writes(ops: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
@@ -30,48 +29,37 @@ def lost_writes(ops: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
     Raises:
         ValueError: when a held version is not a write of that key in ``ops``.
     """
-    writes = np.flatnonzero((ops["kind"] == "write").to_numpy())
-    return ops.iloc[_lost(ops, held, writes, _version_order(ops, writes))]
+    versions = _versions(ops)
+    lost = _lost(versions, ops["ok"].to_numpy(dtype=bool)[versions.rows], held)
+    return ops.iloc[np.sort(versions.rows[lost])]
 
 
-def _lost(ops: pd.DataFrame, held: pd.DataFrame, writes: np.ndarray, by_version: np.ndarray) -> np.ndarray:
-    """Return the rows of the lost writes, increasing.
+def _versions(ops: pd.DataFrame) -> Versions:
+    """The writes of ``ops`` in version order."""
+    return Versions(ops, np.flatnonzero((ops["kind"] == "write").to_numpy()))
+
+
+def _lost(versions: Versions, ok: np.ndarray, held: pd.DataFrame) -> np.ndarray:
+    """Return which versions are lost writes (a mask by rank).
 
     Args:
-        ops: the history.
+        versions: the writes in version order.
+        ok: which of them were acknowledged, by rank.
         held: the copies held at the end of the run.
-        writes: the rows of the writes, increasing.
-        by_version: the positions in ``writes`` sorted by (key, version order).
     """
-    order = writes[by_version]
-    rank = np.empty(len(writes), dtype=np.int64)
-    rank[by_version] = np.arange(len(writes))
-    write_keys = ops["key"].to_numpy()[order]
-    held_rank = _held_ranks(held, VersionRanks(ops["op_id"].to_numpy()[writes], rank), write_keys)
-
+    held_rank = _held_ranks(held, versions)
     # A write is lost when the newest held version of its key is older: ranks of a key are contiguous.
-    block = np.cumsum(np.diff(write_keys, prepend=write_keys[:1]) != 0)  # the key's number
-    newest_held = np.full(len(writes), -1)
+    block = key_numbers(versions.key)
+    newest_held = np.full(len(ok), -1, dtype=held_rank.dtype)  # no cast: np.maximum.at is fast
     np.maximum.at(newest_held, block[held_rank], held_rank)
-    lost = ops["ok"].to_numpy(dtype=bool)[order] & (newest_held[block] < np.arange(len(writes)))
-    return writes[lost[rank]]
+    return ok & (newest_held[block] < np.arange(len(ok), dtype=held_rank.dtype))
 
 
-def _version_order(ops: pd.DataFrame, writes: np.ndarray) -> np.ndarray:
-    """Return the positions in ``writes`` sorted by (key, version order).
-
-    A key's versions then occupy one contiguous block of ranks, and ranks grow with the key.
-    """
-    columns = (ops["op_id"], ops["client"], ops["ts_ms"])
-    return by_key(ops["key"].to_numpy()[writes], *(column.to_numpy()[writes] for column in columns))
-
-
-def _held_ranks(held: pd.DataFrame, rank_of: VersionRanks, write_keys: np.ndarray) -> np.ndarray:
+def _held_ranks(held: pd.DataFrame, versions: Versions) -> np.ndarray:
     """Return the version ranks of the held copies, checking each is a write of its key."""
-    version = held["version"].to_numpy(dtype=np.int64)
-    rank = rank_of(version)
+    rank = versions.rank_of(held["version"].to_numpy(dtype=np.int64))
     valid = rank >= 0
-    valid[valid] = write_keys[rank[valid]] == held["key"].to_numpy()[valid]
+    valid[valid] = versions.key[rank[valid]] == held["key"].to_numpy()[valid]
     if not valid.all():
         bad = held[~valid].head(5).to_dict("records")
         raise ValueError(f"held versions that are not writes of their key in ops: {bad}")
@@ -92,40 +80,39 @@ def lww_lost_updates(ops: pd.DataFrame) -> pd.DataFrame:
         The rows of ``ops`` for those W2, in their order in ``ops``, with a column
         ``overwritten_by``: the op_id of the newest version among those W1.
     """
-    writes = np.flatnonzero((ops["kind"] == "write").to_numpy())
-    lost_rows, newer_rows = _lww_lost(ops, writes, _version_order(ops, writes))
+    versions = _versions(ops)
+    lost_rows, newer_rows = _lww_lost(ops, versions)
     return ops.iloc[lost_rows].assign(overwritten_by=ops["op_id"].to_numpy()[newer_rows])
 
 
-def _lww_lost(ops: pd.DataFrame, writes: np.ndarray, by_version: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the rows of the lost updates, increasing, and of the newest version committed before each.
+def _lww_lost(ops: pd.DataFrame, versions: Versions) -> tuple[np.ndarray, np.ndarray]:
+    """Return the rows of the lost updates, increasing, and of the newest version committed before each."""
+    start = ops["start_ms"].to_numpy(dtype=float)[versions.rows]
+    # W2 is lost when a newer version of its key committed before W2 started: when the earliest commit
+    # among the versions after it in its key's block is before its start.
+    earliest_newer = versions.earliest_ms[1:]
+    overtaken = earliest_newer < start[:-1]
+    if np.isnan(start).any():  # a NaN start comes after every commit, as a sort by time puts it
+        overtaken |= np.isnan(start[:-1]) & ~np.isnan(earliest_newer)
+    same_key = versions.key[1:] == versions.key[:-1]
+    lost = np.flatnonzero(overtaken & same_key & ~np.isnan(versions.commit_ms[:-1]))
+    if not len(lost):
+        return lost, lost
+    _, end = versions.blocks(versions.key[lost])
+    newer = versions.newest_committed(lost + 1, end, _just_before(start[lost]))
+    by_row = np.argsort(versions.rows[lost])
+    return versions.rows[lost[by_row]], versions.rows[newer[by_row]]
 
-    Args:
-        ops: the history.
-        writes: the rows of the writes, increasing.
-        by_version: the positions in ``writes`` sorted by (key, version order).
+
+def _just_before(ms: np.ndarray) -> np.ndarray:
+    """Return the latest times strictly before ``ms``: a commit at or before one is strictly before ``ms``.
+
+    A NaN in ``ms`` comes after every time (as a sort by time puts it); -inf after none (NaN: never).
     """
-    commit = ops["commit_ms"].to_numpy(dtype=float)[writes]
-    committed = np.flatnonzero(~np.isnan(commit))  # positions in writes, in row order
-    ranked = by_version[~np.isnan(commit[by_version])]  # the same, in version order
-    rank = np.empty(len(writes), dtype=np.int64)
-    rank[ranked] = np.arange(len(ranked))
-
-    # Sweep starts then commits, in row order (nearly in time order: cheap to sort), by (key, time); the
-    # sort is stable, so a start comes before a commit at the same time, which does not count.
-    count = len(committed)
-    key = ops["key"].to_numpy()[writes[committed]]
-    time = np.concatenate([ops["start_ms"].to_numpy(dtype=float)[writes[committed]], commit[committed]])
-    sweep = by_key(np.concatenate([key, key]), time)
-    # Ranks grow with the key, so a rank carried over from an earlier key (or -1: no commit yet) is
-    # below every rank of this key and never counts as newer.
-    newest_so_far = np.maximum.accumulate(np.concatenate([np.full(count, -1), rank[committed]])[sweep])
-    at_start = sweep < count
-    newest = np.empty(count, dtype=np.int64)
-    newest[sweep[at_start]] = newest_so_far[at_start]
-
-    lost = newest > rank[committed]
-    return writes[committed[lost]], writes[ranked[newest[lost]]]
+    before = np.nextafter(ms, -np.inf)
+    before[np.isnan(ms)] = np.inf
+    before[ms == -np.inf] = np.nan
+    return before
 
 
 def durability_summary(ops: pd.DataFrame, held: pd.DataFrame) -> dict:
@@ -135,13 +122,13 @@ def durability_summary(ops: pd.DataFrame, held: pd.DataFrame) -> dict:
         ops: the history.
         held: the versions held at the end of the run (see :func:`lost_writes`).
     """
-    writes = np.flatnonzero((ops["kind"] == "write").to_numpy())
-    acknowledged = int(np.count_nonzero(ops["ok"].to_numpy(dtype=bool)[writes]))
-    by_version = _version_order(ops, writes)
-    lost = len(_lost(ops, held, writes, by_version))
+    versions = _versions(ops)
+    ok = ops["ok"].to_numpy(dtype=bool)[versions.rows]
+    acknowledged = int(np.count_nonzero(ok))
+    lost = int(np.count_nonzero(_lost(versions, ok, held)))
     return {
         "acknowledged_writes": acknowledged,
         "lost_writes": lost,
         "lost_fraction": lost / acknowledged if acknowledged else None,
-        "lww_lost_updates": len(_lww_lost(ops, writes, by_version)[0]),
+        "lww_lost_updates": len(_lww_lost(ops, versions)[0]),
     }
