@@ -15,7 +15,7 @@ import pandas as pd
 import simpy
 
 from qsim.analysis.oracle import oracle
-from qsim.checks.digest import Summary
+from qsim.checks.digest import Chunk, Summary
 from qsim.checks.timeline import FaultSides, Recovery, Timeline, active_faults
 from qsim.history import add_probe_delays, faults_frame, messages_frame, nodes_frame, ops_frame
 from qsim.model.build import Model, build
@@ -133,7 +133,7 @@ def _analyse(model: Model, scenario: Scenario, faults: pd.DataFrame, spill: Spil
     Args:
         partial: the run stopped on an error.
     """
-    held = pd.DataFrame(model.held_versions())
+    held = pd.DataFrame(model.held_versions(), copy=False)
     digest = _Digest(scenario, faults, spill.folder if spill is not None else None)
     checks = KeyChecks(held, scenario.warmup, _names(scenario), partial=partial)
     if spill is None or not model.recorder.handed:
@@ -163,8 +163,9 @@ class _Digest:
         self.recovery = Recovery(faults, window_ms)
 
     def add(self, ops: pd.DataFrame) -> None:
+        chunk = Chunk(ops)  # the columns the parts share, made once
         for part in (self.summary, self.timeline_counts, self.sides, self.recovery):
-            part.add(ops)
+            part.add(chunk)
 
     def timeline(self, scenario: Scenario) -> pd.DataFrame:
         """The availability timeline: to ``duration``, or on while operations start later.
@@ -192,9 +193,8 @@ def _table(
         ids = ops["op_id"].to_numpy()
         inside = np.isin(reads, ids) if len(ids) else np.zeros(len(reads), bool)
         ops = add_probe_delays(ops, reads[inside], delays[inside])
-    return pd.concat([ops, verdicts(ops).set_axis(ops.index)], axis=1).assign(
-        faults=active_faults(ops, faults), warmup=ops["start_ms"] < scenario.warmup
-    )
+    more = {"faults": active_faults(ops, faults), "warmup": ops["start_ms"] < scenario.warmup}
+    return pd.concat([ops, verdicts(ops).set_axis(ops.index), pd.DataFrame(more, copy=False)], axis=1)
 
 
 def _summary(model: Model, scenario: Scenario, digest: _Digest, faults, checks: KeyChecks) -> dict:

@@ -94,13 +94,20 @@ class KeyChecks:
         :mod:`qsim.checks.consistency`, aligned with ``ops``; durability, hot keys and the
         consistency counts add up over the parts checked.
         """
-        held = self._held[_among(self._held["key"].to_numpy(), ops["key"].to_numpy())]
+        key = ops["key"].to_numpy()
+        among = _among(self._held["key"].to_numpy(), key)
+        held = self._held if among.all() else self._held[among]  # in memory: every key is among them
         if self._partial:  # copies of writes that never finished: the history stops before them
             held = held[held["version"].isin(ops.loc[ops["kind"] == "write", "op_id"])]
         for name, value in durability_summary(ops, held).items():
             if name in self.durability:
                 self.durability[name] += value
-        self.hot.add(ops[ops["start_ms"].to_numpy() >= self._warmup_ms])
+        counted = ops["start_ms"].to_numpy() >= self._warmup_ms
+        is_write = (ops["kind"] == "write").to_numpy()
+        if counted.all():
+            self.hot.count(key, is_write)
+        else:
+            self.hot.count(key[counted], is_write[counted])
         return pd.concat([check_staleness(ops), self.consistency.add(ops)], axis=1)
 
     def durability_summary(self) -> dict:
@@ -129,34 +136,49 @@ def _among(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
 
 
 class HotKeys:
-    """The ten keys with the most counted operations, from parts that each hold whole keys."""
+    """The ten keys with the most counted operations, from parts that each hold whole keys.
+
+    Most operations first, and among equals the smaller key.
+    """
 
     TOP = 10
 
     def __init__(self) -> None:
-        self._top = pd.DataFrame({"read": [], "write": [], "ops": []}, dtype=np.int64)
+        self._top = np.zeros((3, 0), np.int64)  # key, operations, writes of the best keys so far, in order
 
     def add(self, ops: pd.DataFrame) -> HotKeys:
         """Take the counted operations of some keys (every one of those keys); return self."""
-        keys, index = codes(ops["key"].to_numpy())
-        total = np.bincount(index, minlength=len(keys))
-        writes = np.bincount(index, weights=(ops["kind"] == "write").to_numpy(), minlength=len(keys))
-        best = np.lexsort((keys, -total))[: self.TOP]  # the part's own top: the rest cannot make it
-        writes = writes[best].astype(np.int64)
-        frame = {"read": total[best] - writes, "write": writes, "ops": total[best]}
-        counts = pd.DataFrame(frame, index=pd.Index(keys[best], name="key"))
-        self._top = self._best(pd.concat([self._top, counts]) if len(self._top) else counts)
-        return self
+        return self.count(ops["key"].to_numpy(), (ops["kind"] == "write").to_numpy())
 
-    def _best(self, counts: pd.DataFrame) -> pd.DataFrame:
-        # Most operations first, and among equals the smaller key (a stable sort of keys in order).
-        return counts.sort_index().sort_values("ops", ascending=False, kind="stable").head(self.TOP)
+    def count(self, keys: np.ndarray, is_write: np.ndarray) -> HotKeys:
+        """Take the keys of counted operations and which are writes, of some keys (every operation of
+        those keys); return self."""
+        low, high = (int(keys.min()), int(keys.max())) if len(keys) else (0, 0)
+        if low >= 0 and high < 2 * len(keys):  # counted in a table indexed by the key itself: no sort
+            by_kind = np.bincount(keys * 2 + is_write, minlength=2 * (high + 1)).reshape(-1, 2)
+            total = by_kind.sum(axis=1)
+            keys = np.flatnonzero(total)
+            total, writes = total[keys], by_kind[keys, 1]
+        else:
+            keys, index = codes(keys)
+            total = np.bincount(index, minlength=len(keys))
+            writes = np.bincount(index[is_write], minlength=len(keys))
+        best = _top(keys, total, self.TOP)  # the part's own top: the rest cannot make it
+        part = np.array([keys[best], total[best], writes[best]], dtype=np.int64)
+        top = np.concatenate([self._top, part], axis=1)
+        self._top = top[:, _top(top[0], top[1], self.TOP)]
+        return self
 
     def result(self) -> list[dict]:
         return [
-            {"key": int(key), "ops": int(row["ops"]), "reads": int(row["read"]), "writes": int(row["write"])}
-            for key, row in self._top.iterrows()
+            {"key": key, "ops": total, "reads": total - writes, "writes": writes}
+            for key, total, writes in zip(*self._top.tolist(), strict=True)
         ]
+
+
+def _top(keys: np.ndarray, counts: np.ndarray, size: int) -> np.ndarray:
+    """The positions of the ``size`` largest ``counts``, largest first, ties by the smaller key."""
+    return np.lexsort((keys, -counts))[:size]
 
 
 def by_op_range(buckets: Partition, checks: KeyChecks, folder: Path, chunk_ops: int, count: int) -> Partition:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from qsim.checks.digest import checked_reads, measured_rows
+from qsim.checks.digest import Chunk, checked_reads
+from qsim.history import string_column
 
 
 def active_faults(ops: pd.DataFrame, faults: pd.DataFrame) -> pd.Series:
@@ -30,14 +31,21 @@ def active_faults(ops: pd.DataFrame, faults: pd.DataFrame) -> pd.Series:
         A string Series aligned with ``ops``: the overlapping fault_ids, ascending and
         comma-separated, or '' when there are none.
     """
-    if faults.empty:  # one empty label, taken per row: a string array of the rows' own is slow to make
-        return pd.Series(pd.array([""], dtype="string").take(np.zeros(len(ops), np.intp)), index=ops.index)
+    if faults.empty:  # one empty label per row: a string array of the rows' own is slow to make
+        return pd.Series(string_column([""], np.zeros(len(ops), np.int8)), index=ops.index)
     start, end = _op_intervals(ops)
     labels = np.full(len(ops), "", dtype=object)
-    for fault in faults.sort_values("fault_id").itertuples():
-        hit = _overlaps(start, end, fault.start_ms, fault.end_ms)
-        labels[hit] = labels[hit] + f",{fault.fault_id}"
+    columns = _columns(faults.sort_values("fault_id"), "fault_id", "start_ms", "end_ms")
+    for fault_id, fault_start, fault_end in zip(*columns, strict=True):
+        hit = _overlaps(start, end, fault_start, fault_end)
+        labels[hit] = labels[hit] + f",{fault_id}"
     return pd.Series(labels, index=ops.index, dtype="string").str.removeprefix(",")
+
+
+def _columns(frame: pd.DataFrame, *names: str) -> list[list]:
+    """The named columns as lists of Python values: what ``itertuples`` gives, without its namedtuple
+    class made per call."""
+    return [frame[name].tolist() for name in names]
 
 
 def _op_intervals(ops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -52,20 +60,25 @@ def _overlaps(start: np.ndarray, end: np.ndarray, fault_start_ms: float, fault_e
     return (fault_start_ms <= end) & (start < fault_end) & (fault_start_ms < fault_end)
 
 
-def _in_any_fault(start: np.ndarray, end: np.ndarray, faults: pd.DataFrame) -> np.ndarray:
-    """Return which closed intervals [start, end] share a moment with some fault (see :func:`_overlaps`).
+class _AnyFault:
+    """Which closed intervals [start, end] share a moment with some fault (see :func:`_overlaps`).
 
     One search instead of a pass per fault: an interval overlaps some fault when, of the faults
     that start by its end, the one that ends last ends after its start.
     """
-    fault_start = faults["start_ms"].to_numpy(dtype=float)
-    fault_end = faults["end_ms"].to_numpy(dtype=float)
-    fault_end = np.where(np.isnan(fault_end), np.inf, fault_end)  # NaN: lasts forever
-    nonempty = fault_start < fault_end
-    order = np.argsort(fault_start[nonempty])
-    fault_start, fault_end = fault_start[nonempty][order], fault_end[nonempty][order]
-    latest_end = np.concatenate([[-np.inf], np.maximum.accumulate(fault_end)])  # of the first i faults
-    return start < latest_end[np.searchsorted(fault_start, end, side="right")]
+
+    def __init__(self, faults: pd.DataFrame) -> None:
+        fault_start = faults["start_ms"].to_numpy(dtype=float)
+        fault_end = faults["end_ms"].to_numpy(dtype=float)
+        fault_end = np.where(np.isnan(fault_end), np.inf, fault_end)  # NaN: lasts forever
+        nonempty = fault_start < fault_end
+        order = np.argsort(fault_start[nonempty])
+        self._start, fault_end = fault_start[nonempty][order], fault_end[nonempty][order]
+        self._latest_end = np.concatenate([[-np.inf], np.maximum.accumulate(fault_end)])  # of the first i
+        self.none = not len(self._start)  # no fault overlaps anything
+
+    def __call__(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        return start < self._latest_end[np.searchsorted(self._start, end, side="right")]
 
 
 def availability_timeline(
@@ -101,6 +114,19 @@ def availability_timeline(
 
 
 _WINDOW_COUNTS = ("reads", "reads_ok", "writes", "writes_ok", "reads_checked", "stale_reads")
+# An operation's class for the window counts: bits read 8, ok 4, staleness checked 2, stale 1. Each
+# window count adds up these classes (staleness only of reads).
+_CLASSES = np.arange(16)
+_READ, _OK, _CHECKED, _STALE = ((_CLASSES & bit) > 0 for bit in (8, 4, 2, 1))
+_CLASS_COUNTS = {
+    "reads": _READ,
+    "reads_ok": _READ & _OK,
+    "writes": ~_READ,
+    "writes_ok": ~_READ & _OK,
+    "reads_checked": _READ & _CHECKED,
+    "stale_reads": _READ & _STALE,
+}
+_MAX_WINDOWS = np.iinfo(np.int64).max // len(_CLASSES)  # window * 16 + class stays an int64
 
 
 class Timeline:
@@ -117,25 +143,26 @@ class Timeline:
         self._last = -1.0  # the largest window position of a counted operation (floor: its window)
         self.last_start_ms = -np.inf  # the latest start of any operation, warm-up included
 
-    def add(self, ops: pd.DataFrame) -> Timeline:
+    def add(self, ops: pd.DataFrame | Chunk) -> Timeline:
         """Count a chunk of the ops table; return self."""
-        self.last_start_ms = max(self.last_start_ms, ops["start_ms"].max() if len(ops) else -np.inf)
-        rows = measured_rows(ops, include_warmup=self._include_warmup)
-        start = ops["start_ms"].to_numpy(dtype=float)
-        position = (start - self._start_ms) / self._window_ms
+        chunk = Chunk.of(ops)
+        start = chunk.start_ms
+        # fmax skips NaN starts, as the pandas max did (NaN only if every start is NaN).
+        self.last_start_ms = max(self.last_start_ms, np.fmax.reduce(start) if len(start) else -np.inf)
+        rows = chunk.rows(include_warmup=self._include_warmup)
+        position = start - self._start_ms
+        position /= self._window_ms
         self._last = max(self._last, position.max(initial=-1.0, where=rows))
-        window = np.floor(position).astype(np.int64)
+        window = np.floor(position, out=position).astype(np.int64)
         kept = rows & (window >= 0)
         if self._end_ms is not None:  # the last window is cut at end_ms
             kept &= (window < self._fixed_count()) & (start < self._end_ms)
-        is_read = (ops["kind"] == "read").to_numpy()
-        ok = ops["ok"].to_numpy(dtype=bool)
-        reads, writes = kept & is_read, kept & ~is_read
-        counted = [np.flatnonzero(mask) for mask in (reads, reads & ok, writes, writes & ok)]
-        # Taking the windows at these positions is much cheaper than by a boolean mask.
-        checked, stale = checked_reads(ops, reads)
-        for name, taken in zip(_WINDOW_COUNTS, [*counted, checked, checked[stale]], strict=True):
-            self._counts[name] = _plus(self._counts[name], np.bincount(window.take(taken)))
+        classes = _classes(chunk)
+        if not kept.all():
+            window, classes = window[kept], classes[kept]
+        counts = _per_window_and_class(window, classes)
+        for name, members in _CLASS_COUNTS.items():
+            self._counts[name] = _plus(self._counts[name], counts[:, members].sum(axis=1))
         return self
 
     def _fixed_count(self) -> int:
@@ -151,21 +178,39 @@ class Timeline:
             count = self._fixed_count()
         starts = self._start_ms + self._window_ms * np.arange(count)
         counts = {name: _plus(np.zeros(count, dtype=np.int64), c)[:count] for name, c in self._counts.items()}
-        frame = pd.DataFrame(
-            {
-                "window_start_ms": starts,
-                "window_end_ms": np.minimum(starts + self._window_ms, np.inf if end_ms is None else end_ms),
-                **{name: counts[name] for name in _WINDOW_COUNTS[:4]},
-            }
-        )
-        # pandas makes 0 / 0 NaN, silently: a window with no operations of that kind.
-        frame["availability"] = (frame["reads_ok"] + frame["writes_ok"]) / (frame["reads"] + frame["writes"])
-        frame["read_availability"] = frame["reads_ok"] / frame["reads"]
-        frame["write_availability"] = frame["writes_ok"] / frame["writes"]
-        frame["reads_checked"] = counts["reads_checked"]
-        frame["stale_reads"] = counts["stale_reads"]
-        frame["stale_fraction"] = frame["stale_reads"] / frame["reads_checked"]
-        return frame
+        reads, reads_ok, writes, writes_ok = (counts[name] for name in _WINDOW_COUNTS[:4])
+        frame = {
+            "window_start_ms": starts,
+            "window_end_ms": np.minimum(starts + self._window_ms, np.inf if end_ms is None else end_ms),
+            **{name: counts[name] for name in _WINDOW_COUNTS[:4]},
+        }
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 is NaN: no operations of that kind
+            frame["availability"] = (reads_ok + writes_ok) / (reads + writes)
+            frame["read_availability"] = reads_ok / reads
+            frame["write_availability"] = writes_ok / writes
+            frame["reads_checked"] = counts["reads_checked"]
+            frame["stale_reads"] = counts["stale_reads"]
+            frame["stale_fraction"] = counts["stale_reads"] / counts["reads_checked"]
+        return pd.DataFrame(frame, copy=False)
+
+
+def _classes(chunk: Chunk) -> np.ndarray:
+    """Each operation's class (see ``_CLASS_COUNTS``)."""
+    checked, stale = (flags.astype(np.uint8) for flags in chunk.staleness)
+    return chunk.is_read.astype(np.uint8) << 3 | chunk.ok.astype(np.uint8) << 2 | checked << 1 | stale
+
+
+def _per_window_and_class(window: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The operations per window and class, an array (windows, 16), by one bincount of both packed.
+
+    ``window`` (not negative) is packed in place: the caller's array is used up.
+    """
+    windows = int(window.max()) + 1 if len(window) else 0
+    if windows > _MAX_WINDOWS:
+        raise ValueError(f"too many windows to count ({windows})")
+    window *= len(_CLASSES)
+    window += classes
+    return np.bincount(window, minlength=windows * len(_CLASSES)).reshape(windows, len(_CLASSES))
 
 
 def _plus(total: np.ndarray, more: np.ndarray) -> np.ndarray:
@@ -238,11 +283,14 @@ class Recovery:
         self._start = np.zeros(0)
         self._ok = np.zeros(0, dtype=bool)
 
-    def add(self, ops: pd.DataFrame) -> Recovery:
+    def add(self, ops: pd.DataFrame | Chunk) -> Recovery:
         """Take the next chunk; return self."""
-        rows = np.flatnonzero(measured_rows(ops, include_warmup=self._include_warmup))
-        start, end = (times.take(rows) for times in _op_intervals(ops))
-        ok = ops["ok"].to_numpy(dtype=bool).take(rows)
+        if self._faults.empty:  # nothing to judge: no operation is needed (see result)
+            return self
+        chunk = Chunk.of(ops)
+        rows = np.flatnonzero(chunk.rows(include_warmup=self._include_warmup))
+        start, end = (times.take(rows) for times in _op_intervals(chunk.ops))
+        ok = chunk.ok.take(rows)
         if self._first_ms is None and len(start):
             self._first_ms = float(start[0])
         before = end < self._first_fault_ms
@@ -304,18 +352,19 @@ class Recovery:
         self._judge(np.inf)
         first_ms = self._first_ms if self._first_ms is not None else -np.inf
         results = []
-        for fault in self._faults.itertuples():
-            if not np.isfinite(fault.end_ms) or fault.end_ms < first_ms:
+        faults = zip(*_columns(self._faults, "fault_id", "kind", "target", "end_ms"), strict=True)
+        for fault_id, kind, target, end_ms in faults:
+            if not np.isfinite(end_ms) or end_ms < first_ms:
                 continue  # still active at the end, or over before the first counted operation
-            recovered = self._recovered.get(int(fault.fault_id))
+            recovered = self._recovered.get(int(fault_id))
             results.append(
                 {
-                    "fault_id": int(fault.fault_id),
-                    "kind": str(fault.kind),
-                    "target": str(fault.target),
-                    "end_ms": float(fault.end_ms),
+                    "fault_id": int(fault_id),
+                    "kind": str(kind),
+                    "target": str(target),
+                    "end_ms": float(end_ms),
                     "recovered_ms": recovered,
-                    "time_to_recover_ms": None if recovered is None else recovered - fault.end_ms,
+                    "time_to_recover_ms": None if recovered is None else recovered - end_ms,
                 }
             )
         return results
@@ -361,16 +410,19 @@ class FaultSides:
     """:func:`fault_windows_summary` of an ops table given in chunks (``add``), in any order."""
 
     def __init__(self, faults: pd.DataFrame, *, include_warmup: bool = False) -> None:
-        self._faults, self._include_warmup = faults, include_warmup
+        self._in_any_fault, self._include_warmup = _AnyFault(faults), include_warmup
         self._counts = {side: dict.fromkeys(_SIDE_COUNTS, 0) for side in ("inside", "outside")}
 
-    def add(self, ops: pd.DataFrame) -> FaultSides:
+    def add(self, ops: pd.DataFrame | Chunk) -> FaultSides:
         """Count a chunk of the ops table; return self."""
-        rows = measured_rows(ops, include_warmup=self._include_warmup)
-        inside = _in_any_fault(*_op_intervals(ops), self._faults)
-        is_read = (ops["kind"] == "read").to_numpy()
-        ok = ops["ok"].to_numpy(dtype=bool)
-        checked, stale = checked_reads(ops, rows & is_read)
+        chunk = Chunk.of(ops)
+        rows = chunk.rows(include_warmup=self._include_warmup)
+        if self._in_any_fault.none:  # no operation is inside, and its interval need not be made
+            inside = np.zeros(len(chunk), bool)
+        else:
+            inside = self._in_any_fault(*_op_intervals(chunk.ops))
+        is_read, ok = chunk.is_read, chunk.ok
+        checked, stale = checked_reads(chunk, rows & is_read)
         stale = checked[stale]
         for side, where in (("inside", rows & inside), ("outside", rows & ~inside)):
             reads = where & is_read

@@ -125,24 +125,39 @@ class Recorder:
         )
 
     def columns(self) -> dict[str, np.ndarray]:
-        """Return the records as numpy columns sorted by op_id."""
-        times = np.frombuffer(self._times, dtype=np.float64).reshape(-1, 4)
-        ints = np.frombuffer(self._ints, dtype=np.int32).reshape(-1, 4)
-        smalls = np.frombuffer(self._smalls, dtype=np.int8).reshape(-1, 4)
-        coordinator = np.frombuffer(self._coordinator, dtype=np.int16)
-        order = np.argsort(ints[:, 0], kind="stable")
-        return {
-            "op_id": ints[order, 0].astype(np.int64),
-            "client": ints[order, 1],
-            "is_write": smalls[order, 0].astype(bool),
-            "key": ints[order, 2].astype(np.int64),
-            "start_ms": times[order, 0],
-            "end_ms": times[order, 1],
-            "error_code": smalls[order, 1],
-            "replies": smalls[order, 2],
-            "attempts": smalls[order, 3],
-            "version": ints[order, 3].astype(np.int64),
-            "commit_ms": times[order, 2],
-            "ts_ms": times[order, 3],
-            "coordinator": coordinator[order],
-        }
+        """Return the records as numpy columns sorted by op_id.
+
+        Page faults on fresh memory are most of the cost here, so only the columns' own memory is
+        touched: the rows are put in order a block at a time (a block of the float fields is 512 kB,
+        in cache), and each block's fields are written straight into the columns in their types.
+        """
+        block_rows = 1 << 14
+        types = {"op_id": np.int64, "client": np.int32, "is_write": bool, "key": np.int64,
+                 "start_ms": np.float64, "end_ms": np.float64, "error_code": np.int8, "replies": np.int8,
+                 "attempts": np.int8, "version": np.int64, "commit_ms": np.float64, "ts_ms": np.float64,
+                 "coordinator": np.int16}  # fmt: skip
+        fields = [
+            (np.frombuffer(self._ints, dtype=np.int32).reshape(-1, 4), ("op_id", "client", "key", "version")),
+            (np.frombuffer(self._smalls, dtype=np.int8).reshape(-1, 4),
+             ("is_write", "error_code", "replies", "attempts")),
+            (np.frombuffer(self._times, dtype=np.float64).reshape(-1, 4),
+             ("start_ms", "end_ms", "commit_ms", "ts_ms")),
+            (np.frombuffer(self._coordinator, dtype=np.int16).reshape(-1, 1), ("coordinator",)),
+        ]  # fmt: skip
+        ids = fields[0][0][:, 0]
+        low, high = (int(ids.min()), int(ids.max())) if len(ids) else (0, -1)
+        order = np.full(len(ids), -1, np.intp) if high - low + 1 == len(ids) else None
+        if order is not None:  # ids low .. high, each once unless one repeats: placed, not sorted
+            for start in range(0, len(ids), block_rows):
+                block = ids[start : start + block_rows]
+                order[block - low] = np.arange(start, start + len(block))
+        if order is None or order.min(initial=0) < 0:  # gaps, or a repeat left a slot empty
+            order = np.argsort(ids, kind="stable")
+        columns = {name: np.empty(len(ids), dtype) for name, dtype in types.items()}
+        for start in range(0, len(ids), block_rows):
+            rows = order[start : start + block_rows]
+            for source, names in fields:
+                block = source.take(rows, axis=0)
+                for i, name in enumerate(names):
+                    columns[name][start : start + len(rows)] = block[:, i]  # is_write: nonzero is True
+        return columns
