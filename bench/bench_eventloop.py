@@ -18,10 +18,23 @@ figure to quote: 1.00 = qsim's loop is as fast as the minimal model's). Then it 
 ``qsim.simulate`` end to end (build, loop and analysis) and the minimal loop again, in pairs,
 and prints simulate's ops/s over the minimal loop's.
 
+With ``--instructions N`` it also counts, under valgrind's callgrind (``apt-get install
+valgrind``), the CPU instructions an operation costs on each of the three sides (qsim's loop,
+``qsim.simulate`` end to end, the minimal loop). Each count runs a 2,000-operation warm-up first
+(imports and first calls done). A loop's count is that of a run of N operations less that of a
+run of N/5, over 4N/5 operations, so that building the model cancels out; ``qsim.simulate``'s is
+that of N operations less that of the warm-up alone, so that its fixed costs (the build, the
+oracle's integrals) count, as they do in the timed pairs, together with one ``load_scenario`` that
+the timed pairs leave out. Instruction counts do not depend on the host's load (callgrind runs
+~50x slower: N = 50,000 takes a few minutes on two cores). The ratios minimal / qsim are the
+noise-free counterparts of the timed ratios; a side that runs fewer instructions can still be
+slower in time (cache misses, branch mispredictions), so the timed pairs remain the figures the
+targets name.
+
 To measure another copy of qsim (say, the files before a change), put it first on the path:
 ``PYTHONPATH=/tmp/before python bench/bench_eventloop.py``.
 
-Usage: python bench/bench_eventloop.py [--ops N] [--repeats K] [--simulate-repeats K]
+Usage: python bench/bench_eventloop.py [--ops N] [--repeats K] [--simulate-repeats K] [--instructions N]
 """
 
 from __future__ import annotations
@@ -29,14 +42,28 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
+import tempfile
 import time
 from array import array
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import simpy
 
 SCENARIO = Path(__file__).parent / "scenarios" / "core.yaml"
+WARM_UP_OPS = 2_000  # operations run before the counted ones (imports and first calls done)
+
+# Run under callgrind: a warm-up of one side, then (if argv[2] > 0) that many counted operations.
+COUNT_SIDE = """
+import sys
+sys.path.insert(0, sys.argv[3])
+import bench_eventloop as bench
+side, ops = sys.argv[1], int(sys.argv[2])
+bench.SIDES[side](bench.WARM_UP_OPS)
+if ops:
+    bench.SIDES[side](ops)
+"""
 BATCH = 4096  # random numbers drawn per numpy call
 
 
@@ -204,6 +231,37 @@ def time_simulate(ops: int) -> float:
     return len(result.ops) / (time.process_time() - started)
 
 
+SIDES = {"qsim loop": time_qsim, "qsim.simulate": time_simulate, "minimal loop": time_minimal}
+
+
+def count_instructions(ops: int) -> None:
+    """Print the instructions per operation of each side (callgrind; see the module docstring)."""
+    from callgrind import collected
+
+    here = str(Path(__file__).parent)
+    spans = {side: (ops, 0 if side == "qsim.simulate" else ops // 5) for side in SIDES}
+    runs = [(side, n) for side, span in spans.items() for n in span]
+    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(2) as pool:
+        folders = [Path(scratch) / str(i) for i in range(len(runs))]
+        for folder in folders:
+            folder.mkdir()
+
+        def count(run: tuple[str, int], folder: Path) -> int:
+            return collected(COUNT_SIDE, [run[0], str(run[1]), here], folder)
+
+        total = dict(zip(runs, pool.map(count, runs, folders), strict=True))
+    per_op = {
+        side: (total[side, large] - total[side, small]) / (large - small)
+        for side, (large, small) in spans.items()
+    }
+    minimal = per_op["minimal loop"]
+    print(f"instructions per operation (callgrind, {ops} ops after a {WARM_UP_OPS}-op warm-up):")
+    for side in ("qsim loop", "qsim.simulate"):
+        print(
+            f"  {side} {per_op[side]:,.0f} vs minimal loop {minimal:,.0f}: ratio {minimal / per_op[side]:.3f}"
+        )
+
+
 def pairs(first, second, ops: int, repeats: int, label: str) -> list[float]:
     """Time ``first`` and ``second`` in ``repeats`` interleaved pairs; print and return the ratios."""
     ratios, mine, base = [], [], []
@@ -225,24 +283,30 @@ def pairs(first, second, ops: int, repeats: int, label: str) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=200_000, help="operations per run (default 200000)")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved loop pairs (default 5)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved loop pairs (default 5; 0: skip)")
     parser.add_argument(
         "--simulate-repeats", type=int, default=3, help="interleaved simulate pairs (default 3; 0: skip)"
+    )
+    parser.add_argument(
+        "--instructions", type=int, default=0, metavar="N", help="also count instructions, N ops (valgrind)"
     )
     args = parser.parse_args()
     import qsim
 
     print(f"qsim from {Path(qsim.__file__).parent}; {SCENARIO.name}, {args.ops} ops per run")
-    print("event loop: qsim model.run() vs the minimal callback model's env.run()")
-    loop = statistics.median(pairs(time_qsim, time_minimal, args.ops, args.repeats, "qsim loop"))
-    verdict = "PASS" if loop >= 1.0 else "MISS"
-    print(f"event loop ratio {loop:.3f}: {verdict} (target >= 1.0)")
+    if args.repeats:
+        print("event loop: qsim model.run() vs the minimal callback model's env.run()")
+        loop = statistics.median(pairs(time_qsim, time_minimal, args.ops, args.repeats, "qsim loop"))
+        verdict = "PASS" if loop >= 1.0 else "MISS"
+        print(f"event loop ratio {loop:.3f}: {verdict} (target >= 1.0)")
     if args.simulate_repeats:
         print("end to end: qsim.simulate (build + loop + analysis) vs the minimal model's env.run()")
         ratios = pairs(time_simulate, time_minimal, args.ops, args.simulate_repeats, "qsim.simulate")
         end_to_end = statistics.median(ratios)
         verdict = "PASS" if end_to_end >= 0.9 else "MISS"
         print(f"end-to-end ratio {end_to_end:.3f}: {verdict} (target >= 0.9)")
+    if args.instructions:
+        count_instructions(args.instructions)
 
 
 if __name__ == "__main__":
