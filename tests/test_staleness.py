@@ -75,6 +75,19 @@ def test_a_read_of_a_version_missing_from_the_history_misses_only_its_own_key():
     assert verdict(ops, 3) == (True, 2, 6.0)  # both versions of key 2, none of key 1
 
 
+@pytest.mark.parametrize("returned", [0, 3])  # key 1's write, ordered before key 2's; key 3's, after
+def test_a_read_of_another_keys_write_misses_every_version_of_its_own_key(returned):
+    # Key 2's read returned a write of another key: no version of key 2, so it missed both of them.
+    ops = history(
+        ("write", 1, 0.0, True, 0, 1.0, 2.0),
+        ("write", 2, 0.0, True, 0, 1.0, 3.0),
+        ("write", 2, 0.0, True, 0, 2.0, 4.0),
+        ("write", 3, 0.0, True, 0, 1.0, 2.0),
+        ("read", 2, 10.0, True, returned, NAN, NAN),
+    )
+    assert verdict(ops, 4) == (True, 2, 6.0)
+
+
 def test_writes_with_repeated_op_ids_are_refused():
     ops = history(
         ("write", 1, 0.0, True, 0, 1.0, 2.0),

@@ -78,12 +78,15 @@ def _check(columns, reads, versions: Versions, stale, checked, t_ms) -> tuple[np
     newest = versions.newest_committed(first, end, np.fmin(start, np.inf))
     has_commit = newest >= 0
     read_rank = np.where(version >= 0, versions.rank_of(version), -1)
+    # A read that returned another key's write returned no version of its own key: as one returning
+    # a version the history lacks (below), it missed them all.
+    read_rank[(read_rank >= 0) & (versions.key[read_rank] != keys)] = -1
     is_stale = has_commit & (read_rank < newest)
     checked[reads] = has_commit
     stale[reads] = is_stale
     t_ms[reads[has_commit]] = start[has_commit] - versions.commit_ms[newest[has_commit]]
-    # A read that returned nothing (version -1), or a version the history lacks (its write was cut off:
-    # a run that stopped on an error), missed every version of its key, from the first one.
+    # A read that returned nothing (version -1), a version the history lacks (its write was cut off:
+    # a run that stopped on an error) or another key's, missed every version of its key, from the first.
     nothing = is_stale & (read_rank < 0)
     read_rank[nothing] = first[nothing] - 1
     return reads[is_stale], keys[is_stale], start[is_stale], read_rank[is_stale], newest[is_stale]
@@ -247,8 +250,8 @@ def _missed_versions(versions: Versions, keys, start_ms, low, high) -> np.ndarra
     size = len(versions.key)
     asked = np.cumsum(np.bincount(low + 1, minlength=size + 1) - np.bincount(high + 1, minlength=size + 1))
     updates = np.flatnonzero((asked[:size] > 0) & ~np.isnan(versions.commit_ms))
-    # The sort is stable, so a commit at a read's start comes before it and counts; so does every commit
-    # of an earlier key (a read of another key's version asks about its ranks).
+    # The sort is stable, so a commit at a read's start comes before it and counts. A read's ranks
+    # (low, high] are of its own key, so the commits of other keys it meets in the sweep never count.
     sweep = by_key(
         np.concatenate([versions.key[updates], keys]), np.concatenate([versions.commit_ms[updates], start_ms])
     )
