@@ -18,6 +18,17 @@ figure to quote: 1.00 = qsim's loop is as fast as the minimal model's). Then it 
 ``qsim.simulate`` end to end (build, loop and analysis) and the minimal loop again, in pairs,
 and prints simulate's ops/s over the minimal loop's.
 
+On a host whose speed changes from one second to the next, a pair's two runs (a few seconds each)
+often meet different conditions, and the per-pair ratios spread widely (0.7-1.3 has been seen).
+With ``--lockstep K`` it also runs K rounds in which the two sides take turns a slice of
+simulated time at a time, so that both meet the same conditions: for the loop, qsim's model
+(started as ``Model.run`` starts it, each slice run as it runs it, with ``run_until`` and the
+garbage collector made rare) and the minimal model each run to the end of the next of 20 slices
+of the run; for ``qsim.simulate``, its progress reports (every 1/200 of ``duration``: 20 in a
+200k-operation run of core.yaml) run the minimal model up to the report's simulated time, and the
+CPU time spent there is taken out of simulate's. A round's ratio is qsim's ops/s over the minimal
+model's, each over its whole run; it prints each round and the medians.
+
 With ``--instructions N`` it also counts, under valgrind's callgrind (``apt-get install
 valgrind``), the CPU instructions an operation costs on each of the three sides (qsim's loop,
 ``qsim.simulate`` end to end, the minimal loop). Each count runs a 2,000-operation warm-up first
@@ -34,7 +45,8 @@ targets name.
 To measure another copy of qsim (say, the files before a change), put it first on the path:
 ``PYTHONPATH=/tmp/before python bench/bench_eventloop.py``.
 
-Usage: python bench/bench_eventloop.py [--ops N] [--repeats K] [--simulate-repeats K] [--instructions N]
+Usage: python bench/bench_eventloop.py [--ops N] [--repeats K] [--simulate-repeats K] [--lockstep K]
+                                       [--instructions N]
 """
 
 from __future__ import annotations
@@ -124,6 +136,15 @@ class MinimalModel:
         self._next_arrival()
         self.env.run()
 
+    def start(self) -> None:
+        """Schedule the first arrival, for a run in slices (:meth:`run_to`)."""
+        self._next_arrival()
+
+    def run_to(self, ms: float | None) -> None:
+        """Run until simulated time ``ms`` (None: to the end), after :meth:`start`."""
+        if ms is None or ms > self.env.now:
+            self.env.run(until=ms)
+
     def _next_arrival(self) -> None:
         if self._issued < self._ops:
             arrival = self._arrival()
@@ -207,11 +228,10 @@ def time_minimal(ops: int) -> float:
 
 def time_qsim(ops: int) -> float:
     """Return ops/s (CPU time) of qsim's ``model.run()`` on core.yaml."""
-    import qsim
     from qsim.model.build import build
     from qsim.rng import RandomStreams
 
-    scenario = qsim.load_scenario(SCENARIO, [f"workload.max_ops={ops}"])
+    scenario = qsim_scenario(ops)
     model = build(scenario, RandomStreams(scenario.seed))
     gc.collect()
     started = time.process_time()
@@ -224,7 +244,7 @@ def time_simulate(ops: int) -> float:
     """Return ops/s (CPU time) of ``qsim.simulate`` on core.yaml: build, loop and analysis."""
     import qsim
 
-    scenario = qsim.load_scenario(SCENARIO, [f"workload.max_ops={ops}"])
+    scenario = qsim_scenario(ops)
     gc.collect()
     started = time.process_time()
     result = qsim.simulate(scenario, reraise=True)
@@ -232,6 +252,89 @@ def time_simulate(ops: int) -> float:
 
 
 SIDES = {"qsim loop": time_qsim, "qsim.simulate": time_simulate, "minimal loop": time_minimal}
+SLICES = 20  # lock-step: slices of simulated time per run
+
+
+class _Minimal:
+    """The minimal model run in slices of simulated time, its CPU time added up, with the garbage
+    collector as it is outside qsim's runs (``Model.run`` makes it run rarely while it runs)."""
+
+    def __init__(self, ops: int) -> None:
+        self.model, self.seconds, self._thresholds = MinimalModel(ops), 0.0, gc.get_threshold()
+        self.model.start()
+
+    def run_to(self, ms: float | None) -> None:
+        inside = gc.get_threshold()
+        gc.set_threshold(*self._thresholds)
+        started = time.process_time()
+        self.model.run_to(ms)
+        self.seconds += time.process_time() - started
+        gc.set_threshold(*inside)
+
+    def ops_per_s(self) -> float:
+        assert len(self.model.ids) == self.model._ops
+        return len(self.model.ids) / self.seconds
+
+
+def lockstep_loop(ops: int) -> float:
+    """Return qsim's loop ops/s over the minimal loop's, the two run by turns, a slice of simulated
+    time each (see the module docstring)."""
+    from qsim.model.build import build, rare_collections
+    from qsim.model.clock import run_until
+    from qsim.rng import RandomStreams
+
+    scenario = qsim_scenario(ops)
+    model, minimal = build(scenario, RandomStreams(scenario.seed)), _Minimal(ops)
+    stop, env, seconds = model.start(), model.env, 0.0
+    slice_ms = ops * 0.5 / SLICES  # arrivals at 2000/s
+    gc.collect()
+    while not stop.triggered:
+        started = time.process_time()
+        with rare_collections():  # as Model.run runs
+            run_until(env, env.timeout(slice_ms))
+        seconds += time.process_time() - started
+        minimal.run_to(env.now)
+    minimal.run_to(None)
+    return len(model.recorder) / seconds / minimal.ops_per_s()
+
+
+def lockstep_simulate(ops: int) -> float:
+    """Return ``qsim.simulate``'s ops/s over the minimal loop's, the minimal model run in slices from
+    simulate's progress reports, its time taken out of simulate's (see the module docstring)."""
+    import qsim
+
+    scenario, minimal = qsim_scenario(ops), _Minimal(ops)
+    gc.collect()
+    started = time.process_time()
+    result = qsim.simulate(
+        scenario, reraise=True, progress=lambda done, total, unit: minimal.run_to(done * 1e3)
+    )
+    seconds = time.process_time() - started - minimal.seconds
+    minimal.run_to(None)
+    return len(result.ops) / seconds / minimal.ops_per_s()
+
+
+def lockstep(ops: int, rounds: int) -> None:
+    """Print the lock-step ratios of each round and their medians."""
+    print(f"lock-step: each side runs a slice of simulated time by turns, {SLICES} slices a run")
+    lockstep_simulate(WARM_UP_OPS)  # imports and first calls, which a first simulate pays for
+    loops, ends = [], []
+    for i in range(rounds):
+        loops.append(lockstep_loop(ops))
+        ends.append(lockstep_simulate(ops))
+        print(f"  round {i + 1}: qsim loop {loops[-1]:.3f}, qsim.simulate {ends[-1]:.3f} of the minimal loop")
+    for name, ratios, target in (("event loop", loops, 1.0), ("end-to-end", ends, 0.9)):
+        median = statistics.median(ratios)
+        verdict = "PASS" if median >= target else "MISS"
+        print(f"lock-step {name} ratio {median:.3f} (range {min(ratios):.3f}-{max(ratios):.3f}):"
+              f" {verdict} (target >= {target})")  # fmt: skip
+
+
+def qsim_scenario(ops: int):
+    """core.yaml, stopped after ``ops`` operations."""
+    import qsim
+
+    return qsim.load_scenario(SCENARIO, [f"workload.max_ops={ops}"])
 
 
 def count_instructions(ops: int) -> None:
@@ -288,6 +391,9 @@ def main() -> None:
         "--simulate-repeats", type=int, default=3, help="interleaved simulate pairs (default 3; 0: skip)"
     )
     parser.add_argument(
+        "--lockstep", type=int, default=0, metavar="K", help="also K lock-step rounds (default 0: skip)"
+    )
+    parser.add_argument(
         "--instructions", type=int, default=0, metavar="N", help="also count instructions, N ops (valgrind)"
     )
     args = parser.parse_args()
@@ -305,6 +411,8 @@ def main() -> None:
         end_to_end = statistics.median(ratios)
         verdict = "PASS" if end_to_end >= 0.9 else "MISS"
         print(f"end-to-end ratio {end_to_end:.3f}: {verdict} (target >= 0.9)")
+    if args.lockstep:
+        lockstep(args.ops, args.lockstep)
     if args.instructions:
         count_instructions(args.instructions)
 
