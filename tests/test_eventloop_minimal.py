@@ -102,3 +102,21 @@ def test_the_minimal_model_and_qsim_agree(quorum, keys):
         se = math.sqrt(pooled * (1 - pooled) * (1 / checked_a + 1 / checked_b))
         assert p_a > 0.005 and p_b > 0.005
         assert abs(p_a - p_b) < 5 * se
+
+
+def test_the_lock_step_runs_measure_whole_runs_of_both_sides():
+    # Run in slices of simulated time, the minimal model computes what it computes in one run.
+    bench = minimal_module()
+    whole = bench.MinimalModel(3_000, seed=3)
+    whole.run()
+    sliced = bench.MinimalModel(3_000, seed=3)
+    sliced.start()
+    for ms in (100.0, 100.0, 700.0, 1_200.0):  # a repeated and a later time are fine
+        sliced.run_to(ms)
+        assert sliced.env.now == ms
+    sliced.run_to(None)
+    for name, column in whole.columns().items():
+        np.testing.assert_array_equal(sliced.columns()[name], column, err_msg=name)
+    # The lock-step rounds finish both runs (each asserts every operation ended) and time them.
+    assert 0 < bench.lockstep_loop(3_000) < 100
+    assert 0 < bench.lockstep_simulate(3_000) < 100
