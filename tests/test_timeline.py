@@ -148,6 +148,30 @@ def test_every_window_appears_with_exact_counts():
     np.testing.assert_array_equal(timeline["stale_fraction"], [0.0, 1.0, NAN, NAN])
 
 
+@pytest.mark.parametrize("window_ms", [1000.0, 0.01])  # 0.01: far more windows than operations
+def test_counts_match_counting_each_window_by_hand(window_ms):
+    ops = qsim.simulate(qsim.load_scenario(SCENARIOS / "eventual-consistency.yaml", ["duration=3s"])).ops
+    timeline = availability_timeline(ops, window_ms)
+    counted = ops[~ops["warmup"]]
+    window = np.floor(counted["start_ms"].to_numpy() / window_ms).astype(np.int64)
+    assert len(timeline) == window.max() + 1
+    is_read, ok = (counted["kind"] == "read").to_numpy(), counted["ok"].to_numpy()
+    checked = counted["stale"].notna().to_numpy()
+    stale = counted["stale"].fillna(False).to_numpy(bool)
+    expected = {
+        "reads": is_read,
+        "reads_ok": is_read & ok,
+        "writes": ~is_read,
+        "writes_ok": ~is_read & ok,
+        "reads_checked": is_read & checked,
+        "stale_reads": is_read & stale,
+    }
+    for name, member in expected.items():
+        by_hand = np.bincount(window[member], minlength=len(timeline))
+        np.testing.assert_array_equal(timeline[name].to_numpy(), by_hand, err_msg=name)
+    assert timeline["stale_reads"].sum() > 0  # the comparison covers stale reads too
+
+
 def test_the_default_end_includes_the_window_of_the_last_start_even_on_a_boundary():
     ops = history(("read", 3.0, 4.0, True), ("read", 20.0, 21.0, True))
     timeline = availability_timeline(ops, 10.0)

@@ -126,7 +126,6 @@ _CLASS_COUNTS = {
     "reads_checked": _READ & _CHECKED,
     "stale_reads": _READ & _STALE,
 }
-_MAX_WINDOWS = np.iinfo(np.int64).max // len(_CLASSES)  # window * 16 + class stays an int64
 
 
 class Timeline:
@@ -160,9 +159,14 @@ class Timeline:
         classes = _classes(chunk)
         if not kept.all():
             window, classes = window[kept], classes[kept]
-        counts = _per_window_and_class(window, classes)
+        occupied, counts = _per_window_and_class(window, classes)
         for name, members in _CLASS_COUNTS.items():
-            self._counts[name] = _plus(self._counts[name], counts[:, members].sum(axis=1))
+            per_window = counts[:, members].sum(axis=1)
+            if occupied is not None:  # counted for the occupied windows only: spread them out
+                spread = np.zeros(occupied[-1] + 1, np.int64)
+                spread[occupied] = per_window
+                per_window = spread
+            self._counts[name] = _plus(self._counts[name], per_window)
         return self
 
     def _fixed_count(self) -> int:
@@ -200,17 +204,20 @@ def _classes(chunk: Chunk) -> np.ndarray:
     return chunk.is_read.astype(np.uint8) << 3 | chunk.ok.astype(np.uint8) << 2 | checked << 1 | stale
 
 
-def _per_window_and_class(window: np.ndarray, classes: np.ndarray) -> np.ndarray:
+def _per_window_and_class(window: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
     """The operations per window and class, an array (windows, 16), by one bincount of both packed.
 
+    When most windows hold no operation (many short windows), the table would be far larger than
+    the operations: then its rows are the occupied windows only, and they come first (else None).
     ``window`` (not negative) is packed in place: the caller's array is used up.
     """
-    windows = int(window.max()) + 1 if len(window) else 0
-    if windows > _MAX_WINDOWS:
-        raise ValueError(f"too many windows to count ({windows})")
+    windows, occupied = int(window.max()) + 1 if len(window) else 0, None
+    if windows * len(_CLASSES) > 4 * len(window) + 65_536:  # so window * 16 + class never overflows
+        occupied, window = np.unique(window, return_inverse=True)
+        windows = len(occupied)
     window *= len(_CLASSES)
     window += classes
-    return np.bincount(window, minlength=windows * len(_CLASSES)).reshape(windows, len(_CLASSES))
+    return occupied, np.bincount(window, minlength=windows * len(_CLASSES)).reshape(windows, len(_CLASSES))
 
 
 def _plus(total: np.ndarray, more: np.ndarray) -> np.ndarray:
