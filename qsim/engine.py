@@ -16,7 +16,8 @@ import simpy
 
 from qsim.analysis.oracle import oracle
 from qsim.checks.digest import Chunk, Summary
-from qsim.checks.timeline import FaultSides, Recovery, Timeline, active_faults
+from qsim.checks.recovery import Recovery
+from qsim.checks.timeline import FaultSides, Timeline, active_faults
 from qsim.history import add_probe_delays, faults_frame, messages_frame, nodes_frame, ops_frame
 from qsim.model.build import Model, build
 from qsim.model.clock import call_later

@@ -3,7 +3,8 @@
 A run longer than ``chunk_ops`` operations streams its history to a scratch folder (qsim.streamed);
 its ops rows, summary (but ``runtime``), timeline and nodes must be those of the same run held in
 memory. The pieces are checked too: the recorder's hand-over in op_id order, the accumulators of
-qsim.checks.digest and qsim.checks.timeline under any chunking, and the per-key checks over key buckets.
+qsim.checks.digest, qsim.checks.timeline and qsim.checks.recovery under any chunking, and the
+per-key checks over key buckets.
 """
 
 from __future__ import annotations
@@ -24,15 +25,9 @@ from qsim.checks.consistency import Consistency, anomaly_columns
 from qsim.checks.digest import Staleness, Summary, measured
 from qsim.checks.durability import durability_summary
 from qsim.checks.metrics import staleness_summary, summarize
+from qsim.checks.recovery import Recovery, recovery
 from qsim.checks.staleness import check_staleness
-from qsim.checks.timeline import (
-    FaultSides,
-    Recovery,
-    Timeline,
-    availability_timeline,
-    fault_windows_summary,
-    recovery,
-)
+from qsim.checks.timeline import FaultSides, Timeline, availability_timeline, fault_windows_summary
 from qsim.history import ops_frame
 from qsim.model.build import build
 from qsim.model.recorder import Recorder

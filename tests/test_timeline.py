@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 import qsim
-from qsim.checks.timeline import active_faults, availability_timeline, fault_windows_summary, recovery
+from qsim.checks.recovery import recovery
+from qsim.checks.timeline import active_faults, availability_timeline, fault_windows_summary
 from qsim.output import plots
 
 from .conftest import SCENARIOS
