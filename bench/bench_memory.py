@@ -3,8 +3,8 @@
 Runs the event loop of bench/scenarios/core.yaml (fault-free N=3, R=W=2) for 200k and for 1M
 operations, without ``qsim.simulate`` and without building a DataFrame, and reports per operation:
 
-- record: ``Recorder.nbytes() / ops``, the typed record columns (target: at most 60 bytes); the
-  buffers' allocated size (``sys.getsizeof``, growth slack included) is shown beside it;
+- record: ``Recorder.nbytes() / ops``, the packed records (target: at most 60 bytes); the
+  buffer's allocated size (``sys.getsizeof``, growth slack included) is shown beside it;
 - retained: traced memory once the run has drained, minus traced memory right after the model was
   built, divided by the operations. Everything the run keeps: records, replica stores, the ring's
   key cache, leftover random batches. The stores and the cache stop growing once every key has
@@ -24,7 +24,6 @@ from __future__ import annotations
 import gc
 import sys
 import tracemalloc
-from array import array
 from dataclasses import dataclass
 
 from bench_core import SCENARIO, load
@@ -63,7 +62,7 @@ def measure(ops: int) -> Footprint:
     after, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     recorder = model.recorder
-    buffers = [value for value in vars(recorder).values() if isinstance(value, array)]
+    buffers = [value for value in vars(recorder).values() if isinstance(value, bytearray)]
     return Footprint(
         ops=len(recorder),
         record=recorder.nbytes(),

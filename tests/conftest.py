@@ -59,12 +59,12 @@ def scenarios_dir() -> Path:
 @pytest.fixture
 def failing_write(monkeypatch) -> None:
     """Make the 50th write a replica applies raise RuntimeError (fault injection into the model)."""
-    original = Replica._apply_write
+    original = Replica._write
     calls = itertools.count(1)
 
-    def apply_write(self, op, version):
+    def apply_write(self, message):
         if next(calls) == 50:
-            raise RuntimeError("injected failure in _apply_write")
-        return original(self, op, version)
+            raise RuntimeError("injected failure in Replica._write")
+        return original(self, message)
 
-    monkeypatch.setattr(Replica, "_apply_write", apply_write)
+    monkeypatch.setattr(Replica, "_write", apply_write)

@@ -261,7 +261,7 @@ def test_missing_scenario_file_fails_cleanly(tmp_path):
 
 def test_model_failure_still_writes_manifest(tmp_path, failing_write):
     result = run_short(tmp_path / "out", "--no-plots")
-    assert_clean_failure(result, "the run failed", "RuntimeError: injected failure in _apply_write")
+    assert_clean_failure(result, "the run failed", "RuntimeError: injected failure in Replica._write")
     manifest = read_json(tmp_path / "out" / "manifest.json")
     assert manifest["error"].startswith("RuntimeError")
     assert manifest["ops"] > 0

@@ -42,7 +42,7 @@ RUN_OVERRIDES = (
     f"description={DESCRIPTION}",
 )
 SWEEP = {"quorum.n": [3], "quorum.r": [1, 2], "quorum.w": [1, 2], "seeds": [1, 2]}
-INJECTED = "injected failure in _apply_write"
+INJECTED = "injected failure in Replica._write"
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +64,15 @@ def sweep_folder(tmp_path_factory) -> Path:
     data = read_scenario_data(SCENARIOS / "quickstart.yaml", ["duration=200ms", "warmup=0"])
     planned = plan(data, sweep_from_mapping(SWEEP), base_dir=SCENARIOS)
     out = tmp_path_factory.mktemp("sweep") / "sweep"
-    original, calls = Replica._apply_write, itertools.count(1)
+    original, calls = Replica._write, itertools.count(1)
 
-    def apply_write(self, op, version):
+    def apply_write(self, message):
         if next(calls) == 50:
             raise RuntimeError(INJECTED)
-        return original(self, op, version)
+        return original(self, message)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Replica, "_apply_write", apply_write)
+        patch.setattr(Replica, "_write", apply_write)
         result = run_sweep(planned, out, executor_name="serial", description={"name": "tiny <sweep>"})
     write_plots(result.runs, result.aggregate, result.factors, out, "tiny")
     return out

@@ -148,21 +148,21 @@ def test_every_shipped_scenario_streamed_is_the_run_in_memory(path, tmp_path):
 
 def failing_after(monkeypatch, writes: int):
     """Make the ``writes``-th write a replica applies (counted afresh for each run) raise."""
-    original = Replica._apply_write
+    original = Replica._write
 
     def run(sc: qsim.Scenario, **options) -> qsim.RunResult:
         calls = itertools.count(1)
 
-        def apply_write(self, op, version):
+        def apply_write(self, message):
             if next(calls) == writes:
-                raise RuntimeError("injected failure in _apply_write")
-            return original(self, op, version)
+                raise RuntimeError("injected failure in Replica._write")
+            return original(self, message)
 
-        monkeypatch.setattr(Replica, "_apply_write", apply_write)
+        monkeypatch.setattr(Replica, "_write", apply_write)
         try:
             return qsim.simulate(sc, **options)
         finally:
-            monkeypatch.setattr(Replica, "_apply_write", original)
+            monkeypatch.setattr(Replica, "_write", original)
 
     return run
 
@@ -213,6 +213,33 @@ def record_all(recorder: Recorder, order: np.ndarray) -> int:
         recorder.record(op, op.start + 2, op_id % 6, op_id - 1)
         most = max(most, len(recorder))
     return most
+
+
+def test_a_record_keeps_every_field_exactly_at_the_edges_of_its_type():
+    recorder = Recorder()
+    edge = SimpleNamespace(
+        id=2**31 - 1, start=1e300, commit=float("nan"), ts=-0.0, client=2**31 - 1, key=2**31 - 1,
+        write=True, replies=127, attempt=126, coordinator=-1,
+    )  # fmt: skip
+    recorder.record(operation(5), 7.25, 5, -1)
+    recorder.record(edge, float("inf"), 0, 2**31 - 1)
+    recorder.record(operation(3), 4.0, 1, -(2**31))
+    columns = recorder.columns()
+    assert len(recorder) == 3 and recorder.nbytes() == 3 * 54
+    assert columns["op_id"].tolist() == [3, 5, 2**31 - 1]  # in op_id order, whatever the finish order
+    last = {name: values[2].item() for name, values in columns.items()}
+    assert last == {
+        "op_id": 2**31 - 1, "client": 2**31 - 1, "is_write": True, "key": 2**31 - 1, "start_ms": 1e300,
+        "end_ms": float("inf"), "error_code": 0, "replies": 127, "attempts": 127, "version": 2**31 - 1,
+        "commit_ms": last["commit_ms"], "ts_ms": 0.0, "coordinator": -1,
+    }  # fmt: skip
+    assert np.isnan(last["commit_ms"]) and np.signbit(columns["ts_ms"][2])
+    first = {name: values[0].item() for name, values in columns.items()}
+    assert first == {
+        "op_id": 3, "client": 3, "is_write": True, "key": 3, "start_ms": 1.5, "end_ms": 4.0,
+        "error_code": 1, "replies": 3, "attempts": 2, "version": -(2**31), "commit_ms": 4.5,
+        "ts_ms": 2.5, "coordinator": 2,
+    }  # fmt: skip
 
 
 def finish_order(count: int, lag: int, rng: np.random.Generator) -> np.ndarray:

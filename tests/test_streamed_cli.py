@@ -226,14 +226,14 @@ def test_a_chunk_size_out_of_range_is_refused_naming_the_option(value, tmp_path)
 
 
 def test_a_failed_streamed_run_writes_its_partial_history_and_no_scratch(tmp_path, monkeypatch):
-    original, calls = Replica._apply_write, itertools.count(1)
+    original, calls = Replica._write, itertools.count(1)
 
-    def apply_write(self, op, version):
+    def apply_write(self, message):
         if next(calls) == 1500:  # about op 5,000 of quickstart's 20,000
-            raise RuntimeError("injected failure in _apply_write")
-        return original(self, op, version)
+            raise RuntimeError("injected failure in Replica._write")
+        return original(self, message)
 
-    monkeypatch.setattr(Replica, "_apply_write", apply_write)
+    monkeypatch.setattr(Replica, "_write", apply_write)
     out = tmp_path / "out"
     result = invoke("run", QUICKSTART, "--no-plots", "--chunk-ops", 1000, "--out", out)
     assert result.exit_code == 1 and "injected failure" in result.output

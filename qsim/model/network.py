@@ -61,6 +61,15 @@ class Message:
     _ok = True  # step() reads it after the callbacks: a message never fails
 
 
+class _Sender:
+    """On the checked path, what :meth:`Network.reply` takes instead of a route row."""
+
+    __slots__ = ("kind", "src")
+
+    def __init__(self, src: int, kind: int):
+        self.src, self.kind = src, kind
+
+
 class Network:
     """Sends messages along routes resolved once from the scenario."""
 
@@ -68,6 +77,7 @@ class Network:
         self, env: simpy.Environment, scenario: Scenario, streams: RandomStreams, checked: bool = False
     ):
         self._env = env
+        self._queue, self._eid = env._queue, env._eid  # SimPy's heap and event ids (never replaced)
         self.regions = list(dict.fromkeys([*scenario.cluster.regions, *scenario.client_regions]))
         self.node_count = len(scenario.cluster.nodes)
         self.endpoint_regions = [n.region for n in scenario.cluster.nodes] + self.regions
@@ -79,6 +89,7 @@ class Network:
         self._lost = [0] * (len(MESSAGE_KINDS) * size)  # dropped at delivery (checked path)
         self.dropped = [0] * len(MESSAGE_KINDS)
         self._on_checked = (self._deliver_checked,)
+        self._checked = checked
         if checked:
             self.send, self.fanout, self.reply = self._send_checked, self._fanout_checked, self._reply_checked
             self.send_ordered = self._send_checked
@@ -102,17 +113,26 @@ class Network:
         """Call ``handler(message)`` at ``dst`` after the route's latency, unless the message is lost."""
         message = Message()
         message.op = op
-        self.reply(message, src, dst, kind, (handler,), arg)
+        self.reply(message, self._routes[kind][src], dst, (handler,), arg)
 
-    def reply(self, message: Message, src: int, dst: int, kind: int, callbacks: tuple, arg) -> None:
+    def row(self, kind: int, src: int):
+        """What :meth:`reply` takes for messages of ``kind`` from ``src``: their routes, by destination.
+
+        A sender that replies often (a replica's acks) looks its row up once. On the checked path
+        it is a :class:`_Sender`, which the checked send reads.
+        """
+        return _Sender(src, kind) if self._checked else self._routes[kind][src]
+
+    def reply(self, message: Message, row, dst: int, callbacks: tuple, arg) -> None:
         """Send ``message`` (delivered: SimPy is done with it) on, with a new ``arg``, to ``callbacks``.
 
         A replica answers a request with the request's own message, so the reply costs no new
-        object. ``callbacks`` is the receiver's handler in a 1-tuple, made once by the caller.
+        object. ``row`` is :meth:`row` of the reply's kind and sender; ``callbacks`` is the
+        receiver's handler in a 1-tuple, made once by the caller.
         """
-        latency, loss, slot = self._routes[kind][src][dst]
+        latency, loss, slot = row[dst]
         if loss and self._uniform() < loss:
-            self.dropped[kind] += 1
+            self.dropped[slot // self._endpoints] += 1
             return
         try:
             delay = latency.pop()
@@ -122,8 +142,7 @@ class Network:
         message.callbacks = callbacks
         message.arg = arg
         message.slot = slot
-        env = self._env
-        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), message))
+        heappush(self._queue, (self._env._now + delay, NORMAL, next(self._eid), message))
 
     def send_ordered(self, src: int, dst: int, kind: int, handler: Callable, op, arg, after: float) -> float:
         """:meth:`send`, delivered no earlier than ``after`` (ms): a link that keeps order, as TCP does.
@@ -157,8 +176,8 @@ class Network:
         The same messages as a :meth:`send` per target, in target order, in one call: the route
         row and the counters are looked up once, and no loss is drawn on lossless routes.
         """
-        row, sent, env = self._routes[kind][src], self._sent, self._env
-        queue, now, eid = env._queue, env._now, env._eid
+        row, sent, queue, eid = self._routes[kind][src], self._sent, self._queue, self._eid
+        now = self._env._now
         for dst in targets:
             latency, loss, slot = row[dst]
             if loss and self._uniform() < loss:
@@ -203,8 +222,8 @@ class Network:
         heappush(env._queue, (at, NORMAL, next(env._eid), message))
         return at
 
-    def _reply_checked(self, message: Message, src: int, dst: int, kind: int, callbacks: tuple, arg) -> None:
-        self._send_checked(src, dst, kind, callbacks[0], message.op, arg)
+    def _reply_checked(self, message: Message, sender: _Sender, dst: int, callbacks: tuple, arg) -> None:
+        self._send_checked(sender.src, dst, sender.kind, callbacks[0], message.op, arg)
 
     def _fanout_checked(self, src: int, targets, kind: int, callbacks: list[tuple], op, arg) -> None:
         for dst in targets:

@@ -41,6 +41,8 @@ class Replica:
         self._env = env
         self._send = network.send
         self._reply = network.reply
+        self._acks = network.row(WRITE_ACK, index)  # what reply() takes: the routes of its replies
+        self._responses = network.row(READ_RESPONSE, index)
         self._service = service
         self._concurrency = concurrency if concurrency is not None else float("inf")
         self._free = self._concurrency
@@ -81,22 +83,24 @@ class Replica:
         self._enqueue((self._read, message, self._epoch))
 
     def _write(self, message) -> None:
-        """Apply a write request's version and acknowledge it."""
-        op = message.op
-        self._apply_write(op, message.arg)
-        self._reply(message, self.index, op.coordinator_endpoint, WRITE_ACK, self._ack, self._tag)
+        """Keep a write request's version if it is newer than the one held (last writer wins); ack it."""
+        op, version = message.op, message.arg
+        store = self.store
+        current = store.get(op.key)  # _merge, inlined: every write passes here
+        if current is None or version > current:
+            store[op.key] = version
+        self._reply(message, self._acks, op.coordinator_endpoint, self._ack, self._tag)
 
     def _read(self, message) -> None:
         """Answer a read request with the version held."""
         op = message.op
-        version = self.store.get(op.key)
-        self._reply(message, self.index, op.coordinator_endpoint, READ_RESPONSE, self._respond, version)
+        self._reply(message, self._responses, op.coordinator_endpoint, self._respond, self.store.get(op.key))
 
     def _read_tagged(self, message) -> None:
         """Answer a read request with the version held and who holds it."""
         op = message.op
         reply = (self.store.get(op.key), self.index)
-        self._reply(message, self.index, op.coordinator_endpoint, READ_RESPONSE, self._respond, reply)
+        self._reply(message, self._responses, op.coordinator_endpoint, self._respond, reply)
 
     def on_hinted_write(self, message) -> None:
         """Receive a write meant for a node that is down: ``arg`` is (version, owner).
@@ -121,12 +125,6 @@ class Replica:
             self._send(
                 self.index, op.coordinator_endpoint, READ_REPAIR_ACK, self._repaired[0], op, self.index
             )
-
-    def _apply_write(self, op, version: tuple) -> None:
-        """Keep ``version`` of the op's key if it is newer than the one held (last writer wins)."""
-        current = self.store.get(op.key)  # _merge, inlined: every write passes here
-        if current is None or version > current:
-            self.store[op.key] = version
 
     def _merge(self, key: int, version: tuple) -> bool:
         current = self.store.get(key)

@@ -16,6 +16,7 @@ from functools import partial
 from qsim.model.leader.election import FOLLOWER, LEADER, Election
 from qsim.model.leader.replication import Replication
 from qsim.model.leader.snapshot import Compaction
+from qsim.model.network import APPEND_ACK
 
 
 class Node(Election, Replication, Compaction):
@@ -25,7 +26,7 @@ class Node(Election, Replication, Compaction):
     # (30), and a slot is read faster than a key of an unshared dict (each message reads dozens).
     # __dict__ holds the handlers that queue_messages puts in place of methods.
     __slots__ = (
-        "__dict__", "_reply", "_send", "_send_ordered", "acked_at", "acked_clock", "acked_seq",
+        "__dict__", "_acks", "_reply", "_send", "_send_ordered", "acked_at", "acked_clock", "acked_seq",
         "applied", "base", "beat", "blocked", "commit", "early", "env", "heard", "index", "leader",
         "lease_reads", "lease_until", "link_at", "log", "match", "max_batch", "next", "probe",
         "quiet_until", "reads", "replica", "role", "round_seq", "rounds", "sent", "seq", "shared",
@@ -39,6 +40,7 @@ class Node(Election, Replication, Compaction):
         self.env = shared.env
         self._send = shared.network.send
         self._reply = shared.network.reply
+        self._acks = shared.network.row(APPEND_ACK, index)  # what network.reply takes
         self._send_ordered = shared.network.send_ordered
         self.max_batch = shared.max_batch
         self.link_at = [0.0] * len(shared.others)  # when the last message sent to each node arrives, ms

@@ -68,7 +68,7 @@ class LeaderProtocol:
     # and a slot is read faster than a key of an unshared dict (every operation reads dozens).
     # __dict__ takes any attribute not listed (none in a run: tests/test_leader_perf.py).
     __slots__ = (
-        "__dict__", "_answered", "_backoff", "_believed", "_choice", "_client_endpoint",
+        "__dict__", "_answered", "_answers", "_backoff", "_believed", "_choice", "_client_endpoint",
         "_deadlines", "_next_id", "_on_client", "_recorder", "_reply", "_timeout", "ack_callbacks",
         "append_handler", "apply_span", "check_quorum", "clock_offset", "commit_conflicts",
         "committed", "election_timeout", "env", "heartbeat_ms", "lease_followers", "lease_ms",
@@ -127,6 +127,7 @@ class LeaderProtocol:
                 node.queue_messages()
         self.append_handler = [node.on_append for node in self.nodes]
         self._reply = network.reply
+        self._answers = [network.row(CLIENT_RESPONSE, node) for node in range(count)]  # network.reply's
         self._answered = (self._on_answer,)  # network.reply's form
         self.ack_callbacks = [(node.on_ack,) for node in self.nodes]  # network.reply's form
         self._choice = uniform_sampler(streams.generator("leader.clients"))
@@ -194,7 +195,7 @@ class LeaderProtocol:
         """
         endpoint = self._client_endpoint[attempt.op.client]
         self.nodes[node].sent += 1
-        self._reply(attempt.message, node, endpoint, CLIENT_RESPONSE, self._answered, (node, version))
+        self._reply(attempt.message, self._answers[node], endpoint, self._answered, (node, version))
 
     def redirect(self, node: int, attempt: Attempt, leader: int | None) -> None:
         """``node`` is not the leader: it names the one it knows (None: none)."""

@@ -179,7 +179,7 @@ class Replication:
                     self.apply()  # else later, in a batch: see Node.apply
             self.sent += 1
             reply = (self.index, term, True, held, seq, prev)
-            self._reply(message, self.index, leader, APPEND_ACK, self.shared.ack_callbacks[leader], reply)
+            self._reply(message, self._acks, leader, self.shared.ack_callbacks[leader], reply)
             return
         if term < self.term:
             self._ack(leader, False, self.base + len(self.log) - 1, seq, prev)
