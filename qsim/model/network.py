@@ -53,12 +53,19 @@ from qsim.scenario.schema import MESSAGE_KINDS, Override, Scenario
 class Message:
     """A message in flight: SimPy calls ``callbacks`` (the receiver's handler) when it is due.
 
-    ``slot`` is ``kind * endpoints + dst``. On the checked path ``handler`` is the receiver, and
-    ``src``, ``epoch`` (the link's epoch when sent) and ``trace`` are what delivery checks.
+    ``slot`` is ``kind * endpoints + dst``. Four slots: with its headers a message fills one
+    64-byte cache line.
     """
 
-    __slots__ = ("arg", "callbacks", "epoch", "handler", "op", "slot", "src", "trace")
+    __slots__ = ("arg", "callbacks", "op", "slot")
     _ok = True  # step() reads it after the callbacks: a message never fails
+
+
+class CheckedMessage(Message):
+    """A message on the checked path: ``handler`` is the receiver, and ``src``, ``epoch`` (the
+    link's epoch when sent) and ``trace`` are what delivery checks."""
+
+    __slots__ = ("epoch", "handler", "src", "trace")
 
 
 class _Sender:
@@ -211,7 +218,7 @@ class Network:
         except IndexError:
             delay = latency.refill()
         self._sent[slot] += 1
-        message = Message()
+        message = CheckedMessage()
         message.callbacks = self._on_checked
         message.handler, message.op, message.arg, message.slot = handler, op, arg, slot
         message.src, message.epoch = src, self._link_epoch[src][dst]
@@ -229,7 +236,7 @@ class Network:
         for dst in targets:
             self._send_checked(src, dst, kind, callbacks[dst][0], op, arg)
 
-    def _deliver_checked(self, message: Message) -> None:
+    def _deliver_checked(self, message: CheckedMessage) -> None:
         src, slot = message.src, message.slot
         dst = slot % self._endpoints
         if message.trace is not None:
@@ -275,7 +282,7 @@ class Network:
         """Messages sent but not yet delivered (nor dropped), by slot: those still on SimPy's heap."""
         flying = [0] * len(self._sent)
         for entry in self._env._queue:
-            if type(entry[3]) is Message:
+            if isinstance(entry[3], Message):
                 flying[entry[3].slot] += 1
         return flying
 

@@ -99,6 +99,9 @@ class OpenLoop(_Clients):
         self._arrivals = Sampler(lambda size: _TupleBatch(draw(size)))
         self._on_arrival = (self._arrive,)
         self._submit = coordinator.submit
+        self._queue, self._eid = env._queue, env._eid  # SimPy's heap and event ids (never replaced)
+        # One event object carries every arrival in turn: only one is ever scheduled.
+        self._next = Scheduled()
 
     def start(self) -> None:
         self._arrive(None)
@@ -114,13 +117,12 @@ class OpenLoop(_Clients):
             arrival = arrivals.pop()
         except IndexError:
             arrival = arrivals.refill()
-        env = self._env
-        at = env._now + arrival[0]
+        at = self._env._now + arrival[0]
         if self.issued < self._limit and at < self._horizon:
             # call_later(env, arrival[0], self._arrive, arrival), inlined: this runs for every arrival.
-            event = Scheduled()
+            event = self._next
             event.callbacks, event.value = self._on_arrival, arrival
-            heappush(env._queue, (at, NORMAL, next(env._eid), event))
+            heappush(self._queue, (at, NORMAL, next(self._eid), event))
         else:
             self._stop()
 
