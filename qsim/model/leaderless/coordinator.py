@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import partial
+from itertools import count
 
 import simpy
 
@@ -72,8 +73,8 @@ class Coordinator:
     __slots__ = (
         "__dict__", "_alpha", "_backoff", "_choice", "_chooser", "_client_coordinates",
         "_client_endpoint", "_counting", "_counts", "_deadlines", "_detector", "_endpoint_region",
-        "_env", "_ewma", "_extras", "_failover", "_hedger", "_levels", "_local_nodes", "_mode",
-        "_network", "_next_id", "_node_region", "_on_read", "_on_write", "_plain", "_read_all",
+        "_env", "_ewma", "_extras", "_failover", "_hedger", "_ids", "_levels", "_local_nodes",
+        "_mode", "_network", "_node_region", "_on_read", "_on_write", "_plain", "_read_all",
         "_read_repair", "_recorder", "_repairing", "_replicas", "_ring", "_shrink_drop", "_timeout",
         "_watch", "_write_all", "clock_offset", "hedged", "on_idle", "outstanding", "selector",
         "tracer",
@@ -149,15 +150,14 @@ class Coordinator:
         self.outstanding = 0
         self.on_idle: Callable[[], None] | None = None
         self.tracer = None  # set when messages are traced
-        self._next_id = 0
+        self._ids = count()  # operation ids, from 0
 
     # --- issuing -------------------------------------------------------------------------------
 
     def submit(self, client: int, write: bool, key: int, on_done: Callable | None = None) -> Op:
         """Start an operation now; ``on_done(op)`` is called when the client has its outcome."""
         # env._now, not env.now: a property call costs as much as the rest of a line here.
-        op = Op(self._next_id, client, write, key, self._env._now, self._counts[write], on_done)
-        self._next_id += 1
+        op = Op(next(self._ids), client, write, key, self._env._now, self._counts[write], on_done)
         self.outstanding += 1
         self._watch(op, op.start + self._timeout)
         if self._client_coordinates:  # _dispatch, inlined for the common case
