@@ -70,12 +70,11 @@ class Recorder:
         self.handed = 0  # records handed to the sink so far
         self._next_id = 0  # the lowest op_id not handed on
         self._buffer = bytearray()
-        self._pack = _LAYOUT.pack
 
     def record(self, op, end_ms: float, error: int, version: int) -> None:
         """Append one finished operation."""
         buffer = self._buffer
-        buffer += self._pack(
+        buffer += _LAYOUT.pack(
             op.start, end_ms, op.commit, op.ts, op.id, op.client, op.key, version, op.coordinator,
             op.write, error, op.replies, op.attempt + 1,
         )  # fmt: skip

@@ -39,8 +39,8 @@ class Replica:
         self._busy_area = 0.0  # integral of busy servers over time, ms, up to _since
         self._since = 0.0
         self._env = env
+        self._network = network
         self._send = network.send
-        self._reply = network.reply
         self._acks = network.row(WRITE_ACK, index)  # what reply() takes: the routes of its replies
         self._responses = network.row(READ_RESPONSE, index)
         self._service = service
@@ -89,18 +89,20 @@ class Replica:
         current = store.get(op.key)  # _merge, inlined: every write passes here
         if current is None or version > current:
             store[op.key] = version
-        self._reply(message, self._acks, op.coordinator_endpoint, self._ack, self._tag)
+        self._network.reply(message, self._acks, op.coordinator_endpoint, self._ack, self._tag)
 
     def _read(self, message) -> None:
         """Answer a read request with the version held."""
         op = message.op
-        self._reply(message, self._responses, op.coordinator_endpoint, self._respond, self.store.get(op.key))
+        self._network.reply(
+            message, self._responses, op.coordinator_endpoint, self._respond, self.store.get(op.key)
+        )
 
     def _read_tagged(self, message) -> None:
         """Answer a read request with the version held and who holds it."""
         op = message.op
         reply = (self.store.get(op.key), self.index)
-        self._reply(message, self._responses, op.coordinator_endpoint, self._respond, reply)
+        self._network.reply(message, self._responses, op.coordinator_endpoint, self._respond, reply)
 
     def on_hinted_write(self, message) -> None:
         """Receive a write meant for a node that is down: ``arg`` is (version, owner).

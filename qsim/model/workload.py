@@ -98,7 +98,6 @@ class OpenLoop(_Clients):
 
         self._arrivals = Sampler(lambda size: _TupleBatch(draw(size)))
         self._on_arrival = (self._arrive,)
-        self._submit = coordinator.submit
         self._queue, self._eid = env._queue, env._eid  # SimPy's heap and event ids (never replaced)
         # One event object carries every arrival in turn: only one is ever scheduled.
         self._next = Scheduled()
@@ -111,7 +110,7 @@ class OpenLoop(_Clients):
         if event is not None:
             _, client, write, key = event.value
             self.issued += 1
-            self._submit(client, write, key)
+            self._coordinator.submit(client, write, key)
         arrivals = self._arrivals
         try:
             arrival = arrivals.pop()

@@ -73,10 +73,10 @@ class Coordinator:
     __slots__ = (
         "__dict__", "_alpha", "_backoff", "_choice", "_chooser", "_client_coordinates",
         "_client_endpoint", "_counting", "_counts", "_deadlines", "_detector", "_endpoint_region",
-        "_env", "_ewma", "_extras", "_failover", "_hedger", "_ids", "_levels", "_local_nodes",
-        "_mode", "_network", "_node_region", "_on_read", "_on_write", "_plain", "_read_all",
-        "_read_repair", "_recorder", "_repairing", "_replicas", "_ring", "_shrink_drop", "_timeout",
-        "_watch", "_write_all", "clock_offset", "hedged", "on_idle", "outstanding", "selector",
+        "_env", "_ewma", "_extras", "_failover", "_first", "_hedger", "_ids", "_levels",
+        "_local_nodes", "_mode", "_network", "_node_region", "_on_read", "_on_write", "_plain",
+        "_read_all", "_read_repair", "_recorder", "_repairing", "_replicas", "_ring", "_shrink_drop",
+        "_timeout", "_write_all", "clock_offset", "hedged", "on_idle", "outstanding", "selector",
         "tracer",
     )  # fmt: skip
 
@@ -113,7 +113,7 @@ class Coordinator:
         self._backoff = quorum.retry_backoff
         hooks = (detector.check, detector.settled) if detector is not None else ()
         self._deadlines = [Deadlines(env, self._expire, *hooks) for _ in range(quorum.retries + 1)]
-        self._watch = self._deadlines[0].add  # first attempts
+        self._first = self._deadlines[0]  # first attempts
         self._repairing = scenario.repair.read_repair != "off"
         self._levels = {True: quorum.w if isinstance(quorum.w, str) else None,
                         False: quorum.r if isinstance(quorum.r, str) else None}  # fmt: skip
@@ -159,7 +159,7 @@ class Coordinator:
         # env._now, not env.now: a property call costs as much as the rest of a line here.
         op = Op(next(self._ids), client, write, key, self._env._now, self._counts[write], on_done)
         self.outstanding += 1
-        self._watch(op, op.start + self._timeout)
+        self._first.add(op, op.start + self._timeout)
         if self._client_coordinates:  # _dispatch, inlined for the common case
             op.coordinator = CLIENT
             op.coordinator_endpoint = self._client_endpoint[client]
