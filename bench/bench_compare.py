@@ -19,7 +19,12 @@ It also compares the peak memory of the event loop of a probe run (scenarios/pbs
 with a 1 s and a 1 h timeout, on this tree: the deadline queues hold the operations in flight,
 so the two should match.
 
+``--set FIELD=VALUE`` (repeatable) changes core.yaml on both sides, e.g. ``--set
+quorum.failover=sloppy`` for the checked path, ``--set quorum.protocol=leader`` for the leader
+protocol; ``--rounds 0`` skips the timed pairs.
+
 Usage: python bench/bench_compare.py [--against REV] [--rounds K] [--ops N] [--instructions]
+                                     [--set FIELD=VALUE ...]
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ sys.path.insert(0, sys.argv[1])
 import qsim
 from qsim.model.build import build
 from qsim.rng import RandomStreams
-scenario = qsim.load_scenario(sys.argv[2], [f"workload.max_ops={sys.argv[3]}"])
+scenario = qsim.load_scenario(sys.argv[2], [f"workload.max_ops={sys.argv[3]}", *sys.argv[4:]])
 model = build(scenario, RandomStreams(scenario.seed))
 gc.collect()
 started = time.process_time()
@@ -83,38 +88,41 @@ sys.path.insert(0, sys.argv[1])
 import qsim
 from qsim.model.build import build
 from qsim.rng import RandomStreams
-scenario = qsim.load_scenario(sys.argv[2], [f"workload.max_ops={sys.argv[3]}"])
+scenario = qsim.load_scenario(sys.argv[2], [f"workload.max_ops={sys.argv[3]}", *sys.argv[4:]])
 build(scenario, RandomStreams(scenario.seed)).run()
 """
 
 
-def instructions(tree: Path, ops: int, scratch: Path) -> int:
+def instructions(tree: Path, ops: int, scratch: Path, overrides: list[str]) -> int:
     """Return the instructions callgrind counts for a whole run of ``ops`` operations with ``tree``."""
-    return collected(RUN_LOOP, [str(tree), str(SCENARIO), str(ops)], scratch)
+    return collected(RUN_LOOP, [str(tree), str(SCENARIO), str(ops), *overrides], scratch)
 
 
-def compare_instructions(other: Path, scratch: Path, small: int = 5_000, large: int = 25_000) -> None:
+def compare_instructions(
+    other: Path, scratch: Path, overrides: list[str], small: int = 5_000, large: int = 25_000
+) -> None:
     per_op = {}
     for name, tree in (("this tree", ROOT), ("other", other)):
-        per_op[name] = (instructions(tree, large, scratch) - instructions(tree, small, scratch)) / (
-            large - small
-        )
+        counts = [instructions(tree, ops, scratch, overrides) for ops in (large, small)]
+        per_op[name] = (counts[0] - counts[1]) / (large - small)
     mine, theirs = per_op["this tree"], per_op["other"]
     print(f"instructions per operation (callgrind, {large} - {small} ops): this tree {mine:,.0f},"
           f" other {theirs:,.0f}; ratio {mine / theirs:.4f} ({(mine / theirs - 1) * 100:+.2f}%)")  # fmt: skip
 
 
-def ops_per_s(tree: Path, ops: int) -> float:
-    result = measure(TIME_LOOP, tree, str(SCENARIO), str(ops))
+def ops_per_s(tree: Path, ops: int, overrides: list[str]) -> float:
+    result = measure(TIME_LOOP, tree, str(SCENARIO), str(ops), *overrides)
     return result["ops"] / result["seconds"]
 
 
-def compare_speed(other: Path, rounds: int, ops: int) -> None:
+def compare_speed(other: Path, rounds: int, ops: int, overrides: list[str]) -> None:
+    if not rounds:
+        return
     ratios, mine, theirs = [], [], []
     for i in range(rounds):
         order = [(ROOT, mine), (other, theirs)]
         for tree, rates in order if i % 2 == 0 else reversed(order):
-            rates.append(ops_per_s(tree, ops))
+            rates.append(ops_per_s(tree, ops, overrides))
         ratios.append(mine[-1] / theirs[-1])
         print(f"round {i + 1}: this tree {mine[-1] / 1e3:.1f} k ops/s, other {theirs[-1] / 1e3:.1f} k ops/s,"
               f" ratio {ratios[-1]:.3f}")  # fmt: skip
@@ -143,16 +151,21 @@ def main() -> None:
     parser.add_argument(
         "--instructions", action="store_true", help="also count instructions per op (valgrind)"
     )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="a scenario override for both sides, e.g. quorum.failover=sloppy (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         other = Path(scratch) / "other"
         git = ["git", "-C", str(ROOT), "worktree"]
         subprocess.run([*git, "add", "--detach", "-q", str(other), args.against], check=True)
         try:
-            print(f"this tree vs {args.against}: {args.ops} ops of {SCENARIO.name} per run")
-            compare_speed(other, args.rounds, args.ops)
+            changed = f" with {', '.join(args.set)}" if args.set else ""
+            print(f"this tree vs {args.against}: {args.ops} ops of {SCENARIO.name}{changed} per run")
+            compare_speed(other, args.rounds, args.ops, args.set)
             if args.instructions:
-                compare_instructions(other, Path(scratch))
+                compare_instructions(other, Path(scratch), args.set)
         finally:
             subprocess.run([*git, "remove", "--force", str(other)], check=True)
     compare_timeouts()
