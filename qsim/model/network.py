@@ -27,9 +27,10 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL
 
-from qsim.distributions import Sampler, mean_latency, spec_sampler, uniform_sampler
+from qsim.distributions import uniform_sampler
+from qsim.model.routes import RouteTable, degraded_route
 from qsim.rng import RandomStreams
-from qsim.scenario.schema import MESSAGE_KINDS, Override, Scenario
+from qsim.scenario.schema import MESSAGE_KINDS, Scenario
 
 (
     WRITE_REQUEST,
@@ -89,7 +90,7 @@ class Network:
         self.node_count = len(scenario.cluster.nodes)
         self.endpoint_regions = [n.region for n in scenario.cluster.nodes] + self.regions
         self._endpoints = size = len(self.endpoint_regions)
-        self._table = _RouteTable(scenario, streams, self.endpoint_regions)
+        self._table = RouteTable(scenario, streams, self.endpoint_regions)
         self._routes = self._table.build()  # [kind][src][dst] -> (latency sampler, loss, counter slot)
         self._uniform = uniform_sampler(streams.generator("network.loss"))
         self._sent = [0] * (len(MESSAGE_KINDS) * size)  # [kind * endpoints + dst], loss excluded
@@ -337,89 +338,4 @@ class Network:
         for src, dst in pairs:
             extras = [(extra, loss) for links, extra, loss in active if (src, dst) in links]
             for kind in range(len(MESSAGE_KINDS)):
-                self._routes[kind][src][dst] = _degraded_route(base[kind][src][dst], extras)
-
-
-Route = tuple[Sampler, float, int]  # latency sampler, loss probability, counter slot
-
-
-def _degraded_route(route: Route, extras: list) -> Route:
-    """Return a route whose latency adds each extra draw and whose loss compounds each extra loss."""
-    latency, loss, slot = route
-    if not extras:
-        return route
-    draws = [extra for extra, _ in extras if extra is not None]
-    survive = (1 - loss) * math.prod(1 - extra_loss for _, extra_loss in extras)
-    if draws:
-        latency = Sampler(lambda size, base=latency: base.draw(size) + sum(d(size) for d in draws))
-    return latency, 1 - survive, slot
-
-
-class _RouteTable:
-    """Resolves (kind, source, destination) to a (sampler, loss) pair.
-
-    Precedence, most specific first: link kinds, link latency, region-pair kinds, region-pair
-    latency, network kinds, network latency. A node sending to itself takes no time and loses
-    nothing. Each spec draws from its own stream, named by its place in the scenario.
-    """
-
-    def __init__(self, scenario: Scenario, streams: RandomStreams, endpoint_regions: list[str]):
-        self._scenario = scenario
-        self._streams = streams
-        self._regions = endpoint_regions
-        names = [node.name for node in scenario.cluster.nodes]
-        self._names = names + [None] * (len(endpoint_regions) - len(names))
-        self._samplers: dict[str, Sampler] = {}
-        self._specs: dict[str, object] = {}
-        self._zero = Sampler(np.zeros)  # a node sending to itself
-        network = scenario.network
-        self._links = self._index(network.links, "network.links")
-        self._region_pairs = self._index(network.regions, "network.regions")
-
-    @staticmethod
-    def _index(overrides: tuple[Override, ...], prefix: str) -> dict:
-        table = {}
-        for i, override in enumerate(overrides):
-            for pair in override.pairs:
-                table[pair] = (f"{prefix}.{i}", override)  # later entries win
-        return table
-
-    def build(self) -> list[list[list[Route]]]:
-        """Return the routes, ``[kind][src][dst]``; a route's slot is ``kind * endpoints + dst``."""
-        size = len(self._regions)
-        return [
-            [
-                [(*self._route(name, src, dst), kind * size + dst) for dst in range(size)]
-                for src in range(size)
-            ]
-            for kind, name in enumerate(MESSAGE_KINDS)
-        ]
-
-    def _route(self, kind: str, src: int, dst: int) -> tuple[Sampler, float]:
-        if src == dst and self._names[src] is not None:
-            return self._zero, 0.0
-        network = self._scenario.network
-        candidates = [self._links.get((self._names[src], self._names[dst]))]
-        candidates.append(self._region_pairs.get((self._regions[src], self._regions[dst])))
-        candidates.append(("network", network))
-        latency = loss = None
-        for found in candidates:
-            if found is None:
-                continue
-            path, where = found
-            if latency is None and getattr(where.kinds, kind) is not None:
-                latency = (f"{path}.kinds.{kind}", getattr(where.kinds, kind))
-            if latency is None and where.latency is not None:
-                latency = (f"{path}.latency", where.latency)
-            if loss is None and where.loss is not None:
-                loss = where.loss
-        path, spec = latency
-        self._specs[(kind, src, dst)] = spec
-        if path not in self._samplers:
-            self._samplers[path] = spec_sampler(spec, self._streams.generator(path))
-        return self._samplers[path], loss
-
-    def mean(self, kind: str, src: int, dst: int) -> float:
-        """The mean of the route's configured latency distribution, ms (0 for a node to itself)."""
-        spec = self._specs.get((kind, src, dst))
-        return 0.0 if spec is None else mean_latency(spec)
+                self._routes[kind][src][dst] = degraded_route(base[kind][src][dst], extras)
