@@ -103,7 +103,7 @@ class Recorder:
         self._limit = self._chunk * _LAYOUT.size
         columns = _columns(records, order[:ready])
         kept = records[order[ready:]].tobytes()  # operations not yet final: recorded again
-        del records  # the buffer can grow again only once no view of it is left
+        del records  # the old buffer is freed once no view of it is left
         self._buffer = bytearray(kept)
         self._sink(columns)
         self.handed += ready

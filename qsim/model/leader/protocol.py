@@ -127,7 +127,7 @@ class LeaderProtocol:
                 node.queue_messages()
         self.append_handler = [node.on_append for node in self.nodes]
         self._reply = network.reply
-        self._answers = [network.row(CLIENT_RESPONSE, node) for node in range(count)]  # network.reply's
+        self._answers = [network.row(CLIENT_RESPONSE, node) for node in range(count)]  # reply() rows
         self._answered = (self._on_answer,)  # network.reply's form
         self.ack_callbacks = [(node.on_ack,) for node in self.nodes]  # network.reply's form
         self._choice = uniform_sampler(streams.generator("leader.clients"))
