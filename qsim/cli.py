@@ -11,8 +11,7 @@ from qsim.cli_analyze import analyze
 from qsim.cli_trace import TRACE_AROUND_N, TRACE_EVERY_N, trace_count, trace_focus, traced_words, warn_crowded
 from qsim.errors import QsimError, ScenarioError
 from qsim.scenario import Scenario, consistency_warnings, load_scenario, load_scenario_given, written_yaml
-from qsim.scenario.limits import MAX_SEED
-from qsim.spool import CHUNK_OPS
+from qsim.scenario.limits import CHUNK_OPS, MAX_SEED
 
 
 class _Main(click.Group):

@@ -4,7 +4,8 @@ A spec is a frozen pydantic model selected by its ``dist`` field. Every spec tak
 constant ``shift`` added to each draw (propagation delay plus noise). A bare number or duration
 string where a distribution is expected means a constant. Draws are made in numpy batches and
 handed out one at a time by a :class:`Sampler`, because a Python call per draw would cost a large
-share of a simulated operation.
+share of a simulated operation. numpy is imported where a draw is made, not at the top: checking a
+scenario (``qsim validate``) loads this module and needs no numpy.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from array import array
 from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-import numpy as np
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -35,6 +35,9 @@ from pydantic import (
 from qsim.errors import problems
 from qsim.inputs import SAMPLES_BYTES, InputError, decode_text, read_bytes
 from qsim.units import MAX_TIME_MS, parse_duration, parse_rate
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def reject_bool(value: object) -> object:
@@ -105,6 +108,8 @@ class _Spec(BaseModel):
         The cap keeps heavy tails (Pareto, Weibull, lognormal with extreme parameters) from
         drawing an infinite time; no realistic distribution ever reaches it.
         """
+        import numpy as np
+
         draws = self._draw(rng, size)
         return np.minimum(draws + self.shift if self.shift else draws, MAX_TIME_MS)
 
@@ -123,6 +128,8 @@ class Constant(_Spec):
     value: Duration = Field(ge=0)
 
     def _draw(self, rng, size):
+        import numpy as np
+
         return np.full(size, self.value)
 
     def is_zero(self) -> bool:
@@ -195,6 +202,8 @@ class Normal(_Spec):
         return self
 
     def _draw(self, rng, size):
+        import numpy as np
+
         if self.below_zero == "clip":
             return np.maximum(rng.normal(self.mean, self.sd, size), 0.0)
         accepted = 0.5 * (1 + math.erf(self.mean / (self.sd * math.sqrt(2)))) if self.sd else 1.0
@@ -223,6 +232,8 @@ class Lognormal(_Spec):
     @property
     def mu(self) -> float:
         """The log-space mean, log(median)."""
+        import numpy as np
+
         if self.median is not None:
             return float(np.log(self.median))
         return float(np.log(self.mean) - self.sigma**2 / 2)
@@ -296,6 +307,8 @@ class Empirical(_Spec):
 
     def samples(self) -> np.ndarray:
         """Return the observed times this distribution resamples, in milliseconds."""
+        import numpy as np
+
         if self.values is not None:
             return np.asarray(self.values, dtype=float)
         return read_csv_column(self.file, self.column)
@@ -326,6 +339,8 @@ class Mixture(_Spec):
         return self
 
     def _draw(self, rng, size):
+        import numpy as np
+
         p = np.asarray(self.weights) / sum(self.weights)
         which = rng.choice(len(p), size=size, p=p)
         draws = np.empty(size)
@@ -405,6 +420,8 @@ def _read_csv_column(path: str, column: str | int, _stamp: int) -> np.ndarray:
         raise ValueError(f"column {column!r} of {path} must hold numbers (ms) on every row") from None
     if len(values) > MAX_SAMPLES:
         raise ValueError(f"{path} holds more than the limit of {MAX_SAMPLES:,} samples")
+    import numpy as np
+
     found = np.frombuffer(values, dtype=float)
     if found.size == 0 or not np.isfinite(found).all() or found.min() < 0 or found.max() > MAX_TIME_MS:
         raise ValueError(
@@ -460,4 +477,6 @@ def uniform_sampler(rng: np.random.Generator) -> Sampler:
 
 def mean_latency(spec: _Spec, draws: int = 20_000) -> float:
     """The mean of a distribution (ms), estimated from its own fixed stream, never a run's."""
+    import numpy as np
+
     return float(spec.sample(np.random.default_rng(0), draws).mean())

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-CHUNK_OPS = 1 << 19  # operations held at a time: spool hand-overs, key buckets and op ranges
 RECORD = np.dtype(
     [
         ("op_id", np.int64),

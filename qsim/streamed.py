@@ -32,7 +32,8 @@ from qsim.checks.durability import durability_summary
 from qsim.checks.register import codes
 from qsim.checks.staleness import check_staleness
 from qsim.history import add_probe_delays, ops_frame
-from qsim.spool import CHUNK_OPS, RECORD, Partition, RecordFile, to_columns, to_records
+from qsim.scenario.limits import CHUNK_OPS
+from qsim.spool import RECORD, Partition, RecordFile, to_columns, to_records
 
 
 class Spill:

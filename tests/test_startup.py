@@ -1,5 +1,6 @@
-"""Starting qsim loads only what the command needs: no pandas, pyarrow or matplotlib for help,
-for `import qsim`, or for checking a scenario and its sweep (issue 11: instant start)."""
+"""Starting qsim loads only what the command needs: no pandas, pyarrow, matplotlib, SimPy or numpy
+for help, for `import qsim`, or for checking a leaderless scenario and its sweep (issue 11: instant
+start). Checking a leader scenario loads numpy: it draws election timeouts to check them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from .conftest import SCENARIOS
 
-HEAVY = ("pandas", "pyarrow", "matplotlib", "simpy")
+HEAVY = ("pandas", "pyarrow", "matplotlib", "simpy", "numpy")
 
 
 def loaded_after(code: str) -> set[str]:
@@ -43,3 +44,7 @@ def test_import_qsim_loads_nothing_heavy_and_names_still_resolve():
 )
 def test_help_and_validate_load_nothing_heavy(args):
     assert loaded_after(cli(*args)) == set()
+
+
+def test_validating_a_leader_scenario_loads_numpy_only():
+    assert loaded_after(cli("validate", str(SCENARIOS / "leader-failover.yaml"))) == {"numpy"}

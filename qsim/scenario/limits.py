@@ -31,6 +31,7 @@ MAX_EVENTS = 2_000_000_000  # scheduled callbacks: about an hour at ~700k events
 MAX_WINDOW_ROWS = 10_000_000  # timeline windows x nodes: one row of per-node load each
 MAX_FAULT_EPISODES = 100_000  # random crash episodes: each is a fault row checked against every op
 MAX_MEMORY = 64 << 30  # bytes, the estimate below
+CHUNK_OPS = 1 << 19  # operations held in memory at a time (a longer run streams its history)
 
 OP_BYTES = 600  # records, the ops table, staleness verdicts and summaries, per operation (measured)
 KEY_BYTES = 120  # a stored version (per replica) and the ring's cache entry, per key touched

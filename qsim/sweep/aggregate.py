@@ -11,9 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-if TYPE_CHECKING:  # pandas loads when a table is built, not when a sweep is checked
+if TYPE_CHECKING:  # numpy and pandas load when a table is built, not when a sweep is checked
+    import numpy as np
     import pandas as pd
 
 from qsim.errors import QsimError
@@ -294,6 +293,7 @@ def pareto(table: pd.DataFrame, objectives: Sequence[str] = DEFAULT_OBJECTIVES) 
     Raises:
         ObjectiveError: if an objective is not a metric.
     """
+    import numpy as np
     import pandas as pd
 
     objectives = check_objectives(objectives)
