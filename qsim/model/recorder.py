@@ -118,7 +118,7 @@ class Recorder:
 
     def columns(self) -> dict[str, np.ndarray]:
         """Return the records as numpy columns sorted by op_id."""
-        records = np.frombuffer(self._buffer, _RECORD)
+        records = np.frombuffer(self._buffer, _RECORD) if self._buffer else np.empty(0, _RECORD)
         return _columns(records, _by_id(records["op_id"]))
 
 
