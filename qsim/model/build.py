@@ -16,7 +16,7 @@ from qsim.model.clock import run_until
 from qsim.model.faults import FaultInjector
 from qsim.model.leader.build import build as leader
 from qsim.model.leaderless.build import build as leaderless
-from qsim.model.leaderless.coordinator import tagged_replies
+from qsim.model.leaderless.tagged import tagged_replies
 from qsim.model.network import Network
 from qsim.model.protocol import Protocol
 from qsim.model.recorder import Recorder
