@@ -5,8 +5,8 @@ that schedules millions of short delays (every message, every arrival) spends a 
 time there. ``Environment.step`` reads only ``callbacks`` and ``_ok`` of what it pops from the heap,
 so a slotted :class:`Scheduled` stands in for a timeout at a fraction of its cost; and
 :func:`run_until` runs the loop of ``Environment.run`` with ``step`` inlined. This module (and the
-inlined copies in :mod:`qsim.model.network`) is the only code that relies on SimPy 4's heap
-layout and loop, which pyproject.toml pins.
+inlined copies in :mod:`qsim.model.network` and the open loop of :mod:`qsim.model.workload`) is the
+only code that relies on SimPy 4's heap layout and loop, which pyproject.toml pins.
 """
 
 from __future__ import annotations
